@@ -1,0 +1,235 @@
+//! The command line: serve (default), migrate, create-user, check-config.
+use std::io::BufRead;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use diesel::{Connection, PgConnection};
+
+use crate::auth::password::hash_blocking;
+use crate::config::Settings;
+use crate::db::{self, audit, users};
+use crate::domain::{Email, Password, Role};
+use crate::startup::Application;
+
+const ENV_HELP: &str =
+    "Environment: APP_ENV (development|production), APP_CONFIG_DIR (default ./config), \
+DATABASE_URL, APP__<SECTION>__<KEY> (e.g. APP__JWT__SECRET), RUST_LOG.";
+
+#[derive(Debug, Parser)]
+#[command(name = "taskgate", version, about = "JWT-auth task service", after_help = ENV_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply pending migrations, create the bootstrap admin if configured, and serve HTTP (the default).
+    #[command(after_help = ENV_HELP)]
+    Serve,
+    /// Apply pending database migrations and exit.
+    #[command(after_help = ENV_HELP)]
+    Migrate,
+    /// Create a user; the password is read from standard input (one line), never from arguments.
+    #[command(after_help = ENV_HELP)]
+    CreateUser {
+        #[arg(long)]
+        email: String,
+        /// user, manager or admin
+        #[arg(long, default_value = "user")]
+        role: String,
+        #[arg(long)]
+        full_name: Option<String>,
+        /// Do nothing (and succeed) when an enabled admin already exists.
+        #[arg(long)]
+        unless_admin_exists: bool,
+    },
+    /// Load and validate the configuration, print a summary without secrets, and exit.
+    #[command(after_help = ENV_HELP)]
+    CheckConfig,
+}
+
+type CliResult = Result<(), Box<dyn std::error::Error>>;
+
+pub fn run(cli: Cli) -> CliResult {
+    let settings = Settings::load()?;
+    if settings.uses_fake_secret() {
+        log::warn!(
+            "jwt.secret is not set: using the development placeholder; set APP__JWT__SECRET"
+        );
+    }
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings),
+        Command::Migrate => {
+            let applied = migrate(&settings, Duration::ZERO)?;
+            println!("applied {} migration(s)", applied.len());
+            Ok(())
+        }
+        Command::CreateUser {
+            email,
+            role,
+            full_name,
+            unless_admin_exists,
+        } => create_user(
+            &settings,
+            &email,
+            &role,
+            full_name.as_deref(),
+            unless_admin_exists,
+        ),
+        Command::CheckConfig => {
+            check_config(&settings);
+            Ok(())
+        }
+    }
+}
+
+fn serve(settings: Settings) -> CliResult {
+    // docker-compose may start us a moment before the database takes connections.
+    migrate(&settings, Duration::from_secs(30))?;
+    bootstrap_admin(&settings)?;
+    actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(settings)?;
+        log::info!("listening on port {}", app.port());
+        app.run_until_stopped().await
+    })?;
+    Ok(())
+}
+
+fn connect(
+    settings: &Settings,
+    patience: Duration,
+) -> Result<PgConnection, Box<dyn std::error::Error>> {
+    let started = Instant::now();
+    loop {
+        match PgConnection::establish(settings.database.url.expose()) {
+            Ok(conn) => return Ok(conn),
+            Err(e) if started.elapsed() < patience => {
+                log::warn!("database not reachable yet ({e}); retrying");
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            Err(e) => return Err(format!("cannot connect to the database: {e}").into()),
+        }
+    }
+}
+
+fn migrate(
+    settings: &Settings,
+    patience: Duration,
+) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+    let mut conn = connect(settings, patience)?;
+    let applied = db::migrate(&mut conn).map_err(|e| format!("migration failed: {e}"))?;
+    for version in &applied {
+        log::info!("applied migration {version}");
+    }
+    Ok(applied)
+}
+
+/// Creates `bootstrap.admin_email` as an admin when no enabled admin exists.
+fn bootstrap_admin(settings: &Settings) -> CliResult {
+    let (Some(email), Some(password)) = (
+        &settings.bootstrap.admin_email,
+        &settings.bootstrap.admin_password,
+    ) else {
+        return Ok(());
+    };
+    let email = Email::parse(email).map_err(|e| format!("bootstrap.admin_email: {e}"))?;
+    let password = Password::parse(password.expose().to_owned())
+        .map_err(|e| format!("bootstrap.admin_password: {e}"))?;
+    let mut conn = connect(settings, Duration::ZERO)?;
+    if users::active_admin_exists(&mut conn)? {
+        return Ok(());
+    }
+    let user = insert_user(
+        settings,
+        &mut conn,
+        &email,
+        &password,
+        Role::Admin,
+        None,
+        "bootstrap",
+    )?;
+    log::info!("created bootstrap admin {} (id {})", user.email, user.id);
+    Ok(())
+}
+
+fn create_user(
+    settings: &Settings,
+    email: &str,
+    role: &str,
+    full_name: Option<&str>,
+    unless_admin_exists: bool,
+) -> CliResult {
+    let email = Email::parse(email).map_err(|e| format!("--email: {e}"))?;
+    let role: Role = role.parse().map_err(|e| format!("--role: {e}"))?;
+    let mut conn = connect(settings, Duration::ZERO)?;
+    if unless_admin_exists && users::active_admin_exists(&mut conn)? {
+        eprintln!("an admin already exists; nothing created");
+        return Ok(());
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password).to_owned();
+    let password =
+        Password::parse(password).map_err(|e| format!("password (standard input): {e}"))?;
+    let user = insert_user(
+        settings, &mut conn, &email, &password, role, full_name, "cli",
+    )?;
+    println!(
+        "created user {} <{}> with role {}",
+        user.id, user.email, user.role
+    );
+    Ok(())
+}
+
+/// Inserts the user and its `user_created` audit event in one transaction.
+fn insert_user(
+    settings: &Settings,
+    conn: &mut PgConnection,
+    email: &Email,
+    password: &Password,
+    role: Role,
+    full_name: Option<&str>,
+    via: &str,
+) -> Result<users::User, Box<dyn std::error::Error>> {
+    let hash = hash_blocking(password, settings.auth.bcrypt_cost)?;
+    let user = conn.transaction(|conn| {
+        let user = users::insert(conn, &users::NewUser::new(email, &hash, full_name, role))?;
+        audit::insert(
+            conn,
+            audit::NewEvent {
+                kind: audit::AuditKind::UserCreated,
+                actor_id: None,
+                subject_id: Some(user.id),
+                ip: None,
+                detail: serde_json::json!({ "via": via, "role": role.as_str() }),
+            },
+        )?;
+        Ok::<_, crate::error::ApiError>(user)
+    })?;
+    Ok(user)
+}
+
+fn check_config(settings: &Settings) {
+    println!("configuration OK ({})", settings.env.as_str());
+    println!(
+        "  server: {}:{}",
+        settings.server.host, settings.server.port
+    );
+    println!("  database pool: {} connection(s)", settings.pool_size());
+    println!(
+        "  jwt: access {}s, refresh {}s, session {}s, {} previous secret(s){}",
+        settings.jwt.access_ttl_seconds,
+        settings.jwt.refresh_ttl_seconds,
+        settings.jwt.session_max_seconds,
+        settings.jwt.previous_secrets.len(),
+        if settings.uses_fake_secret() {
+            ", DEVELOPMENT PLACEHOLDER SECRET"
+        } else {
+            ""
+        }
+    );
+    println!("  bcrypt cost: {}", settings.auth.bcrypt_cost);
+    println!("  cors origins: {}", settings.cors.allowed_origins.len());
+}

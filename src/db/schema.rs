@@ -1,0 +1,65 @@
+// @generated automatically by Diesel CLI.
+
+diesel::table! {
+    audit_events (id) {
+        id -> Int8,
+        kind -> Text,
+        actor_id -> Nullable<Int8>,
+        subject_id -> Nullable<Int8>,
+        ip -> Nullable<Text>,
+        detail -> Jsonb,
+        at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Uuid,
+        user_id -> Int8,
+        refresh_jti -> Uuid,
+        refresh_iat -> Timestamptz,
+        refresh_exp -> Timestamptz,
+        previous_refresh_jti -> Nullable<Uuid>,
+        previous_retired_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        last_used_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    tasks (id) {
+        id -> Int8,
+        owner_id -> Int8,
+        title -> Text,
+        description -> Nullable<Text>,
+        completed -> Bool,
+        due_date -> Nullable<Date>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Int8,
+        email -> Text,
+        password_hash -> Text,
+        full_name -> Nullable<Text>,
+        role -> Text,
+        disabled -> Bool,
+        failed_logins -> Int4,
+        failed_window_start -> Nullable<Timestamptz>,
+        locked_until -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(tasks -> users (owner_id));
+
+diesel::allow_tables_to_appear_in_same_query!(audit_events, sessions, tasks, users,);

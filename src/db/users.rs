@@ -1,0 +1,92 @@
+//! Queries on `users`.
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+use super::schema::users;
+use crate::domain::{Email, Role};
+use crate::error::ApiError;
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    pub password_hash: String,
+    pub full_name: Option<String>,
+    pub role: String,
+    pub disabled: bool,
+    pub failed_logins: i32,
+    pub failed_window_start: Option<DateTime<Utc>>,
+    pub locked_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl User {
+    /// The role column is constrained by a CHECK, so an unknown value is a bug.
+    pub fn role(&self) -> Result<Role, ApiError> {
+        self.role
+            .parse()
+            .map_err(|e: String| ApiError::internal(crate::error::Message(e)))
+    }
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser<'a> {
+    pub email: &'a str,
+    pub password_hash: &'a str,
+    pub full_name: Option<&'a str>,
+    pub role: &'a str,
+}
+
+impl<'a> NewUser<'a> {
+    pub fn new(
+        email: &'a Email,
+        password_hash: &'a str,
+        full_name: Option<&'a str>,
+        role: Role,
+    ) -> Self {
+        NewUser {
+            email: email.as_str(),
+            password_hash,
+            full_name,
+            role: role.as_str(),
+        }
+    }
+}
+
+/// Inserts a user; a taken email is 409.
+pub fn insert(conn: &mut PgConnection, new: &NewUser) -> Result<User, ApiError> {
+    diesel::insert_into(users::table)
+        .values(new)
+        .returning(User::as_returning())
+        .get_result(conn)
+        .map_err(|e| match e {
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, ref info)
+                if info.constraint_name() == Some("users_email_key") =>
+            {
+                ApiError::Conflict("Email already registered".into())
+            }
+            other => other.into(),
+        })
+}
+
+pub fn find_by_email(conn: &mut PgConnection, email: &str) -> Result<Option<User>, ApiError> {
+    Ok(users::table
+        .filter(users::email.eq(email))
+        .select(User::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// True when an enabled admin exists.
+pub fn active_admin_exists(conn: &mut PgConnection) -> Result<bool, ApiError> {
+    Ok(diesel::select(diesel::dsl::exists(
+        users::table
+            .filter(users::role.eq(Role::Admin.as_str()))
+            .filter(users::disabled.eq(false)),
+    ))
+    .get_result(conn)?)
+}

@@ -1,0 +1,368 @@
+//! `ApiError`: the only code that picks an HTTP status and writes an error body.
+use std::collections::BTreeMap;
+use std::fmt;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+type Source = Box<dyn std::error::Error + Send + Sync>;
+
+/// Every way a request can fail, in the terms of API.md's error table.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    #[error("unsupported grant type")]
+    UnsupportedGrantType,
+    /// No `Authorization` header at all.
+    #[error("not authenticated")]
+    NotAuthenticated,
+    /// A token that cannot be used; `expired` is the only reason told to clients.
+    #[error("invalid token (expired: {expired})")]
+    InvalidToken { expired: bool },
+    /// Login failure (`/token`, `/login`) or an unusable refresh token.
+    #[error("invalid grant: {0}")]
+    InvalidGrant(&'static str),
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("account disabled")]
+    AccountDisabled,
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed { allow: String },
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
+    #[error("validation failed: {detail}")]
+    Validation {
+        detail: String,
+        fields: BTreeMap<String, String>,
+    },
+    #[error("rate limited")]
+    RateLimited { retry_after_seconds: u64 },
+    /// The database cannot be reached; the cause is logged, never sent.
+    #[error("database unavailable")]
+    Unavailable(#[source] Source),
+    /// A bug or an unexpected failure; the cause is logged, never sent.
+    #[error("internal error")]
+    Internal(#[source] Source),
+}
+
+/// The JSON body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Machine-readable code, e.g. `invalid_token`.
+    #[schema(example = "not_found")]
+    pub error: &'static str,
+    /// Human-readable message.
+    pub detail: String,
+    /// Per-field messages, on 422 only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<BTreeMap<String, String>>,
+    /// OAuth2's copy of `detail`, on login failures only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_description: Option<String>,
+}
+
+pub const NOT_AUTHENTICATED: &str = "Not authenticated";
+pub const TOKEN_EXPIRED: &str = "Token expired";
+pub const BAD_CREDENTIALS_TOKEN: &str = "Could not validate credentials";
+pub const INCORRECT_LOGIN: &str = "Incorrect email or password";
+
+impl ApiError {
+    /// A 422 about one field.
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        ApiError::Validation {
+            detail: format!("{field}: {message}"),
+            fields: BTreeMap::from([(field.to_owned(), message)]),
+        }
+    }
+
+    pub fn internal(source: impl Into<Source>) -> Self {
+        ApiError::Internal(source.into())
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::InvalidRequest(_) => "invalid_request",
+            ApiError::UnsupportedGrantType => "unsupported_grant_type",
+            ApiError::NotAuthenticated | ApiError::InvalidToken { .. } => "invalid_token",
+            ApiError::InvalidGrant(_) => "invalid_grant",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::AccountDisabled => "account_disabled",
+            ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::Validation { .. } => "validation_error",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal_error",
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            ApiError::InvalidRequest(d)
+            | ApiError::Forbidden(d)
+            | ApiError::Conflict(d)
+            | ApiError::UnsupportedMediaType(d) => d.clone(),
+            ApiError::Validation { detail, .. } => detail.clone(),
+            ApiError::UnsupportedGrantType => {
+                "grant_type must be \"password\" or \"refresh_token\"".into()
+            }
+            ApiError::NotAuthenticated => NOT_AUTHENTICATED.into(),
+            ApiError::InvalidToken { expired: true } => TOKEN_EXPIRED.into(),
+            ApiError::InvalidToken { expired: false } => BAD_CREDENTIALS_TOKEN.into(),
+            ApiError::InvalidGrant(d) => (*d).into(),
+            ApiError::AccountDisabled => "Account disabled".into(),
+            ApiError::NotFound => "Not found".into(),
+            ApiError::MethodNotAllowed { .. } => "Method not allowed".into(),
+            ApiError::PayloadTooLarge => "Request body is too large".into(),
+            ApiError::RateLimited { .. } => "Too many requests; retry later".into(),
+            ApiError::Unavailable(_) => "Service temporarily unavailable".into(),
+            ApiError::Internal(_) => "Internal server error".into(),
+        }
+    }
+
+    /// The RFC 6750 challenge, where one belongs.
+    fn www_authenticate(&self) -> Option<String> {
+        match self {
+            ApiError::NotAuthenticated | ApiError::InvalidGrant(_) => Some("Bearer".into()),
+            ApiError::InvalidToken { .. } => Some(format!(
+                "Bearer error=\"invalid_token\", error_description=\"{}\"",
+                self.detail()
+            )),
+            ApiError::Forbidden(_) => Some("Bearer error=\"insufficient_scope\"".into()),
+            _ => None,
+        }
+    }
+
+    fn log(&self) {
+        if let ApiError::Unavailable(source) | ApiError::Internal(source) = self {
+            let mut chain = source.to_string();
+            let mut cause = source.source();
+            while let Some(c) = cause {
+                chain.push_str(": ");
+                chain.push_str(&c.to_string());
+                cause = c.source();
+            }
+            log::error!("{self}: {chain}");
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::InvalidRequest(_) | ApiError::UnsupportedGrantType => StatusCode::BAD_REQUEST,
+            ApiError::NotAuthenticated
+            | ApiError::InvalidToken { .. }
+            | ApiError::InvalidGrant(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) | ApiError::AccountDisabled => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        self.log();
+        let detail = self.detail();
+        let body = ErrorBody {
+            error: self.code(),
+            fields: match self {
+                ApiError::Validation { fields, .. } => Some(fields.clone()),
+                _ => None,
+            },
+            error_description: matches!(self, ApiError::InvalidGrant(_)).then(|| detail.clone()),
+            detail,
+        };
+        let mut response = HttpResponse::build(self.status_code());
+        if let Some(challenge) = self.www_authenticate() {
+            response.insert_header((header::WWW_AUTHENTICATE, challenge));
+        }
+        match self {
+            ApiError::MethodNotAllowed { allow } => {
+                if let Ok(value) = HeaderValue::from_str(allow) {
+                    response.insert_header((header::ALLOW, value));
+                }
+            }
+            ApiError::RateLimited {
+                retry_after_seconds,
+            } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_seconds.to_string()));
+            }
+            _ => {}
+        }
+        response.json(body)
+    }
+}
+
+impl From<r2d2::Error> for ApiError {
+    fn from(e: r2d2::Error) -> Self {
+        ApiError::Unavailable(Box::new(e))
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::Error;
+        match e {
+            Error::NotFound => ApiError::NotFound,
+            e if crate::db::is_connection_lost(&e) => ApiError::Unavailable(Box::new(e)),
+            other => ApiError::Internal(Box::new(other)),
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        ApiError::Internal(Box::new(e))
+    }
+}
+
+/// Wraps a plain message as an error source for `Internal`.
+#[derive(Debug)]
+pub struct Message(pub String);
+
+impl fmt::Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Message {}
+
+/// Turns serde's message about a body into a (field, message) pair, naming
+/// the field where serde does (unknown or missing fields).
+fn serde_field_error(message: &str) -> (String, String) {
+    let quoted = || message.split('`').nth(1).map(str::to_owned);
+    if message.starts_with("unknown field") {
+        if let Some(field) = quoted() {
+            return (field, "unknown field".into());
+        }
+    }
+    if message.starts_with("missing field") {
+        if let Some(field) = quoted() {
+            return (field, "field required".into());
+        }
+    }
+    // serde's own wording describes the client's input, not our internals;
+    // only the position suffix is dropped.
+    let text = message.split(" at line ").next().unwrap_or(message);
+    ("body".into(), text.to_owned())
+}
+
+fn validation_from_serde(message: &str) -> ApiError {
+    let (field, text) = serde_field_error(message);
+    ApiError::Validation {
+        detail: format!("{field}: {text}"),
+        fields: BTreeMap::from([(field, text)]),
+    }
+}
+
+impl From<actix_web::error::PayloadError> for ApiError {
+    fn from(e: actix_web::error::PayloadError) -> Self {
+        match e {
+            actix_web::error::PayloadError::Overflow => ApiError::PayloadTooLarge,
+            _ => ApiError::InvalidRequest("The request body could not be read".into()),
+        }
+    }
+}
+
+impl From<actix_web::error::JsonPayloadError> for ApiError {
+    fn from(e: actix_web::error::JsonPayloadError) -> Self {
+        use actix_web::error::JsonPayloadError as E;
+        match e {
+            E::OverflowKnownLength { .. } | E::Overflow { .. } => ApiError::PayloadTooLarge,
+            E::ContentType => ApiError::UnsupportedMediaType(
+                "Send a JSON body (Content-Type: application/json)".into(),
+            ),
+            E::Deserialize(err) if err.is_data() => validation_from_serde(&err.to_string()),
+            E::Deserialize(_) => ApiError::InvalidRequest("Malformed JSON body".into()),
+            E::Payload(p) => p.into(),
+            other => ApiError::InvalidRequest(format!("Bad JSON body: {other}")),
+        }
+    }
+}
+
+impl From<actix_web::error::UrlencodedError> for ApiError {
+    fn from(e: actix_web::error::UrlencodedError) -> Self {
+        use actix_web::error::UrlencodedError as E;
+        match e {
+            E::Overflow { .. } => ApiError::PayloadTooLarge,
+            E::ContentType => ApiError::UnsupportedMediaType(
+                "Send form data (application/x-www-form-urlencoded or multipart/form-data)".into(),
+            ),
+            E::Parse(err) => validation_from_serde(&err.to_string()),
+            E::Payload(p) => p.into(),
+            _ => ApiError::InvalidRequest("Malformed form data".into()),
+        }
+    }
+}
+
+impl From<actix_web::error::QueryPayloadError> for ApiError {
+    fn from(e: actix_web::error::QueryPayloadError) -> Self {
+        match e {
+            actix_web::error::QueryPayloadError::Deserialize(err) => {
+                validation_from_serde(&err.to_string())
+            }
+            _ => ApiError::InvalidRequest("Malformed query string".into()),
+        }
+    }
+}
+
+impl From<actix_web::error::PathError> for ApiError {
+    fn from(e: actix_web::error::PathError) -> Self {
+        match e {
+            actix_web::error::PathError::Deserialize(err) => {
+                let (_, text) = serde_field_error(&err.to_string());
+                ApiError::Validation {
+                    detail: format!("path: {text}"),
+                    fields: BTreeMap::from([("path".to_owned(), text)]),
+                }
+            }
+            _ => ApiError::NotFound,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_messages_name_the_field_when_they_can() {
+        assert_eq!(
+            serde_field_error("unknown field `role`, expected one of `email`, `password`"),
+            ("role".into(), "unknown field".into())
+        );
+        assert_eq!(
+            serde_field_error("missing field `email` at line 1 column 2"),
+            ("email".into(), "field required".into())
+        );
+        assert_eq!(
+            serde_field_error("invalid type: integer `1`, expected a string at line 1 column 9"),
+            (
+                "body".into(),
+                "invalid type: integer `1`, expected a string".into()
+            )
+        );
+    }
+}

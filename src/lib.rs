@@ -1,0 +1,10 @@
+//! taskgate: a JWT-auth task service (Actix-web, Diesel, PostgreSQL).
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod openapi;
+pub mod routes;
+pub mod startup;

@@ -1,0 +1,16 @@
+//! The `taskgate` binary: parse the command line, start logging, dispatch.
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = taskgate::cli::Cli::parse();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    match taskgate::cli::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("taskgate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! The OpenAPI 3 description, generated from the handlers' annotations.
+use actix_web::HttpResponse;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::error::ErrorBody;
+use crate::routes::health;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "taskgate", description = "JWT-auth task service: OAuth2 password flow, rotating refresh tokens, roles."),
+    paths(health::healthz, health::readyz),
+    components(schemas(ErrorBody)),
+    modifiers(&BearerScheme),
+)]
+pub struct ApiDoc;
+
+/// Declares the `bearer` security scheme that protected routes refer to.
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// GET /openapi.json
+pub async fn serve() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}

@@ -1,0 +1,80 @@
+//! `Application`: builds the HTTP server from `Settings`; `AppState` is what handlers share.
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::Logger;
+use actix_web::{web, App, HttpServer};
+
+use crate::auth::password::PasswordHasher;
+use crate::config::Settings;
+use crate::db::{self, DbPool};
+use crate::routes;
+
+/// Shared by every handler through `web::Data<AppState>`.
+pub struct AppState {
+    pub pool: DbPool,
+    pub settings: Arc<Settings>,
+    pub hasher: PasswordHasher,
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+/// Method and path only: the query string and headers (Authorization) never reach the log.
+const ACCESS_LOG_FORMAT: &str = r#"%a "%{method}xi %U" %s %b %Dms"#;
+
+impl Application {
+    /// Binds the listener (port 0 picks a free one) and builds the server.
+    /// The database is not contacted here: the pool connects on demand.
+    pub fn build(settings: Settings) -> std::io::Result<Application> {
+        let pool = db::build_pool(
+            settings.database.url.expose(),
+            settings.pool_size(),
+            Duration::from_secs(settings.database.timeout_seconds),
+        );
+        let hasher =
+            PasswordHasher::new(settings.auth.bcrypt_cost).map_err(std::io::Error::other)?;
+        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
+        let port = listener.local_addr()?.port();
+        let body_limit = settings.server.body_limit_bytes;
+        let workers = settings.server.workers;
+        let state = web::Data::new(AppState {
+            pool,
+            settings: Arc::new(settings),
+            hasher,
+        });
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(
+                    Logger::new(ACCESS_LOG_FORMAT)
+                        .custom_request_replace("method", |req| req.method().to_string()),
+                )
+                .app_data(state.clone())
+                .configure(|cfg| routes::configure_extractors(cfg, body_limit))
+                .configure(routes::configure)
+                .default_service(web::to(routes::not_found))
+        })
+        .listen(listener)?
+        .shutdown_timeout(30);
+        if let Some(n) = workers {
+            server = server.workers(n);
+        }
+        Ok(Application {
+            port,
+            server: server.run(),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT/SIGTERM, then finishes in-flight requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
