@@ -205,8 +205,35 @@ impl Settings {
             .and_then(|c| c.try_deserialize())
             .map_err(|e| ConfigError(describe(e)))?;
         settings.env = env;
+        settings.drop_empty_values();
         settings.validate()?;
         Ok(settings)
+    }
+
+    /// An empty variable (`APP__JWT__SECRET=` in a .env file) means "not set".
+    fn drop_empty_values(&mut self) {
+        let blank = |s: &Secret| s.expose().trim().is_empty();
+        if self.jwt.secret.as_ref().is_some_and(blank) {
+            self.jwt.secret = None;
+        }
+        self.jwt.previous_secrets.retain(|s| !blank(s));
+        self.cors.allowed_origins.retain(|o| !o.trim().is_empty());
+        if self
+            .bootstrap
+            .admin_email
+            .as_ref()
+            .is_some_and(|e| e.trim().is_empty())
+        {
+            self.bootstrap.admin_email = None;
+        }
+        if self
+            .bootstrap
+            .admin_password
+            .as_ref()
+            .is_some_and(|p| p.expose().is_empty())
+        {
+            self.bootstrap.admin_password = None;
+        }
     }
 
     /// Rejects values the service cannot run with safely.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use actix_web::web;
 use diesel::connection::SimpleConnection;
-use diesel::r2d2::{ConnectionManager, ManageConnection};
+use diesel::r2d2::ConnectionManager;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::PgConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
@@ -19,46 +19,24 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 /// Any number plays: it only has to be the same for every instance.
 const MIGRATION_LOCK_KEY: i64 = 0x7461_736b_6761_7465; // "taskgate"
 
-pub type DbPool = r2d2::Pool<PgManager>;
-
-/// A pooled connection that remembers whether its socket was lost.
-pub struct PgConn {
-    pub pg: PgConnection,
-    lost: bool,
-}
-
-/// Diesel's manager, plus: a connection whose query failed for want of a
-/// server is dropped instead of going back to the pool. This is what lets
-/// the pool skip r2d2's `SELECT 1` on every checkout (a second round trip per
-/// request) and still recover by itself after the database restarts.
-pub struct PgManager(ConnectionManager<PgConnection>);
-
-impl ManageConnection for PgManager {
-    type Connection = PgConn;
-    type Error = diesel::r2d2::Error;
-
-    fn connect(&self) -> Result<PgConn, Self::Error> {
-        self.0.connect().map(|pg| PgConn { pg, lost: false })
-    }
-
-    fn is_valid(&self, conn: &mut PgConn) -> Result<(), Self::Error> {
-        self.0.is_valid(&mut conn.pg)
-    }
-
-    fn has_broken(&self, conn: &mut PgConn) -> bool {
-        conn.lost || self.0.has_broken(&mut conn.pg)
-    }
-}
+pub type DbPool = r2d2::Pool<ConnectionManager<PgConnection>>;
 
 /// Builds the pool without connecting: the service starts, and answers 503,
 /// while the database is down.
+///
+/// r2d2's checkout test (`SELECT 1` before every use) is off: it is a second
+/// round trip per request. It is not needed to recover from a database
+/// restart: once a query fails on a lost socket, libpq reports an unknown
+/// transaction status, diesel's `has_broken` sees it, and r2d2 drops that
+/// connection instead of pooling it again (the outage test in
+/// tests/api/health.rs fails if that ever stops being true).
 pub fn build_pool(url: &str, size: u32, timeout: Duration) -> DbPool {
     r2d2::Pool::builder()
         .max_size(size)
         .min_idle(Some(0))
         .connection_timeout(timeout)
         .test_on_check_out(false)
-        .build_unchecked(PgManager(ConnectionManager::new(url)))
+        .build_unchecked(ConnectionManager::new(url))
 }
 
 /// Runs `f` with a pooled connection on the blocking thread pool.
@@ -70,11 +48,7 @@ where
     let pool = pool.clone();
     web::block(move || {
         let mut conn = pool.get()?;
-        let result = f(&mut conn.pg);
-        if matches!(result, Err(ApiError::Unavailable(_))) {
-            conn.lost = true;
-        }
-        result
+        f(&mut conn)
     })
     .await?
 }

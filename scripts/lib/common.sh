@@ -1,0 +1,107 @@
+# Shared by scripts/run, scripts/test and scripts/bench: install what the build
+# needs, and find or start a PostgreSQL. Source it; do not run it.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+PG_DIR="$ROOT/target/pg"
+PG_PORT="${TASKGATE_PG_PORT:-55432}"
+# The shared local server's port; overridable to exercise the throwaway path.
+LOCAL_PG_PORT="${TASKGATE_LOCAL_PG_PORT:-5432}"
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# apt_install PKG...: installs the Debian packages that are missing, as root.
+apt_install() {
+  local missing=() pkg
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if ! is_root || ! command -v apt-get >/dev/null; then
+    die "missing packages: ${missing[*]}. Install them (apt-get install ${missing[*]}) or run as root."
+  fi
+  say "installing ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+  # policy-rc.d keeps the package from starting a cluster of its own.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+ensure_toolchain() {
+  command -v cargo >/dev/null || die "cargo not found: install Rust (https://rustup.rs) first"
+  # gcc links the binary; libpq-dev is what diesel's pq-sys builds against.
+  apt_install gcc libc6-dev libpq-dev pkg-config
+}
+
+pg_bindir() {
+  local dir
+  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$dir" ] && [ -x "$dir/initdb" ] && { echo "$dir"; return 0; }
+  return 1
+}
+
+ensure_pg_binaries() {
+  pg_bindir >/dev/null || apt_install postgresql
+  PG_BINDIR=$(pg_bindir) || die "PostgreSQL server binaries not found after install"
+  export PG_BINDIR
+}
+
+port_answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# run_as_pg CMD...: PostgreSQL refuses to run as root; run as its own user then.
+run_as_pg() {
+  if is_root; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+start_throwaway_cluster() {
+  ensure_pg_binaries
+  mkdir -p "$PG_DIR"
+  is_root && chown postgres: "$PG_DIR"
+  if [ ! -f "$PG_DIR/data/PG_VERSION" ]; then
+    say "creating a throwaway PostgreSQL cluster in $PG_DIR/data"
+    run_as_pg "$PG_BINDIR/initdb" -D "$PG_DIR/data" -U postgres -A trust --no-sync >"$PG_DIR/initdb.log" 2>&1 \
+      || die "initdb failed; see $PG_DIR/initdb.log"
+  fi
+  if ! port_answers "$PG_PORT"; then
+    say "starting it on 127.0.0.1:$PG_PORT"
+    run_as_pg "$PG_BINDIR/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 30 \
+      -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null \
+      || die "the throwaway cluster did not start; see $PG_DIR/server.log"
+    STARTED_CLUSTER=1
+  fi
+}
+
+stop_throwaway_cluster() {
+  if [ "${STARTED_CLUSTER:-0}" = 1 ]; then
+    run_as_pg "$PG_BINDIR/pg_ctl" -D "$PG_DIR/data" -m fast stop >/dev/null 2>&1 || true
+  fi
+}
+
+# ensure_postgres DBNAME: exports DATABASE_URL for DBNAME on the first of:
+# $DATABASE_URL as given; a server on 127.0.0.1:5432; a throwaway cluster.
+ensure_postgres() {
+  local db=$1
+  if [ -n "${DATABASE_URL:-}" ]; then
+    say "using DATABASE_URL"
+    return 0
+  fi
+  local port=$LOCAL_PG_PORT
+  if port_answers "$port"; then
+    say "using the PostgreSQL on 127.0.0.1:$port"
+  else
+    start_throwaway_cluster
+    port=$PG_PORT
+  fi
+  local server="postgres://${PGUSER:-postgres}@127.0.0.1:$port"
+  if [ "$db" != postgres ]; then
+    psql_cmd "$server/postgres" -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1 \
+      || psql_cmd "$server/postgres" -qc "CREATE DATABASE \"$db\"" >/dev/null
+  fi
+  export DATABASE_URL="$server/$db"
+}
+
+psql_cmd() {
+  command -v psql >/dev/null || apt_install postgresql-client
+  psql "$@"
+}

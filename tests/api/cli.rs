@@ -1,0 +1,264 @@
+//! The command line: check-config, migrate, create-user, and serve's bootstrap admin.
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+
+use crate::helpers::{config_dir, random_secret, TestDatabase};
+
+fn taskgate(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_taskgate"));
+    cmd.args(args)
+        .env_clear()
+        .env("APP_CONFIG_DIR", config_dir())
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("taskgate runs");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("taskgate exits")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn check_config_in_production_without_a_secret_fails_in_one_line_naming_the_variable() {
+    let out = taskgate(
+        &["check-config"],
+        &[
+            ("APP_ENV", "production"),
+            ("DATABASE_URL", "postgres://db/x"),
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("APP__JWT__SECRET"), "{err}");
+}
+
+#[test]
+fn check_config_prints_a_summary_without_secrets() {
+    let secret = random_secret();
+    let out = taskgate(
+        &["check-config"],
+        &[
+            ("APP_ENV", "production"),
+            ("DATABASE_URL", "postgres://u:hunter2@db/x"),
+            ("APP__JWT__SECRET", &secret),
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let all = text(&out.stdout) + &text(&out.stderr);
+    assert!(all.contains("configuration OK (production)"), "{all}");
+    assert!(
+        !all.contains(&secret) && !all.contains("hunter2"),
+        "a secret leaked: {all}"
+    );
+}
+
+#[test]
+fn migrate_creates_the_schema_and_is_idempotent() {
+    let db = TestDatabase::empty();
+    let env = [("DATABASE_URL", db.url.as_str())];
+    let out = taskgate(&["migrate"], &env, None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("applied 4 migration(s)"));
+    let out = taskgate(&["migrate"], &env, None);
+    assert!(text(&out.stdout).contains("applied 0 migration(s)"));
+    diesel::sql_query("SELECT 1 FROM users, sessions, tasks, audit_events LIMIT 1")
+        .execute(&mut db.connect())
+        .expect("tables exist");
+}
+
+#[derive(Queryable, Debug)]
+struct Row {
+    email: String,
+    role: String,
+    password_hash: String,
+}
+
+fn users(db: &TestDatabase) -> Vec<Row> {
+    use taskgate::db::schema::users::dsl::*;
+    users
+        .select((email, role, password_hash))
+        .order(id)
+        .load(&mut db.connect())
+        .unwrap()
+}
+
+fn audit_kinds(db: &TestDatabase) -> Vec<String> {
+    use taskgate::db::schema::audit_events::dsl::*;
+    audit_events
+        .select(kind)
+        .order(id)
+        .load(&mut db.connect())
+        .unwrap()
+}
+
+#[test]
+fn create_user_reads_the_password_from_stdin_and_stores_a_bcrypt_hash() {
+    let db = TestDatabase::migrated();
+    let env = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("APP__AUTH__BCRYPT_COST", "4"),
+    ];
+    let out = taskgate(
+        &[
+            "create-user",
+            "--email",
+            " Root@Example.COM ",
+            "--role",
+            "admin",
+        ],
+        &env,
+        Some("correct horse battery\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows = users(&db);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].email.as_str(), rows[0].role.as_str()),
+        ("root@example.com", "admin")
+    );
+    assert!(rows[0].password_hash.starts_with("$2"), "a bcrypt hash");
+    assert!(bcrypt::verify("correct horse battery", &rows[0].password_hash).unwrap());
+    assert_eq!(audit_kinds(&db), ["user_created"]);
+
+    // --unless-admin-exists: an admin exists now, so nothing happens.
+    let out = taskgate(
+        &[
+            "create-user",
+            "--email",
+            "second@example.com",
+            "--role",
+            "admin",
+            "--unless-admin-exists",
+        ],
+        &env,
+        Some("another good passphrase\n"),
+    );
+    assert!(out.status.success());
+    assert_eq!(users(&db).len(), 1);
+}
+
+#[test]
+fn create_user_refuses_bad_input_and_writes_nothing() {
+    let db = TestDatabase::migrated();
+    let env = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("APP__AUTH__BCRYPT_COST", "4"),
+    ];
+    let good = Some("correct horse battery\n");
+    let cases: [(&[&str], Option<&str>, &str); 5] = [
+        (
+            &["create-user", "--email", "a@example.com", "--role", "root"],
+            good,
+            "--role",
+        ),
+        (
+            &["create-user", "--email", "not-an-email", "--role", "user"],
+            good,
+            "--email",
+        ),
+        (
+            &["create-user", "--email", "a@example.com"],
+            Some("password1\n"),
+            "common",
+        ),
+        (
+            &["create-user", "--email", "a@example.com"],
+            Some("short\n"),
+            "at least 8",
+        ),
+        (
+            &["create-user", "--email", "a@example.com"],
+            Some(&"x".repeat(80)),
+            "72 bytes",
+        ),
+    ];
+    for (args, stdin, says) in cases {
+        let out = taskgate(args, &env, stdin);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(
+            text(&out.stderr).contains(says),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    assert!(users(&db).is_empty());
+    assert!(audit_kinds(&db).is_empty());
+
+    taskgate(&["create-user", "--email", "a@example.com"], &env, good);
+    let out = taskgate(&["create-user", "--email", "A@example.com"], &env, good);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("already registered"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(users(&db).len(), 1);
+}
+
+#[test]
+fn serve_migrates_creates_the_bootstrap_admin_and_answers() {
+    let db = TestDatabase::empty();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let port_s = port.to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_taskgate"))
+        .arg("serve")
+        .env_clear()
+        .env("APP_CONFIG_DIR", config_dir())
+        .env("DATABASE_URL", &db.url)
+        .env("APP__SERVER__PORT", &port_s)
+        .env("APP__SERVER__WORKERS", "1")
+        .env("APP__AUTH__BCRYPT_COST", "4")
+        .env("APP__BOOTSTRAP__ADMIN_EMAIL", "boss@example.com")
+        .env("APP__BOOTSTRAP__ADMIN_PASSWORD", "bootstrap passphrase")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let ready = loop {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::Read;
+            s.write_all(b"GET /readyz HTTP/1.0\r\n\r\n").unwrap();
+            let mut resp = String::new();
+            let _ = s.read_to_string(&mut resp);
+            break resp;
+        }
+        assert!(Instant::now() < deadline, "serve did not listen");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        ready.starts_with("HTTP/1.0 200") || ready.starts_with("HTTP/1.1 200"),
+        "{ready}"
+    );
+    let rows = users(&db);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].email.as_str(), rows[0].role.as_str()),
+        ("boss@example.com", "admin")
+    );
+}

@@ -1,0 +1,175 @@
+//! Configuration: the layers of API.md and the values production refuses.
+use std::collections::HashMap;
+
+use taskgate::config::{AppEnv, Settings};
+
+use crate::helpers::config_dir;
+
+fn load(vars: &[(&str, &str)]) -> Result<Settings, String> {
+    let vars: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Settings::load_from(&config_dir(), &vars).map_err(|e| e.to_string())
+}
+
+const SECRET: &str = "0123456789abcdef0123456789abcdef-long-enough";
+
+#[test]
+fn defaults_are_the_contracts() {
+    let s = load(&[]).unwrap();
+    assert_eq!(s.env, AppEnv::Development);
+    assert_eq!((s.server.host.as_str(), s.server.port), ("127.0.0.1", 8000));
+    assert_eq!(s.server.body_limit_bytes, 64 * 1024);
+    assert_eq!(
+        (s.jwt.access_ttl_seconds, s.jwt.refresh_ttl_seconds),
+        (900, 604_800)
+    );
+    assert_eq!(s.jwt.refresh_reuse_grace_seconds, 10);
+    assert_eq!(s.jwt.session_max_seconds, 2_592_000);
+    assert_eq!(
+        (s.jwt.issuer.as_str(), s.jwt.audience.as_str()),
+        ("taskgate", "taskgate")
+    );
+    assert_eq!(s.jwt.leeway_seconds, 0);
+    assert!(s.jwt.previous_secrets.is_empty());
+    assert_eq!(s.auth.bcrypt_cost, 12);
+    assert_eq!((s.auth.max_failed_logins, s.auth.lockout_seconds), (5, 900));
+    assert_eq!(s.rate_limit.auth_per_minute, 30);
+    assert!(s.cors.allowed_origins.is_empty());
+    assert!(s.bootstrap.admin_email.is_none());
+}
+
+#[test]
+fn development_runs_on_a_placeholder_secret_that_production_refuses() {
+    let dev = load(&[]).unwrap();
+    assert!(dev.uses_fake_secret());
+    let placeholder = dev.jwt.signing_secret().to_owned();
+    let err = load(&[
+        ("APP_ENV", "production"),
+        ("DATABASE_URL", "postgres://x/y"),
+        ("APP__JWT__SECRET", &placeholder),
+    ])
+    .unwrap_err();
+    assert!(err.contains("APP__JWT__SECRET"), "{err}");
+}
+
+#[test]
+fn production_without_a_secret_refuses_to_start_naming_the_variable() {
+    for vars in [
+        vec![
+            ("APP_ENV", "production"),
+            ("DATABASE_URL", "postgres://x/y"),
+        ],
+        vec![
+            ("APP_ENV", "production"),
+            ("DATABASE_URL", "postgres://x/y"),
+            ("APP__JWT__SECRET", ""),
+        ],
+    ] {
+        let err = load(&vars).unwrap_err();
+        assert!(
+            err.contains("APP__JWT__SECRET") && err.contains("not set"),
+            "{err}"
+        );
+        assert!(!err.contains('\n'), "one line: {err}");
+    }
+}
+
+#[test]
+fn a_secret_shorter_than_32_bytes_is_refused_in_every_environment() {
+    for env in ["development", "production"] {
+        let err = load(&[
+            ("APP_ENV", env),
+            ("DATABASE_URL", "postgres://x/y"),
+            ("APP__JWT__SECRET", "short-secret"),
+        ])
+        .unwrap_err();
+        assert!(
+            err.contains("32 bytes") && err.contains("APP__JWT__SECRET"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn production_loads_with_a_real_secret_and_listens_on_all_interfaces() {
+    let s = load(&[
+        ("APP_ENV", "production"),
+        ("DATABASE_URL", "postgres://db/prod"),
+        ("APP__JWT__SECRET", SECRET),
+    ])
+    .unwrap();
+    assert_eq!(s.env, AppEnv::Production);
+    assert_eq!(s.server.host, "0.0.0.0");
+    assert_eq!(s.jwt.signing_secret(), SECRET);
+    assert!(!format!("{s:?}").contains(SECRET), "Debug shows the secret");
+    assert!(
+        !format!("{s:?}").contains("postgres://db/prod"),
+        "Debug shows the database URL"
+    );
+}
+
+#[test]
+fn variables_override_files_and_lists_are_comma_separated() {
+    let s = load(&[
+        ("APP__SERVER__PORT", "9001"),
+        ("APP__JWT__ACCESS_TTL_SECONDS", "60"),
+        (
+            "APP__JWT__PREVIOUS_SECRETS",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa,bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+        ),
+        (
+            "APP__CORS__ALLOWED_ORIGINS",
+            "https://a.example,https://b.example",
+        ),
+        ("DATABASE_URL", "postgres://elsewhere/db"),
+    ])
+    .unwrap();
+    assert_eq!(s.server.port, 9001);
+    assert_eq!(s.jwt.access_ttl_seconds, 60);
+    assert_eq!(s.jwt.previous_secrets.len(), 2);
+    assert_eq!(
+        s.cors.allowed_origins,
+        ["https://a.example", "https://b.example"]
+    );
+    assert_eq!(s.database.url.expose(), "postgres://elsewhere/db");
+}
+
+#[test]
+fn bad_values_are_refused_with_the_key_named() {
+    let cases: [(&[(&str, &str)], &str); 7] = [
+        (&[("APP_ENV", "staging")], "APP_ENV"),
+        (&[("APP__SERVER__PORT", "eighty")], "port"),
+        (&[("APP__AUTH__BCRYPT_COST", "3")], "APP__AUTH__BCRYPT_COST"),
+        (
+            &[("APP__JWT__ACCESS_TTL_SECONDS", "0")],
+            "APP__JWT__ACCESS_TTL_SECONDS",
+        ),
+        (
+            &[("APP__CORS__ALLOWED_ORIGINS", "admin.example")],
+            "cors.allowed_origins",
+        ),
+        (
+            &[("APP__BOOTSTRAP__ADMIN_EMAIL", "a@b.example")],
+            "APP__BOOTSTRAP__ADMIN_PASSWORD",
+        ),
+        (&[("APP__JWT__SECRT", SECRET)], "secrt"),
+    ];
+    for (vars, named) in cases {
+        let err = load(vars).unwrap_err();
+        assert!(err.contains(named), "{vars:?}: {err}");
+    }
+}
+
+#[test]
+fn production_refuses_a_toy_bcrypt_cost() {
+    let err = load(&[
+        ("APP_ENV", "production"),
+        ("DATABASE_URL", "postgres://x/y"),
+        ("APP__JWT__SECRET", SECRET),
+        ("APP__AUTH__BCRYPT_COST", "4"),
+    ])
+    .unwrap_err();
+    assert!(err.contains("bcrypt_cost"), "{err}");
+}

@@ -1,0 +1,276 @@
+//! Test harness: a fresh database per test (cloned from a migrated template)
+//! and the real server on a random port.
+#![allow(dead_code)] // Helpers serve test files that come with later features.
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+use reqwest::{Method, Response, StatusCode};
+use serde_json::Value;
+use taskgate::config::Settings;
+use taskgate::startup::Application;
+
+pub fn project_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn config_dir() -> PathBuf {
+    project_dir().join("config")
+}
+
+/// The server tests create their databases on (any database of it).
+pub fn server_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .or_else(|_| std::env::var("DATABASE_URL"))
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// `url` with its database name replaced by `db`.
+pub fn url_for(url: &str, db: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map(|i| scheme_end + i)
+        .unwrap_or(base.len());
+    let mut out = format!("{}/{db}", &base[..host_end]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+fn admin_connection() -> PgConnection {
+    let url = server_url();
+    PgConnection::establish(&url).unwrap_or_else(|e| {
+        panic!("tests need PostgreSQL (TEST_DATABASE_URL or 127.0.0.1:5432): {e}")
+    })
+}
+
+/// Names the template after the migrations, so changed migrations get a new one.
+fn template_name() -> String {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(project_dir().join("migrations"))
+        .expect("migrations/ is readable")
+        .flat_map(|d| {
+            let dir = d.expect("migration dir entry").path();
+            ["up.sql", "down.sql"].map(|f| dir.join(f))
+        })
+        .collect();
+    files.sort();
+    let mut hasher = std::hash::DefaultHasher::new();
+    for f in files {
+        f.file_name().hash(&mut hasher);
+        std::fs::read(&f).unwrap_or_default().hash(&mut hasher);
+    }
+    format!("taskgate_tpl_{:016x}", hasher.finish())
+}
+
+/// Creates the migrated template once per test process; other test processes
+/// wait on an advisory lock instead of racing to build it too.
+fn template() -> &'static str {
+    static TEMPLATE: OnceLock<String> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let name = template_name();
+        let mut admin = admin_connection();
+        admin
+            .batch_execute("SELECT pg_advisory_lock(727384)")
+            .expect("advisory lock");
+        if !database_exists(&mut admin, &name) {
+            let building = format!("{name}_building");
+            admin
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"))
+                .expect("drop a half-built template");
+            admin
+                .batch_execute(&format!("CREATE DATABASE {building}"))
+                .expect("create template database");
+            let mut conn = PgConnection::establish(&url_for(&server_url(), &building))
+                .expect("connect to template");
+            taskgate::db::migrate(&mut conn).expect("migrations apply to the template");
+            drop(conn);
+            // Renamed only once complete: a crash mid-way leaves no half-migrated template.
+            admin
+                .batch_execute(&format!("ALTER DATABASE {building} RENAME TO {name}"))
+                .expect("rename template");
+        }
+        admin
+            .batch_execute("SELECT pg_advisory_unlock(727384)")
+            .expect("advisory unlock");
+        name
+    })
+}
+
+fn database_exists(conn: &mut PgConnection, name: &str) -> bool {
+    use diesel::prelude::*;
+    use diesel::sql_types::Text;
+    #[derive(QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        #[allow(dead_code)]
+        one: i32,
+    }
+    diesel::sql_query("SELECT 1 AS one FROM pg_database WHERE datname = $1")
+        .bind::<Text, _>(name)
+        .load::<Found>(conn)
+        .map(|rows| !rows.is_empty())
+        .expect("query pg_database")
+}
+
+/// A database of its own for one test, dropped when the test ends.
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    /// A clone of the migrated template.
+    pub fn migrated() -> Self {
+        Self::create(Some(template()))
+    }
+
+    /// An empty database (no tables), for migration and CLI tests.
+    pub fn empty() -> Self {
+        Self::create(None)
+    }
+
+    fn create(template: Option<&str>) -> Self {
+        let name = format!("taskgate_test_{}", uuid::Uuid::new_v4().simple());
+        let sql = match template {
+            Some(t) => format!("CREATE DATABASE {name} TEMPLATE {t}"),
+            None => format!("CREATE DATABASE {name}"),
+        };
+        admin_connection()
+            .batch_execute(&sql)
+            .expect("create test database");
+        let url = url_for(&server_url(), &name);
+        TestDatabase { name, url }
+    }
+
+    pub fn connect(&self) -> PgConnection {
+        PgConnection::establish(&self.url).expect("connect to test database")
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        // A thread of its own: Drop may run inside the test's async runtime.
+        let _ = std::thread::spawn(move || admin_connection().batch_execute(&sql)).join();
+    }
+}
+
+pub fn init_test_logging() {
+    static INIT: OnceLock<()> = OnceLock::new();
+    INIT.get_or_init(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = env_logger::builder().is_test(true).try_init();
+        }
+    });
+}
+
+pub fn random_secret() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// The development settings from config/, with test overrides: the given
+/// database, port 0, one worker, bcrypt cost 4, a random secret.
+pub fn test_settings(database_url: &str) -> Settings {
+    let vars = HashMap::from([
+        ("APP_ENV".to_owned(), "development".to_owned()),
+        ("DATABASE_URL".to_owned(), database_url.to_owned()),
+        ("APP__JWT__SECRET".to_owned(), random_secret()),
+    ]);
+    let mut settings = Settings::load_from(&config_dir(), &vars).expect("test settings load");
+    settings.server.port = 0;
+    settings.server.workers = Some(1);
+    settings.auth.bcrypt_cost = 4;
+    settings.database.pool_size = Some(2);
+    settings.database.timeout_seconds = 1;
+    settings
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub settings: Settings,
+    /// Held so the database lives as long as the app (None for custom URLs).
+    pub db: Option<TestDatabase>,
+}
+
+/// The real application on a fresh, migrated database.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
+    let db = TestDatabase::migrated();
+    let mut settings = test_settings(&db.url);
+    customize(&mut settings);
+    let mut app = spawn_on(settings).await;
+    app.db = Some(db);
+    app
+}
+
+/// The real application with these exact settings.
+pub async fn spawn_on(settings: Settings) -> TestApp {
+    init_test_logging();
+    let app = Application::build(settings.clone()).expect("application builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("reqwest client"),
+        settings,
+        db: None,
+    }
+}
+
+impl TestApp {
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{}", self.address, path))
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.request(Method::GET, path)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub fn db(&self) -> &TestDatabase {
+        self.db.as_ref().expect("this app has a test database")
+    }
+}
+
+/// Asserts an API.md error response and returns its body.
+pub async fn assert_error(resp: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(resp.status(), status, "unexpected status");
+    assert_eq!(
+        resp.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/json"),
+        "errors are JSON"
+    );
+    let body: Value = resp.json().await.expect("error body is JSON");
+    assert_eq!(body["error"], code, "error code in {body}");
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "detail in {body}"
+    );
+    body
+}

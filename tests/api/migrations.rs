@@ -1,0 +1,66 @@
+//! Migrations are reversible: up, down, up on a fresh database.
+use diesel::connection::SimpleConnection;
+use diesel_migrations::MigrationHarness;
+use taskgate::db::MIGRATIONS;
+
+use crate::helpers::TestDatabase;
+
+#[test]
+fn migrations_run_up_down_and_up_again() {
+    let db = TestDatabase::empty();
+    let mut conn = db.connect();
+    let applied = taskgate::db::migrate(&mut conn).expect("up");
+    assert_eq!(applied.len(), 4);
+    conn.revert_all_migrations(MIGRATIONS).expect("down");
+    for table in ["users", "sessions", "tasks", "audit_events"] {
+        assert!(
+            conn.batch_execute(&format!("SELECT 1 FROM {table}"))
+                .is_err(),
+            "{table} survived the down migrations"
+        );
+    }
+    assert_eq!(taskgate::db::migrate(&mut conn).expect("up again").len(), 4);
+    assert!(taskgate::db::migrate(&mut conn)
+        .expect("idempotent")
+        .is_empty());
+}
+
+#[test]
+fn the_schema_enforces_lowercase_unique_emails_roles_and_cascades() {
+    let db = TestDatabase::migrated();
+    let mut conn = db.connect();
+    let insert = |email: &str, role: &str| {
+        format!("INSERT INTO users (email, password_hash, role) VALUES ('{email}', 'x', '{role}')")
+    };
+    conn.batch_execute(&insert("a@example.com", "user"))
+        .expect("a valid row");
+    assert!(
+        conn.batch_execute(&insert("a@example.com", "user"))
+            .is_err(),
+        "duplicate email"
+    );
+    assert!(
+        conn.batch_execute(&insert("B@example.com", "user"))
+            .is_err(),
+        "uppercase email"
+    );
+    assert!(
+        conn.batch_execute(&insert("c@example.com", "root"))
+            .is_err(),
+        "unknown role"
+    );
+    conn.batch_execute(
+        "INSERT INTO tasks (owner_id, title) SELECT id, 't' FROM users;
+         INSERT INTO sessions (id, user_id, refresh_jti, refresh_iat, refresh_exp, expires_at)
+           SELECT gen_random_uuid(), id, gen_random_uuid(), now(), now(), now() FROM users;
+         DELETE FROM users;",
+    )
+    .expect("delete cascades");
+    use diesel::prelude::*;
+    let left: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+        "(SELECT count(*) FROM tasks) + (SELECT count(*) FROM sessions)",
+    ))
+    .get_result(&mut conn)
+    .unwrap();
+    assert_eq!(left, 0, "tasks and sessions go with their user");
+}
