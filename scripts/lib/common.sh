@@ -57,7 +57,15 @@ run_as_pg() {
 start_throwaway_cluster() {
   ensure_pg_binaries
   mkdir -p "$PG_DIR"
-  is_root && chown postgres: "$PG_DIR"
+  if is_root; then
+    chown postgres: "$PG_DIR"
+    # A checkout under /root is not reachable by the postgres user.
+    if ! runuser -u postgres -- test -w "$PG_DIR"; then
+      PG_DIR="/tmp/taskgate-pg-$(printf '%s' "$ROOT" | md5sum | cut -c1-12)"
+      mkdir -p "$PG_DIR" && chown postgres: "$PG_DIR"
+      say "$ROOT is not reachable by the postgres user; using $PG_DIR"
+    fi
+  fi
   if [ ! -f "$PG_DIR/data/PG_VERSION" ]; then
     say "creating a throwaway PostgreSQL cluster in $PG_DIR/data"
     run_as_pg "$PG_BINDIR/initdb" -D "$PG_DIR/data" -U postgres -A trust --no-sync >"$PG_DIR/initdb.log" 2>&1 \
