@@ -86,6 +86,20 @@ impl ApiError {
         }
     }
 
+    /// A 422 about every field that has a message; `None` entries passed.
+    pub fn invalid_fields<'a>(checks: impl IntoIterator<Item = (&'a str, Option<String>)>) -> Self {
+        let fields: BTreeMap<String, String> = checks
+            .into_iter()
+            .filter_map(|(field, message)| message.map(|m| (field.to_owned(), m)))
+            .collect();
+        let detail = fields
+            .iter()
+            .map(|(f, m)| format!("{f}: {m}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        ApiError::Validation { detail, fields }
+    }
+
     pub fn internal(source: impl Into<Source>) -> Self {
         ApiError::Internal(source.into())
     }

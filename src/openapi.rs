@@ -4,12 +4,16 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorBody;
-use crate::routes::health;
+use crate::routes::{health, tokens, users};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "taskgate", description = "JWT-auth task service: OAuth2 password flow, rotating refresh tokens, roles."),
-    paths(health::healthz, health::readyz),
+    paths(
+        health::healthz, health::readyz,
+        users::signup, tokens::token, tokens::login,
+        users::me, users::me_alias, users::update_me,
+    ),
     components(schemas(ErrorBody)),
     modifiers(&BearerScheme),
 )]

@@ -7,6 +7,7 @@ use actix_web::dev::Server;
 use actix_web::middleware::Logger;
 use actix_web::{web, App, HttpServer};
 
+use crate::auth::jwt::Keys;
 use crate::auth::password::PasswordHasher;
 use crate::config::Settings;
 use crate::db::{self, DbPool};
@@ -15,6 +16,7 @@ use crate::routes;
 /// Shared by every handler through `web::Data<AppState>`.
 pub struct AppState {
     pub pool: DbPool,
+    pub keys: Keys,
     pub settings: Arc<Settings>,
     pub hasher: PasswordHasher,
 }
@@ -44,6 +46,7 @@ impl Application {
         let workers = settings.server.workers;
         let state = web::Data::new(AppState {
             pool,
+            keys: Keys::new(&settings.jwt),
             settings: Arc::new(settings),
             hasher,
         });

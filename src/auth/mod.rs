@@ -1,2 +1,7 @@
-//! Authentication: password hashing (and, next, tokens and the bearer middleware).
+//! Authentication: password hashing, JWTs, the bearer middleware and `CurrentUser`.
+pub mod bearer;
+pub mod extractor;
+pub mod jwt;
 pub mod password;
+
+pub use extractor::CurrentUser;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use actix_web::web;
 use tokio::sync::Semaphore;
 
+use crate::domain::password::MAX_BYTES;
 use crate::domain::Password;
 use crate::error::ApiError;
 
@@ -40,32 +41,27 @@ impl PasswordHasher {
     }
 
     /// Checks `candidate` against `hash`, or against the dummy hash when there
-    /// is no user (then the answer is always false). A candidate over 72 bytes
-    /// is a mismatch, checked at the same cost.
+    /// is no user (then the answer is always false). A candidate over 72
+    /// bytes never matches (bcrypt would compare only its first 72), but is
+    /// checked all the same so that it takes the same time.
     pub async fn verify(&self, candidate: &str, hash: Option<&str>) -> Result<bool, ApiError> {
         let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
         let known = hash.is_some();
         let hash = hash
             .map(str::to_owned)
             .unwrap_or_else(|| self.dummy_hash.to_string());
-        let candidate = candidate.to_owned();
-        let matched = web::block(
-            move || match bcrypt::non_truncating_verify(&candidate, &hash) {
-                Ok(ok) => Ok(ok),
-                // Too long to be any stored password: still spend the same time.
-                Err(bcrypt::BcryptError::Truncation(_)) => {
-                    bcrypt::verify(&candidate.as_bytes()[..72], &hash).map(|_| false)
-                }
-                Err(e) => Err(e),
-            },
-        )
-        .await?
-        .map_err(ApiError::internal)?;
-        Ok(known && matched)
+        let too_long = candidate.len() > MAX_BYTES;
+        let candidate = candidate.as_bytes()[..candidate.len().min(MAX_BYTES)].to_vec();
+        let matched = web::block(move || bcrypt::verify(candidate, &hash))
+            .await?
+            .map_err(ApiError::internal)?;
+        Ok(known && !too_long && matched)
     }
 }
 
 /// Hashes on the calling thread: for start-up and the command line.
 pub fn hash_blocking(password: &Password, cost: u32) -> Result<String, bcrypt::BcryptError> {
-    bcrypt::non_truncating_hash(password.expose(), cost)
+    // `Password` holds at most 72 bytes, so bcrypt sees all of it. (bcrypt's
+    // `non_truncating_hash` would refuse exactly 72: it counts a NUL terminator.)
+    bcrypt::hash(password.expose(), cost)
 }

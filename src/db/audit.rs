@@ -53,6 +53,24 @@ pub struct NewEvent<'a> {
     pub detail: Value,
 }
 
+impl<'a> NewEvent<'a> {
+    /// Something a user did to their own account: actor and subject are both the user.
+    pub fn by_self(kind: AuditKind, user_id: i64, ip: Option<&'a str>) -> Self {
+        NewEvent {
+            kind,
+            actor_id: Some(user_id),
+            subject_id: Some(user_id),
+            ip,
+            detail: Value::Object(Default::default()),
+        }
+    }
+
+    pub fn with_detail(mut self, detail: Value) -> Self {
+        self.detail = detail;
+        self
+    }
+}
+
 pub fn insert(conn: &mut PgConnection, event: NewEvent) -> Result<(), ApiError> {
     diesel::insert_into(audit_events::table)
         .values((

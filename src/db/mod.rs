@@ -1,6 +1,7 @@
 //! The connection pool, the embedded migrations, and `run`: Diesel work off the async workers.
 pub mod audit;
 pub mod schema;
+pub mod sessions;
 pub mod users;
 
 use std::time::Duration;

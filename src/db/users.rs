@@ -90,3 +90,17 @@ pub fn active_admin_exists(conn: &mut PgConnection) -> Result<bool, ApiError> {
     ))
     .get_result(conn)?)
 }
+
+pub fn update_full_name(
+    conn: &mut PgConnection,
+    id: i64,
+    full_name: Option<&str>,
+) -> Result<User, ApiError> {
+    Ok(diesel::update(users::table.find(id))
+        .set((
+            users::full_name.eq(full_name),
+            users::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(User::as_returning())
+        .get_result(conn)?)
+}

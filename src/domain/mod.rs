@@ -1,8 +1,10 @@
 //! Input parsed once into types that can only hold valid values.
 mod email;
-mod password;
+mod full_name;
+pub mod password;
 mod role;
 
 pub use email::Email;
+pub use full_name::FullName;
 pub use password::Password;
 pub use role::Role;

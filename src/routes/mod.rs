@@ -1,26 +1,51 @@
 //! The route table: every path, its methods and handlers, on one screen.
+pub mod form;
 pub mod health;
+pub mod json;
+pub mod tokens;
+pub mod users;
+
+use std::collections::BTreeMap;
 
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse, Resource, Route};
+use actix_web_httpauth::middleware::HttpAuthentication;
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 
+use crate::auth::bearer;
 use crate::error::ApiError;
 use crate::openapi;
 
 /// Mounts every route. Area-wide policy (authentication, roles) wraps scopes here.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource(
-        "/healthz",
-        [(Method::GET, web::to(health::healthz))],
-    ))
-    .service(resource(
-        "/readyz",
-        [(Method::GET, web::to(health::readyz))],
-    ))
-    .service(resource(
-        "/openapi.json",
-        [(Method::GET, web::to(openapi::serve))],
-    ));
+    use Method as M;
+    cfg.service(resource("/healthz", [(M::GET, web::to(health::healthz))]))
+        .service(resource("/readyz", [(M::GET, web::to(health::readyz))]))
+        .service(resource(
+            "/openapi.json",
+            [(M::GET, web::to(openapi::serve))],
+        ))
+        .service(resource(
+            "/users/signup",
+            [(M::POST, web::to(users::signup))],
+        ))
+        .service(resource("/token", [(M::POST, web::to(tokens::token))]))
+        .service(resource("/login", [(M::POST, web::to(tokens::login))]))
+        .service(
+            resource("/me", [(M::GET, web::to(users::me_alias))])
+                .wrap(HttpAuthentication::with_fn(bearer::validate)),
+        )
+        .service(
+            web::scope("/users/me")
+                .wrap(HttpAuthentication::with_fn(bearer::validate))
+                .service(resource(
+                    "",
+                    [
+                        (M::GET, web::to(users::me)),
+                        (M::PATCH, web::to(users::update_me)),
+                    ],
+                )),
+        );
 }
 
 /// Extractor settings that turn malformed input into API.md's 400/413/415/422
@@ -62,4 +87,37 @@ pub fn resource<const N: usize>(path: &str, routes: [(Method, Route); N]) -> Res
 /// Unknown paths: JSON 404 like every other error.
 pub async fn not_found(_req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound)
+}
+
+/// The peer's address. `X-Forwarded-For` is not trusted: any client can set it.
+pub fn client_ip(req: &HttpRequest) -> Option<String> {
+    req.peer_addr().map(|a| a.ip().to_string())
+}
+
+/// The `User-Agent` header, cut to a sane length for storage.
+pub fn user_agent(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(512).collect())
+}
+
+/// The 401 every protected route may answer, for the OpenAPI description.
+pub struct ErrorResponses;
+
+impl utoipa::IntoResponses for ErrorResponses {
+    fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+        let body = ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("ErrorBody")))
+            .build();
+        BTreeMap::from([(
+            "401".to_owned(),
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description("Missing, invalid, expired or revoked token")
+                    .content("application/json", body)
+                    .build(),
+            ),
+        )])
+    }
 }

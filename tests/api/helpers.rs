@@ -274,3 +274,116 @@ pub async fn assert_error(resp: Response, status: StatusCode, code: &str) -> Val
     );
     body
 }
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A signed-up, logged-in user.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: i64,
+    pub email: String,
+    pub password: String,
+    pub access: String,
+    pub refresh: String,
+}
+
+impl TestApp {
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.request(Method::POST, path)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn signup(&self, email: &str, password: &str) -> Response {
+        self.post_json(
+            "/users/signup",
+            &serde_json::json!({ "email": email, "password": password }),
+        )
+        .await
+    }
+
+    /// `POST /token` with an urlencoded form.
+    pub async fn login(&self, username: &str, password: &str) -> Response {
+        self.post_form("/token", &[("username", username), ("password", password)])
+            .await
+    }
+
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Response {
+        let body = serde_urlencoded_pairs(fields);
+        self.request(Method::POST, path)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// `GET path` with `Authorization: Bearer token`.
+    pub async fn get_with(&self, path: &str, token: &str) -> Response {
+        self.request(Method::GET, path)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// A new user with `role` (set in the database; signup always makes `user`), logged in.
+    pub async fn signup_and_login(&self, role: &str) -> TestUser {
+        let email = format!("{role}-{}@example.com", uuid::Uuid::new_v4().simple());
+        let resp = self.signup(&email, PASSWORD).await;
+        assert_eq!(resp.status(), StatusCode::CREATED, "signup");
+        let id = resp.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+        if role != "user" {
+            self.db()
+                .connect()
+                .batch_execute(&format!("UPDATE users SET role = '{role}' WHERE id = {id}"))
+                .unwrap();
+        }
+        let pair: Value = self.login(&email, PASSWORD).await.json().await.unwrap();
+        TestUser {
+            id,
+            email,
+            password: PASSWORD.into(),
+            access: pair["access_token"].as_str().expect("access token").into(),
+            refresh: pair["refresh_token"]
+                .as_str()
+                .expect("refresh token")
+                .into(),
+        }
+    }
+
+    /// Runs SQL on this app's database (for set-up and for checking what it holds).
+    pub fn sql(&self, sql: &str) {
+        self.db().connect().batch_execute(sql).expect("test SQL");
+    }
+
+    /// One integer from the database, e.g. a count.
+    pub fn count(&self, sql: &str) -> i64 {
+        use diesel::prelude::*;
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(&format!(
+            "({sql})"
+        )))
+        .get_result(&mut self.db().connect())
+        .expect("count query")
+    }
+}
+
+fn serde_urlencoded_pairs(fields: &[(&str, &str)]) -> String {
+    serde_urlencoded::to_string(fields).expect("form encodes")
+}
+
+/// A token's JSON header and payload, decoded independently of the server's code.
+pub fn decode_jwt_parts(token: &str) -> (Value, Value) {
+    use base64::Engine;
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3, "a JWT has three parts");
+    let decode = |part: &str| -> Value {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .expect("base64url");
+        serde_json::from_slice(&bytes).expect("JSON")
+    };
+    (decode(parts[0]), decode(parts[1]))
+}

@@ -1,0 +1,19 @@
+//! `FullName`: optional, trimmed, at most 200 characters; blank means none.
+
+pub const MAX_CHARS: usize = 200;
+
+pub struct FullName;
+
+impl FullName {
+    pub fn parse(raw: Option<String>) -> Result<Option<String>, String> {
+        let Some(raw) = raw else { return Ok(None) };
+        let name = raw.trim();
+        if name.chars().count() > MAX_CHARS {
+            return Err(format!("full_name must be at most {MAX_CHARS} characters"));
+        }
+        if name.contains('\0') {
+            return Err("full_name must not contain NUL characters".into());
+        }
+        Ok((!name.is_empty()).then(|| name.to_owned()))
+    }
+}

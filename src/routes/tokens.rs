@@ -1,0 +1,258 @@
+//! `POST /token` and `POST /login`: the OAuth2 password grant.
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use diesel::Connection;
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::form::FormFields;
+use super::{client_ip, user_agent};
+use crate::db::sessions::{self, NewSession};
+use crate::db::users::{self, User};
+use crate::db::{self, audit};
+use crate::domain::{Email, Role};
+use crate::error::{ApiError, ErrorBody, INCORRECT_LOGIN};
+use crate::startup::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    #[schema(example = "bearer")]
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+}
+
+/// The login form, for the OpenAPI description (parsed by `FormFields`).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct TokenForm {
+    /// `password` (the default) or `refresh_token`.
+    #[schema(pattern = "^(password|refresh_token)$")]
+    grant_type: Option<String>,
+    /// The account's email.
+    username: Option<String>,
+    password: Option<String>,
+    /// With `grant_type=refresh_token`.
+    refresh_token: Option<String>,
+    /// Ignored.
+    scope: Option<String>,
+    /// Ignored.
+    client_id: Option<String>,
+    /// Ignored.
+    client_secret: Option<String>,
+}
+
+/// POST /token and POST /login
+#[utoipa::path(post, path = "/token", tag = "auth",
+    request_body(content(
+        (TokenForm = "application/x-www-form-urlencoded"),
+        (TokenForm = "multipart/form-data"),
+    )),
+    responses(
+        (status = 200, description = "Logged in", body = TokenPair),
+        (status = 400, description = "Unsupported grant type or malformed form", body = ErrorBody),
+        (status = 401, description = "Incorrect email or password", body = ErrorBody),
+        (status = 403, description = "Account disabled", body = ErrorBody),
+        (status = 415, description = "Not form data", body = ErrorBody),
+        (status = 422, description = "username or password missing", body = ErrorBody),
+    ))]
+pub async fn token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let form = FormFields::read(&req, payload, state.settings.server.body_limit_bytes).await?;
+    match form.get("grant_type").unwrap_or("password") {
+        "password" => password_grant(&state, &req, &form).await,
+        _ => Err(ApiError::UnsupportedGrantType),
+    }
+}
+
+/// The same as `/token`.
+#[utoipa::path(post, path = "/login", tag = "auth",
+    request_body(content(
+        (TokenForm = "application/x-www-form-urlencoded"),
+        (TokenForm = "multipart/form-data"),
+    )),
+    responses(
+        (status = 200, description = "Logged in", body = TokenPair),
+        (status = 400, description = "Unsupported grant type or malformed form", body = ErrorBody),
+        (status = 401, description = "Incorrect email or password", body = ErrorBody),
+        (status = 403, description = "Account disabled", body = ErrorBody),
+        (status = 415, description = "Not form data", body = ErrorBody),
+        (status = 422, description = "username or password missing", body = ErrorBody),
+    ))]
+pub async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    token(state, req, payload).await
+}
+
+async fn password_grant(
+    state: &AppState,
+    req: &HttpRequest,
+    form: &FormFields,
+) -> Result<HttpResponse, ApiError> {
+    let (username, password) = match (form.get("username"), form.get("password")) {
+        (Some(u), Some(p)) => (u, p),
+        (u, p) => {
+            let required = |v: Option<&str>| v.is_none().then(|| "field required".to_owned());
+            return Err(ApiError::invalid_fields([
+                ("username", required(u)),
+                ("password", required(p)),
+            ]));
+        }
+    };
+    let email = Email::normalise(username);
+    let ip = client_ip(req);
+    let found = {
+        let email = email.clone();
+        db::run(&state.pool, move |conn| users::find_by_email(conn, &email)).await?
+    };
+    // Unknown emails verify against a dummy hash: both failures take the same time.
+    let matched = state
+        .hasher
+        .verify(password, found.as_ref().map(|u| u.password_hash.as_str()))
+        .await?;
+    let user = match found {
+        Some(user) if matched => user,
+        found => {
+            record_failure(state, found.map(|u| u.id), &email, "bad_credentials", ip).await?;
+            return Err(ApiError::InvalidGrant(INCORRECT_LOGIN));
+        }
+    };
+    if user.disabled {
+        record_failure(state, Some(user.id), &email, "account_disabled", ip).await?;
+        return Err(ApiError::AccountDisabled);
+    }
+    let pair = open_session(state, &user, ip, user_agent(req)).await?;
+    Ok(token_response(pair))
+}
+
+/// Records `login_failed`: for an unknown email, actor and subject are null
+/// and the detail names the email tried (never the password).
+async fn record_failure(
+    state: &AppState,
+    user_id: Option<i64>,
+    email: &str,
+    reason: &'static str,
+    ip: Option<String>,
+) -> Result<(), ApiError> {
+    let tried: String = email.chars().take(254).collect();
+    db::run(&state.pool, move |conn| {
+        audit::insert(
+            conn,
+            audit::NewEvent {
+                kind: audit::AuditKind::LoginFailed,
+                actor_id: user_id,
+                subject_id: user_id,
+                ip: ip.as_deref(),
+                detail: json!({ "email": tried, "reason": reason }),
+            },
+        )
+    })
+    .await
+}
+
+fn at(seconds: i64) -> Result<DateTime<Utc>, ApiError> {
+    DateTime::from_timestamp(seconds, 0)
+        .ok_or_else(|| ApiError::internal(crate::error::Message("timestamp out of range".into())))
+}
+
+/// Opens a session (one row, with its `login_succeeded` event) and signs its tokens.
+async fn open_session(
+    state: &AppState,
+    user: &User,
+    ip: Option<String>,
+    user_agent: Option<String>,
+) -> Result<TokenPair, ApiError> {
+    let jwt = &state.settings.jwt;
+    let now = Utc::now().timestamp();
+    let expires_at = now.saturating_add(jwt.session_max_seconds as i64);
+    let refresh_exp = now
+        .saturating_add(jwt.refresh_ttl_seconds as i64)
+        .min(expires_at);
+    let new = (
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        at(now)?,
+        at(refresh_exp)?,
+        at(expires_at)?,
+    );
+    let user_id = user.id;
+    let session = db::run(&state.pool, move |conn| {
+        conn.transaction(|conn| {
+            let (id, refresh_jti, now, refresh_exp, expires_at) = new;
+            let session = sessions::insert(
+                conn,
+                &NewSession {
+                    id,
+                    user_id,
+                    refresh_jti,
+                    refresh_iat: now,
+                    refresh_exp,
+                    created_at: now,
+                    last_used_at: now,
+                    expires_at,
+                    ip: ip.as_deref(),
+                    user_agent: user_agent.as_deref(),
+                },
+            )?;
+            audit::insert(
+                conn,
+                audit::NewEvent::by_self(audit::AuditKind::LoginSucceeded, user_id, ip.as_deref())
+                    .with_detail(json!({ "session_id": id })),
+            )?;
+            Ok(session)
+        })
+    })
+    .await?;
+    sign_pair(state, user.id, user.role()?, &session, now)
+}
+
+/// Signs a fresh access token and the session's current refresh token.
+pub fn sign_pair(
+    state: &AppState,
+    user_id: i64,
+    role: Role,
+    session: &sessions::Session,
+    now: i64,
+) -> Result<TokenPair, ApiError> {
+    let keys = &state.keys;
+    let access = keys.access_claims(
+        user_id,
+        role,
+        session.id,
+        now,
+        state.settings.jwt.access_ttl_seconds,
+        session.expires_at.timestamp(),
+    );
+    let refresh = keys.refresh_claims(
+        user_id,
+        session.id,
+        session.refresh_jti,
+        session.refresh_iat.timestamp(),
+        session.refresh_exp.timestamp(),
+    );
+    Ok(TokenPair {
+        access_token: keys.encode(&access).map_err(ApiError::internal)?,
+        refresh_token: keys.encode(&refresh).map_err(ApiError::internal)?,
+        token_type: "bearer",
+        expires_in: access.exp - access.iat,
+    })
+}
+
+/// 200 with the pair; tokens must never be cached (RFC 6749 §5.1).
+pub fn token_response(pair: TokenPair) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(pair)
+}

@@ -1,0 +1,148 @@
+//! Signup and the caller's own account.
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use diesel::Connection;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::json::{double_option, rfc3339};
+use super::{client_ip, ErrorResponses};
+use crate::auth::CurrentUser;
+use crate::db::users::{self, NewUser, User};
+use crate::db::{self, audit};
+use crate::domain::{Email, FullName, Password, Role};
+use crate::error::{ApiError, ErrorBody};
+use crate::startup::AppState;
+
+/// A user as the API shows it: never a hash.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    pub id: i64,
+    #[schema(format = Email)]
+    pub email: String,
+    pub full_name: Option<String>,
+    pub role: Role,
+    pub disabled: bool,
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime, example = "2026-11-22T10:00:00Z")]
+    pub created_at: DateTime<Utc>,
+}
+
+impl UserView {
+    pub fn new(user: &User, role: Role) -> UserView {
+        UserView {
+            id: user.id,
+            email: user.email.clone(),
+            full_name: user.full_name.clone(),
+            role,
+            disabled: user.disabled,
+            created_at: user.created_at,
+        }
+    }
+
+    pub fn from_row(user: &User) -> Result<UserView, ApiError> {
+        Ok(UserView::new(user, user.role()?))
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignupBody {
+    #[schema(format = Email, max_length = 254, example = "ada@example.com")]
+    pub email: String,
+    /// 8 characters to 72 bytes; not a common password.
+    #[schema(min_length = 8, max_length = 72, example = "correct horse battery")]
+    pub password: String,
+    #[schema(max_length = 200)]
+    pub full_name: Option<String>,
+}
+
+/// POST /users/signup
+#[utoipa::path(post, path = "/users/signup", tag = "users", request_body = SignupBody,
+    responses(
+        (status = 201, description = "Created", body = UserView),
+        (status = 409, description = "Email already registered", body = ErrorBody),
+        (status = 422, description = "Invalid email, password or name", body = ErrorBody),
+    ))]
+pub async fn signup(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<SignupBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let (email, password, full_name) = match (
+        Email::parse(&body.email),
+        Password::parse(body.password),
+        FullName::parse(body.full_name),
+    ) {
+        (Ok(e), Ok(p), Ok(f)) => (e, p, f),
+        (e, p, f) => {
+            return Err(ApiError::invalid_fields([
+                ("email", e.err().map(str::to_owned)),
+                ("password", p.err()),
+                ("full_name", f.err()),
+            ]))
+        }
+    };
+    let hash = state.hasher.hash(&password).await?;
+    let ip = client_ip(&req);
+    let user = db::run(&state.pool, move |conn| {
+        conn.transaction(|conn| {
+            let user = users::insert(
+                conn,
+                &NewUser::new(&email, &hash, full_name.as_deref(), Role::User),
+            )?;
+            audit::insert(
+                conn,
+                audit::NewEvent::by_self(audit::AuditKind::Signup, user.id, ip.as_deref()),
+            )?;
+            Ok(user)
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(UserView::from_row(&user)?))
+}
+
+/// GET /users/me and GET /me
+#[utoipa::path(get, path = "/users/me", tag = "users", security(("bearer" = [])),
+    responses((status = 200, description = "The caller", body = UserView), ErrorResponses))]
+pub async fn me(user: CurrentUser) -> HttpResponse {
+    HttpResponse::Ok().json(UserView::new(&user.user, user.role))
+}
+
+/// The same as `/users/me`, as the tutorial names it.
+#[utoipa::path(get, path = "/me", tag = "users", security(("bearer" = [])),
+    responses((status = 200, description = "The caller", body = UserView), ErrorResponses))]
+pub async fn me_alias(user: CurrentUser) -> HttpResponse {
+    me(user).await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMeBody {
+    /// `null` or blank clears the name; absent leaves it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(max_length = 200, value_type = Option<String>)]
+    pub full_name: Option<Option<String>>,
+}
+
+/// PATCH /users/me
+#[utoipa::path(patch, path = "/users/me", tag = "users", security(("bearer" = [])), request_body = UpdateMeBody,
+    responses((status = 200, description = "Updated", body = UserView), ErrorResponses,
+        (status = 422, description = "Invalid name", body = ErrorBody)))]
+pub async fn update_me(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    body: web::Json<UpdateMeBody>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(full_name) = body.into_inner().full_name else {
+        return Ok(HttpResponse::Ok().json(UserView::new(&user.user, user.role)));
+    };
+    let full_name = FullName::parse(full_name).map_err(|e| ApiError::field("full_name", e))?;
+    let id = user.user.id;
+    let updated = db::run(&state.pool, move |conn| {
+        users::update_full_name(conn, id, full_name.as_deref())
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(UserView::from_row(&updated)?))
+}
