@@ -45,8 +45,11 @@ pub enum ApiError {
         detail: String,
         fields: BTreeMap<String, String>,
     },
-    #[error("rate limited")]
-    RateLimited { retry_after_seconds: u64 },
+    #[error("rate limited: {detail}")]
+    RateLimited {
+        retry_after_seconds: u64,
+        detail: &'static str,
+    },
     /// The database cannot be reached; the cause is logged, never sent.
     #[error("database unavailable")]
     Unavailable(#[source] Source),
@@ -142,7 +145,7 @@ impl ApiError {
             ApiError::NotFound => "Not found".into(),
             ApiError::MethodNotAllowed { .. } => "Method not allowed".into(),
             ApiError::PayloadTooLarge => "Request body is too large".into(),
-            ApiError::RateLimited { .. } => "Too many requests; retry later".into(),
+            ApiError::RateLimited { detail, .. } => (*detail).into(),
             ApiError::Unavailable(_) => "Service temporarily unavailable".into(),
             ApiError::Internal(_) => "Internal server error".into(),
         }
@@ -219,6 +222,7 @@ impl ResponseError for ApiError {
             }
             ApiError::RateLimited {
                 retry_after_seconds,
+                ..
             } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_seconds.to_string()));
             }
@@ -288,6 +292,17 @@ fn validation_from_serde(message: &str) -> ApiError {
     ApiError::Validation {
         detail: format!("{field}: {text}"),
         fields: BTreeMap::from([(field, text)]),
+    }
+}
+
+impl ApiError {
+    /// A JSON body read by hand: bad syntax is 400, a wrong shape 422.
+    pub fn from_json(e: serde_json::Error) -> Self {
+        if e.is_data() {
+            validation_from_serde(&e.to_string())
+        } else {
+            ApiError::InvalidRequest("Malformed JSON body".into())
+        }
     }
 }
 

@@ -4,7 +4,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorBody;
-use crate::routes::{health, tokens, users};
+use crate::routes::{health, sessions, tokens, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -12,7 +12,9 @@ use crate::routes::{health, tokens, users};
     paths(
         health::healthz, health::readyz,
         users::signup, tokens::token, tokens::login,
-        users::me, users::me_alias, users::update_me,
+        tokens::refresh,
+        users::me, users::me_alias, users::update_me, users::change_password,
+        sessions::list_sessions, sessions::delete_session, sessions::logout, sessions::logout_all,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerScheme),

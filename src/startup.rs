@@ -9,6 +9,7 @@ use actix_web::{web, App, HttpServer};
 
 use crate::auth::jwt::Keys;
 use crate::auth::password::PasswordHasher;
+use crate::auth::rate_limit::auth_limit;
 use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::routes;
@@ -24,7 +25,12 @@ pub struct AppState {
 pub struct Application {
     port: u16,
     server: Server,
+    pool: DbPool,
 }
+
+/// How often dead sessions are pruned, and how many rows one pass may delete.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+const PRUNE_BATCH: i64 = 1000;
 
 /// Method and path only: the query string and headers (Authorization) never reach the log.
 const ACCESS_LOG_FORMAT: &str = r#"%a "%{method}xi %U" %s %b %Dms"#;
@@ -44,8 +50,9 @@ impl Application {
         let port = listener.local_addr()?.port();
         let body_limit = settings.server.body_limit_bytes;
         let workers = settings.server.workers;
+        let auth_limit = auth_limit(settings.rate_limit.auth_per_minute);
         let state = web::Data::new(AppState {
-            pool,
+            pool: pool.clone(),
             keys: Keys::new(&settings.jwt),
             settings: Arc::new(settings),
             hasher,
@@ -58,7 +65,7 @@ impl Application {
                 )
                 .app_data(state.clone())
                 .configure(|cfg| routes::configure_extractors(cfg, body_limit))
-                .configure(routes::configure)
+                .configure(|cfg| routes::configure(cfg, &auth_limit))
                 .default_service(web::to(routes::not_found))
         })
         .listen(listener)?
@@ -69,6 +76,7 @@ impl Application {
         Ok(Application {
             port,
             server: server.run(),
+            pool,
         })
     }
 
@@ -76,8 +84,41 @@ impl Application {
         self.port
     }
 
+    /// Stops the server from elsewhere (tests, signal handlers).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
     /// Serves until SIGINT/SIGTERM, then finishes in-flight requests.
+    /// Meanwhile prunes dead sessions: now, then every hour.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let pruner = tokio::spawn(prune_sessions(self.pool));
+        let result = self.server.await;
+        pruner.abort();
+        result
+    }
+}
+
+/// Deletes expired and long-revoked sessions in small batches, off the
+/// request path, so that the table does not grow forever.
+async fn prune_sessions(pool: DbPool) {
+    let mut tick = tokio::time::interval(PRUNE_EVERY);
+    loop {
+        tick.tick().await;
+        loop {
+            match db::run(&pool, |conn| db::sessions::prune(conn, PRUNE_BATCH)).await {
+                Ok(n) if n as i64 == PRUNE_BATCH => continue,
+                Ok(n) => {
+                    if n > 0 {
+                        log::info!("pruned {n} dead session(s)");
+                    }
+                    break;
+                }
+                Err(e) => {
+                    log::warn!("session pruning skipped: {e}");
+                    break;
+                }
+            }
+        }
     }
 }

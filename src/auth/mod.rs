@@ -3,5 +3,6 @@ pub mod bearer;
 pub mod extractor;
 pub mod jwt;
 pub mod password;
+pub mod rate_limit;
 
 pub use extractor::CurrentUser;

@@ -65,3 +65,125 @@ pub fn find_live_user(
         .first(conn)
         .optional()?)
 }
+
+diesel::define_sql_function!(fn least(a: diesel::sql_types::Timestamptz, b: diesel::sql_types::Timestamptz) -> diesel::sql_types::Timestamptz);
+
+/// What presenting a refresh token came to.
+#[derive(Debug)]
+pub enum Refreshed {
+    /// The current token: the session now holds a new one.
+    Rotated(Session, User),
+    /// The token retired moments ago (grace window): the session's current one stands.
+    Grace(Session, User),
+    /// A retired token outside the grace window: the session is now revoked.
+    ReuseDetected { user_id: i64 },
+    /// No live session for it, or its user is disabled or gone.
+    Refused,
+}
+
+/// Rotates session `sid`'s refresh token if `presented` is its current one.
+/// Racing rotations are settled by the conditional UPDATE: only the one
+/// that still finds `presented` current succeeds; the others see it retired.
+pub fn refresh(
+    conn: &mut PgConnection,
+    sid: Uuid,
+    user_id: i64,
+    presented: Uuid,
+    refresh_ttl_seconds: i64,
+    grace_seconds: i64,
+) -> Result<Refreshed, ApiError> {
+    conn.transaction(|conn| {
+        let Some(user) = find_live_user(conn, sid, user_id)? else {
+            return Ok(Refreshed::Refused);
+        };
+        let now = Utc::now();
+        let new_exp =
+            DateTime::from_timestamp(now.timestamp().saturating_add(refresh_ttl_seconds), 0);
+        // Whole seconds: the claims re-signed from this row must equal the token's.
+        let now = DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
+        let rotated = diesel::update(sessions::table)
+            .filter(sessions::id.eq(sid))
+            .filter(sessions::refresh_jti.eq(presented))
+            .filter(sessions::revoked_at.is_null())
+            .set((
+                sessions::previous_refresh_jti.eq(sessions::refresh_jti.nullable()),
+                sessions::previous_retired_at.eq(now),
+                sessions::refresh_jti.eq(Uuid::new_v4()),
+                sessions::refresh_iat.eq(now),
+                sessions::refresh_exp.eq(least(new_exp.unwrap_or(now), sessions::expires_at)),
+                sessions::last_used_at.eq(now),
+            ))
+            .returning(Session::as_returning())
+            .get_result(conn)
+            .optional()?;
+        if let Some(session) = rotated {
+            return Ok(Refreshed::Rotated(session, user));
+        }
+        // Not current (any more): a racing rotation won, or this is a replay.
+        let session: Session = sessions::table
+            .find(sid)
+            .select(Session::as_select())
+            .first(conn)?;
+        let in_grace = grace_seconds > 0
+            && session.previous_refresh_jti == Some(presented)
+            && session
+                .previous_retired_at
+                .is_some_and(|at| (now - at).num_seconds() < grace_seconds);
+        if in_grace {
+            let session = diesel::update(sessions::table.find(sid))
+                .set(sessions::last_used_at.eq(now))
+                .returning(Session::as_returning())
+                .get_result(conn)?;
+            return Ok(Refreshed::Grace(session, user));
+        }
+        diesel::update(sessions::table.find(sid))
+            .set(sessions::revoked_at.eq(diesel::dsl::now))
+            .execute(conn)?;
+        Ok(Refreshed::ReuseDetected { user_id })
+    })
+}
+
+/// Live sessions of a user, oldest first.
+pub fn list_live(conn: &mut PgConnection, user_id: i64) -> Result<Vec<Session>, ApiError> {
+    Ok(sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(diesel::dsl::now))
+        .order((sessions::created_at.asc(), sessions::id.asc()))
+        .select(Session::as_select())
+        .load(conn)?)
+}
+
+/// Revokes one live session of `user_id`; false when there is none such.
+pub fn revoke_one(conn: &mut PgConnection, user_id: i64, sid: Uuid) -> Result<bool, ApiError> {
+    Ok(diesel::update(sessions::table)
+        .filter(sessions::id.eq(sid))
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(diesel::dsl::now))
+        .set(sessions::revoked_at.eq(diesel::dsl::now))
+        .execute(conn)?
+        == 1)
+}
+
+/// Revokes every session of a user; returns how many were live.
+pub fn revoke_all(conn: &mut PgConnection, user_id: i64) -> Result<usize, ApiError> {
+    Ok(diesel::update(sessions::table)
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::revoked_at.is_null())
+        .set(sessions::revoked_at.eq(diesel::dsl::now))
+        .execute(conn)?)
+}
+
+/// Deletes sessions that can never be used again: expired, or revoked more
+/// than a day ago. Bounded per call so it never holds locks for long.
+pub fn prune(conn: &mut PgConnection, batch: i64) -> Result<usize, ApiError> {
+    Ok(diesel::sql_query(
+        "DELETE FROM sessions WHERE id IN (
+             SELECT id FROM sessions
+             WHERE expires_at < now() OR revoked_at < now() - interval '1 day'
+             LIMIT $1)",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(batch)
+    .execute(conn)?)
+}

@@ -104,3 +104,65 @@ pub fn update_full_name(
         .returning(User::as_returning())
         .get_result(conn)?)
 }
+
+/// Counts a failed login: consecutive failures within `window_seconds` of the
+/// first one; the `max`-th locks the account for `window_seconds`. One
+/// statement, so racing failures on several instances all count.
+pub fn record_failed_login(
+    conn: &mut PgConnection,
+    id: i64,
+    max: u32,
+    window_seconds: u64,
+) -> Result<Option<DateTime<Utc>>, ApiError> {
+    #[derive(QueryableByName)]
+    struct Locked {
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>)]
+        locked_until: Option<DateTime<Utc>>,
+    }
+    let row: Locked = diesel::sql_query(
+        "WITH counted AS (
+             SELECT id,
+                    (failed_window_start IS NULL
+                     OR failed_window_start <= now() - make_interval(secs => $2)) AS fresh
+             FROM users WHERE id = $1 FOR UPDATE)
+         UPDATE users u SET
+             failed_logins = CASE WHEN c.fresh THEN 1 ELSE u.failed_logins + 1 END,
+             failed_window_start = CASE WHEN c.fresh THEN now() ELSE u.failed_window_start END,
+             locked_until = CASE WHEN (CASE WHEN c.fresh THEN 1 ELSE u.failed_logins + 1 END) >= $3
+                                 THEN now() + make_interval(secs => $2) ELSE u.locked_until END
+         FROM counted c WHERE u.id = c.id
+         RETURNING u.locked_until",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(id)
+    .bind::<diesel::sql_types::Double, _>(window_seconds as f64)
+    .bind::<diesel::sql_types::Integer, _>(max.min(i32::MAX as u32) as i32)
+    .get_result(conn)?;
+    Ok(row.locked_until)
+}
+
+/// A successful login ends the run of failures (and writes only if there was one).
+pub fn reset_failed_logins(conn: &mut PgConnection, id: i64) -> Result<(), ApiError> {
+    diesel::update(users::table.find(id))
+        .filter(
+            users::failed_logins
+                .ne(0)
+                .or(users::locked_until.is_not_null()),
+        )
+        .set((
+            users::failed_logins.eq(0),
+            users::failed_window_start.eq(None::<DateTime<Utc>>),
+            users::locked_until.eq(None::<DateTime<Utc>>),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn update_password_hash(conn: &mut PgConnection, id: i64, hash: &str) -> Result<(), ApiError> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::password_hash.eq(hash),
+            users::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

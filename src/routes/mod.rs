@@ -2,48 +2,64 @@
 pub mod form;
 pub mod health;
 pub mod json;
+pub mod sessions;
 pub mod tokens;
 pub mod users;
 
 use std::collections::BTreeMap;
 
+use actix_governor::Governor;
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse, Resource, Route};
 use actix_web_httpauth::middleware::HttpAuthentication;
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 
 use crate::auth::bearer;
+use crate::auth::rate_limit::AuthLimit;
 use crate::error::ApiError;
 use crate::openapi;
 
-/// Mounts every route. Area-wide policy (authentication, roles) wraps scopes here.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Mounts every route. Area-wide policy (authentication, roles, throttling)
+/// wraps resources and scopes here, so a route added to an area is covered.
+pub fn configure(cfg: &mut web::ServiceConfig, auth_limit: &AuthLimit) {
     use Method as M;
+    let bearer = || HttpAuthentication::with_fn(bearer::validate);
+    let throttled =
+        |path, route: Route| resource(path, [(M::POST, route)]).wrap(Governor::new(auth_limit));
     cfg.service(resource("/healthz", [(M::GET, web::to(health::healthz))]))
         .service(resource("/readyz", [(M::GET, web::to(health::readyz))]))
         .service(resource(
             "/openapi.json",
             [(M::GET, web::to(openapi::serve))],
         ))
-        .service(resource(
-            "/users/signup",
-            [(M::POST, web::to(users::signup))],
-        ))
-        .service(resource("/token", [(M::POST, web::to(tokens::token))]))
-        .service(resource("/login", [(M::POST, web::to(tokens::login))]))
-        .service(
-            resource("/me", [(M::GET, web::to(users::me_alias))])
-                .wrap(HttpAuthentication::with_fn(bearer::validate)),
-        )
+        .service(throttled("/users/signup", web::to(users::signup)))
+        .service(throttled("/token", web::to(tokens::token)))
+        .service(throttled("/login", web::to(tokens::login)))
+        .service(throttled("/refresh", web::to(tokens::refresh)))
+        .service(resource("/logout", [(M::POST, web::to(sessions::logout))]).wrap(bearer()))
+        .service(resource("/logout/all", [(M::POST, web::to(sessions::logout_all))]).wrap(bearer()))
+        .service(resource("/me", [(M::GET, web::to(users::me_alias))]).wrap(bearer()))
         .service(
             web::scope("/users/me")
-                .wrap(HttpAuthentication::with_fn(bearer::validate))
+                .wrap(bearer())
                 .service(resource(
                     "",
                     [
                         (M::GET, web::to(users::me)),
                         (M::PATCH, web::to(users::update_me)),
                     ],
+                ))
+                .service(resource(
+                    "/password",
+                    [(M::POST, web::to(users::change_password))],
+                ))
+                .service(resource(
+                    "/sessions",
+                    [(M::GET, web::to(sessions::list_sessions))],
+                ))
+                .service(resource(
+                    "/sessions/{id}",
+                    [(M::DELETE, web::to(sessions::delete_session))],
                 )),
         );
 }

@@ -3,14 +3,15 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use diesel::Connection;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::form::FormFields;
 use super::{client_ip, user_agent};
-use crate::db::sessions::{self, NewSession};
+use crate::auth::jwt::TokenType;
+use crate::db::sessions::{self, NewSession, Refreshed};
 use crate::db::users::{self, User};
 use crate::db::{self, audit};
 use crate::domain::{Email, Role};
@@ -69,6 +70,12 @@ pub async fn token(
     let form = FormFields::read(&req, payload, state.settings.server.body_limit_bytes).await?;
     match form.get("grant_type").unwrap_or("password") {
         "password" => password_grant(&state, &req, &form).await,
+        "refresh_token" => {
+            let token = form
+                .get("refresh_token")
+                .ok_or_else(|| ApiError::field("refresh_token", "field required"))?;
+            refresh_grant(&state, &req, token).await
+        }
         _ => Err(ApiError::UnsupportedGrantType),
     }
 }
@@ -116,6 +123,9 @@ async fn password_grant(
         let email = email.clone();
         db::run(&state.pool, move |conn| users::find_by_email(conn, &email)).await?
     };
+    if let Some(user) = &found {
+        refuse_if_locked(state, user, ip.clone()).await?;
+    }
     // Unknown emails verify against a dummy hash: both failures take the same time.
     let matched = state
         .hasher
@@ -124,7 +134,8 @@ async fn password_grant(
     let user = match found {
         Some(user) if matched => user,
         found => {
-            record_failure(state, found.map(|u| u.id), &email, "bad_credentials", ip).await?;
+            let user_id = found.map(|u| u.id);
+            record_failure(state, user_id, &email, "bad_credentials", ip).await?;
             return Err(ApiError::InvalidGrant(INCORRECT_LOGIN));
         }
     };
@@ -134,6 +145,36 @@ async fn password_grant(
     }
     let pair = open_session(state, &user, ip, user_agent(req)).await?;
     Ok(token_response(pair))
+}
+
+/// 429 while the account is locked after too many failures, whatever the
+/// password (so a guess in a locked window learns nothing).
+async fn refuse_if_locked(
+    state: &AppState,
+    user: &User,
+    ip: Option<String>,
+) -> Result<(), ApiError> {
+    let Some(until) = user.locked_until else {
+        return Ok(());
+    };
+    let left = (until - Utc::now()).num_milliseconds();
+    if left <= 0 {
+        return Ok(());
+    }
+    let retry_after_seconds = (left as u64).div_ceil(1000);
+    let user_id = user.id;
+    db::run(&state.pool, move |conn| {
+        audit::insert(
+            conn,
+            audit::NewEvent::by_self(audit::AuditKind::LoginLocked, user_id, ip.as_deref())
+                .with_detail(json!({ "retry_after": retry_after_seconds })),
+        )
+    })
+    .await?;
+    Err(ApiError::RateLimited {
+        retry_after_seconds,
+        detail: "Too many failed logins for this account; try again later",
+    })
 }
 
 /// Records `login_failed`: for an unknown email, actor and subject are null
@@ -146,17 +187,27 @@ async fn record_failure(
     ip: Option<String>,
 ) -> Result<(), ApiError> {
     let tried: String = email.chars().take(254).collect();
+    let (max, window) = (
+        state.settings.auth.max_failed_logins,
+        state.settings.auth.lockout_seconds,
+    );
+    let counts = reason == "bad_credentials";
     db::run(&state.pool, move |conn| {
-        audit::insert(
-            conn,
-            audit::NewEvent {
-                kind: audit::AuditKind::LoginFailed,
-                actor_id: user_id,
-                subject_id: user_id,
-                ip: ip.as_deref(),
-                detail: json!({ "email": tried, "reason": reason }),
-            },
-        )
+        conn.transaction(|conn| {
+            if let (Some(id), true) = (user_id, counts) {
+                users::record_failed_login(conn, id, max, window)?;
+            }
+            audit::insert(
+                conn,
+                audit::NewEvent {
+                    kind: audit::AuditKind::LoginFailed,
+                    actor_id: user_id,
+                    subject_id: user_id,
+                    ip: ip.as_deref(),
+                    detail: json!({ "email": tried, "reason": reason }),
+                },
+            )
+        })
     })
     .await
 }
@@ -205,6 +256,7 @@ async fn open_session(
                     user_agent: user_agent.as_deref(),
                 },
             )?;
+            users::reset_failed_logins(conn, user_id)?;
             audit::insert(
                 conn,
                 audit::NewEvent::by_self(audit::AuditKind::LoginSucceeded, user_id, ip.as_deref())
@@ -215,6 +267,92 @@ async fn open_session(
     })
     .await?;
     sign_pair(state, user.id, user.role()?, &session, now)
+}
+
+const BAD_REFRESH: &str = "Invalid or expired refresh token";
+
+/// The body of `POST /refresh`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshBody {
+    pub refresh_token: String,
+}
+
+/// POST /refresh
+#[utoipa::path(post, path = "/refresh", tag = "auth", request_body = RefreshBody,
+    responses(
+        (status = 200, description = "A new pair; the presented refresh token is retired", body = TokenPair),
+        (status = 401, description = "Unusable refresh token (a retired one also revokes its session)", body = ErrorBody),
+        (status = 422, description = "refresh_token missing", body = ErrorBody),
+    ))]
+pub async fn refresh(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<RefreshBody>,
+) -> Result<HttpResponse, ApiError> {
+    refresh_grant(&state, &req, &body.refresh_token).await
+}
+
+/// Rotates a refresh token (API.md, "Refresh tokens rotate").
+async fn refresh_grant(
+    state: &AppState,
+    req: &HttpRequest,
+    token: &str,
+) -> Result<HttpResponse, ApiError> {
+    let claims = state.keys.decode(token, TokenType::Refresh).map_err(|e| {
+        log::debug!("refresh token refused: {e:?}");
+        ApiError::InvalidGrant(BAD_REFRESH)
+    })?;
+    let (sid, jti, user_id) = (claims.sid, claims.jti, claims.user_id().unwrap_or_default());
+    let jwt = &state.settings.jwt;
+    let (ttl, grace) = (
+        jwt.refresh_ttl_seconds as i64,
+        jwt.refresh_reuse_grace_seconds as i64,
+    );
+    let ip = client_ip(req);
+    let outcome = db::run(&state.pool, move |conn| {
+        conn.transaction(|conn| {
+            let outcome = sessions::refresh(conn, sid, user_id, jti, ttl, grace)?;
+            let (kind, detail) = match &outcome {
+                Refreshed::Rotated(..) => (
+                    audit::AuditKind::TokenRefreshed,
+                    json!({ "session_id": sid }),
+                ),
+                Refreshed::Grace(..) => (
+                    audit::AuditKind::TokenRefreshed,
+                    json!({ "session_id": sid, "grace": true }),
+                ),
+                Refreshed::ReuseDetected { .. } => (
+                    audit::AuditKind::RefreshReuseDetected,
+                    json!({ "session_id": sid }),
+                ),
+                Refreshed::Refused => return Ok(outcome),
+            };
+            audit::insert(
+                conn,
+                audit::NewEvent::by_self(kind, user_id, ip.as_deref()).with_detail(detail),
+            )?;
+            Ok(outcome)
+        })
+    })
+    .await?;
+    match outcome {
+        Refreshed::Rotated(session, user) | Refreshed::Grace(session, user) => {
+            let pair = sign_pair(
+                state,
+                user.id,
+                user.role()?,
+                &session,
+                Utc::now().timestamp(),
+            )?;
+            Ok(token_response(pair))
+        }
+        Refreshed::ReuseDetected { user_id } => {
+            log::warn!("refresh token reuse detected: session {sid} of user {user_id} revoked");
+            Err(ApiError::InvalidGrant(BAD_REFRESH))
+        }
+        Refreshed::Refused => Err(ApiError::InvalidGrant(BAD_REFRESH)),
+    }
 }
 
 /// Signs a fresh access token and the session's current refresh token.

@@ -9,7 +9,7 @@ use super::json::{double_option, rfc3339};
 use super::{client_ip, ErrorResponses};
 use crate::auth::CurrentUser;
 use crate::db::users::{self, NewUser, User};
-use crate::db::{self, audit};
+use crate::db::{self, audit, sessions};
 use crate::domain::{Email, FullName, Password, Role};
 use crate::error::{ApiError, ErrorBody};
 use crate::startup::AppState;
@@ -145,4 +145,51 @@ pub async fn update_me(
     })
     .await?;
     Ok(HttpResponse::Ok().json(UserView::from_row(&updated)?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordBody {
+    pub current_password: String,
+    /// The same rules as at signup.
+    #[schema(min_length = 8, max_length = 72)]
+    pub new_password: String,
+}
+
+/// POST /users/me/password
+#[utoipa::path(post, path = "/users/me/password", tag = "users", security(("bearer" = [])),
+    request_body = ChangePasswordBody,
+    responses((status = 204, description = "Changed; every session of the user is revoked"), ErrorResponses,
+        (status = 422, description = "Wrong current password, or the new one breaks a rule", body = ErrorBody)))]
+pub async fn change_password(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    user: CurrentUser,
+    body: web::Json<ChangePasswordBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let correct = state
+        .hasher
+        .verify(&body.current_password, Some(&user.user.password_hash))
+        .await?;
+    if !correct {
+        return Err(ApiError::field("current_password", "incorrect password"));
+    }
+    let password =
+        Password::parse(body.new_password).map_err(|e| ApiError::field("new_password", e))?;
+    let hash = state.hasher.hash(&password).await?;
+    let (user_id, ip) = (user.user.id, client_ip(&req));
+    db::run(&state.pool, move |conn| {
+        conn.transaction(|conn| {
+            users::update_password_hash(conn, user_id, &hash)?;
+            let revoked = sessions::revoke_all(conn, user_id)?;
+            audit::insert(
+                conn,
+                audit::NewEvent::by_self(audit::AuditKind::PasswordChanged, user_id, ip.as_deref())
+                    .with_detail(serde_json::json!({ "sessions_revoked": revoked })),
+            )
+        })
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -183,7 +183,7 @@ pub fn random_secret() -> String {
 }
 
 /// The development settings from config/, with test overrides: the given
-/// database, port 0, one worker, bcrypt cost 4, a random secret.
+/// database, port 0, one worker, bcrypt cost 4, a random secret, no throttling.
 pub fn test_settings(database_url: &str) -> Settings {
     let vars = HashMap::from([
         ("APP_ENV".to_owned(), "development".to_owned()),
@@ -196,6 +196,8 @@ pub fn test_settings(database_url: &str) -> Settings {
     settings.auth.bcrypt_cost = 4;
     settings.database.pool_size = Some(2);
     settings.database.timeout_seconds = 1;
+    // Every test client is 127.0.0.1; the throttling test sets its own limit.
+    settings.rate_limit.auth_per_minute = 100_000;
     settings
 }
 
@@ -205,6 +207,7 @@ pub struct TestApp {
     pub settings: Settings,
     /// Held so the database lives as long as the app (None for custom URLs).
     pub db: Option<TestDatabase>,
+    server: Option<(actix_web::dev::ServerHandle, std::thread::JoinHandle<()>)>,
 }
 
 /// The real application on a fresh, migrated database.
@@ -221,20 +224,48 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     app
 }
 
-/// The real application with these exact settings.
+/// The real application with these exact settings, in a thread of its own
+/// (its own actix System), stopped and joined when the `TestApp` drops, so
+/// no server outlives its test.
 pub async fn spawn_on(settings: Settings) -> TestApp {
     init_test_logging();
-    let app = Application::build(settings.clone()).expect("application builds");
-    let address = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let app_settings = settings.clone();
+    let thread = std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let app = Application::build(app_settings).expect("application builds");
+            ready_tx
+                .send((app.port(), app.handle()))
+                .expect("test waits for the port");
+            let _ = app.run_until_stopped().await;
+        })
+    });
+    let (port, handle) = ready_rx.recv().expect("application started");
     TestApp {
-        address,
+        address: format!("http://127.0.0.1:{port}"),
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("reqwest client"),
         settings,
         db: None,
+        server: Some((handle, thread)),
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some((handle, thread)) = self.server.take() {
+            // A thread of its own: Drop may run inside the test's async runtime.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .expect("runtime");
+                rt.block_on(handle.stop(false));
+                let _ = thread.join();
+            })
+            .join();
+        }
     }
 }
 

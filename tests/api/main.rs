@@ -6,6 +6,8 @@ mod config;
 mod errors;
 mod health;
 mod helpers;
+mod lockout;
 mod login;
 mod migrations;
+mod sessions;
 mod users;

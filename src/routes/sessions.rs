@@ -1,0 +1,174 @@
+//! The caller's logins: list and end them, log out here or everywhere.
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use diesel::Connection;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::json::rfc3339;
+use super::{client_ip, ErrorResponses};
+use crate::auth::jwt::TokenType;
+use crate::auth::CurrentUser;
+use crate::db::sessions::{self, Session};
+use crate::db::{self, audit};
+use crate::error::{ApiError, ErrorBody};
+use crate::startup::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionView {
+    pub id: Uuid,
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: DateTime<Utc>,
+    /// The last login or refresh (reads never write).
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub last_used_at: DateTime<Utc>,
+    /// The session's absolute end.
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: DateTime<Utc>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// True for the session of the token making this request.
+    pub current: bool,
+}
+
+impl SessionView {
+    fn new(s: Session, current: Uuid) -> SessionView {
+        SessionView {
+            current: s.id == current,
+            id: s.id,
+            created_at: s.created_at,
+            last_used_at: s.last_used_at,
+            expires_at: s.expires_at,
+            ip: s.ip,
+            user_agent: s.user_agent,
+        }
+    }
+}
+
+/// GET /users/me/sessions
+#[utoipa::path(get, path = "/users/me/sessions", tag = "sessions", security(("bearer" = [])),
+    responses((status = 200, description = "Live sessions, oldest first", body = [SessionView]), ErrorResponses))]
+pub async fn list_sessions(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+) -> Result<HttpResponse, ApiError> {
+    let user_id = user.user.id;
+    let rows = db::run(&state.pool, move |conn| sessions::list_live(conn, user_id)).await?;
+    let views: Vec<SessionView> = rows
+        .into_iter()
+        .map(|s| SessionView::new(s, user.session_id))
+        .collect();
+    Ok(HttpResponse::Ok()
+        .insert_header(("X-Total-Count", views.len().to_string()))
+        .json(views))
+}
+
+/// DELETE /users/me/sessions/{id}
+#[utoipa::path(delete, path = "/users/me/sessions/{id}", tag = "sessions", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Session id")),
+    responses((status = 204, description = "Ended"), ErrorResponses,
+        (status = 404, description = "Not one of the caller's live sessions", body = ErrorBody)))]
+pub async fn delete_session(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    user: CurrentUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    // Not a UUID: no such session, like any other id that is not the caller's.
+    let sid = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
+    let user_id = user.user.id;
+    let ip = client_ip(&req);
+    db::run(&state.pool, move |conn| {
+        conn.transaction(|conn| {
+            if !sessions::revoke_one(conn, user_id, sid)? {
+                return Err(ApiError::NotFound);
+            }
+            audit::insert(
+                conn,
+                audit::NewEvent::by_self(audit::AuditKind::Logout, user_id, ip.as_deref())
+                    .with_detail(json!({ "session_id": sid })),
+            )
+        })
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogoutBody {
+    /// Also ends the session of this refresh token, if it is the caller's.
+    pub refresh_token: Option<String>,
+}
+
+/// POST /logout
+#[utoipa::path(post, path = "/logout", tag = "sessions", security(("bearer" = [])),
+    request_body(content = Option<LogoutBody>, description = "Optional"),
+    responses((status = 204, description = "The caller's session is revoked"), ErrorResponses))]
+pub async fn logout(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    user: CurrentUser,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    // The body is optional: an empty one is fine, a malformed one is not.
+    let body: Option<LogoutBody> = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        Some(serde_json::from_slice(&body).map_err(ApiError::from_json)?)
+    };
+    let mut doomed = vec![user.session_id];
+    if let Some(token) = body.and_then(|b| b.refresh_token) {
+        // Any refresh token of the caller's may name a session to end too; others are ignored.
+        if let Ok(claims) = state.keys.decode(&token, TokenType::Refresh) {
+            if claims.user_id() == Some(user.user.id) {
+                doomed.push(claims.sid);
+            }
+        }
+    }
+    let user_id = user.user.id;
+    let ip = client_ip(&req);
+    db::run(&state.pool, move |conn| {
+        conn.transaction(|conn| {
+            for sid in &doomed {
+                sessions::revoke_one(conn, user_id, *sid)?;
+            }
+            audit::insert(
+                conn,
+                audit::NewEvent::by_self(audit::AuditKind::Logout, user_id, ip.as_deref())
+                    .with_detail(json!({ "session_id": doomed[0] })),
+            )
+        })
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// POST /logout/all
+#[utoipa::path(post, path = "/logout/all", tag = "sessions", security(("bearer" = [])),
+    responses((status = 204, description = "Every session of the caller is revoked"), ErrorResponses))]
+pub async fn logout_all(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    user: CurrentUser,
+) -> Result<HttpResponse, ApiError> {
+    let user_id = user.user.id;
+    let ip = client_ip(&req);
+    db::run(&state.pool, move |conn| {
+        conn.transaction(|conn| {
+            let revoked = sessions::revoke_all(conn, user_id)?;
+            audit::insert(
+                conn,
+                audit::NewEvent::by_self(audit::AuditKind::LogoutAll, user_id, ip.as_deref())
+                    .with_detail(json!({ "sessions": revoked })),
+            )
+        })
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,641 @@
+//! Refresh rotation, reuse detection, the grace window, session lifetimes,
+//! listing and ending sessions, logout, password change, and two instances
+//! of the service agreeing on all of it through the database.
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::{
+    assert_error, decode_jwt_parts, spawn_app, spawn_app_with, spawn_on, TestApp, TestUser,
+    PASSWORD,
+};
+
+async fn refresh(app: &TestApp, token: &str) -> reqwest::Response {
+    app.post_json("/refresh", &json!({ "refresh_token": token }))
+        .await
+}
+
+async fn pair(resp: reqwest::Response) -> (String, String) {
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let body: Value = resp.json().await.unwrap();
+    (
+        body["access_token"].as_str().unwrap().to_owned(),
+        body["refresh_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn strict_app() -> TestApp {
+    spawn_app_with(|s| s.jwt.refresh_reuse_grace_seconds = 0).await
+}
+
+#[tokio::test]
+async fn refresh_rotates_the_refresh_token_in_the_same_session() {
+    let app = spawn_app().await;
+    let ada = app.signup_and_login("user").await;
+    let (access, refreshed) = pair(refresh(&app, &ada.refresh).await).await;
+    assert_ne!(refreshed, ada.refresh);
+    let (_, old) = decode_jwt_parts(&ada.refresh);
+    let (_, new) = decode_jwt_parts(&refreshed);
+    assert_eq!(old["sid"], new["sid"], "same session");
+    assert_ne!(old["jti"], new["jti"]);
+    assert_eq!(
+        app.get_with("/users/me", &access).await.status(),
+        StatusCode::OK
+    );
+
+    // The form grant does the same.
+    let (_, again) = pair(
+        app.post_form(
+            "/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &refreshed),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert_ne!(again, refreshed);
+    assert_eq!(app.count("SELECT count(*) FROM sessions"), 1);
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_events WHERE kind = 'token_refreshed'"),
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_retired_refresh_token_after_the_grace_window_revokes_the_whole_session() {
+    let app = strict_app().await;
+    let ada = app.signup_and_login("user").await;
+    let (access, newest) = pair(refresh(&app, &ada.refresh).await).await;
+
+    let resp = refresh(&app, &ada.refresh).await;
+    assert_error(resp, StatusCode::UNAUTHORIZED, "invalid_grant").await;
+    // Every token of that login stops working: the newest refresh token and the access tokens.
+    assert_error(
+        refresh(&app, &newest).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_grant",
+    )
+    .await;
+    assert_error(
+        app.get_with("/users/me", &access).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
+    assert_error(
+        app.get_with("/users/me", &ada.access).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
+    assert_eq!(
+        app.count("SELECT count(*) FROM sessions WHERE revoked_at IS NOT NULL"),
+        1
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM audit_events WHERE kind = 'refresh_reuse_detected' AND subject_id = {}",
+            ada.id
+        )),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_retired_token_past_the_default_grace_revokes_the_session() {
+    let app = spawn_app().await;
+    let ada = app.signup_and_login("user").await;
+    let (_, newest) = pair(refresh(&app, &ada.refresh).await).await;
+    // As if the rotation happened 11 seconds ago (grace is 10).
+    app.sql(
+        "UPDATE sessions SET previous_retired_at = previous_retired_at - interval '11 seconds'",
+    );
+    assert_error(
+        refresh(&app, &ada.refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_grant",
+    )
+    .await;
+    assert_error(
+        refresh(&app, &newest).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_grant",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn within_the_grace_window_the_retired_token_gets_the_current_refresh_token_and_nothing_is_revoked(
+) {
+    let app = spawn_app().await;
+    let ada = app.signup_and_login("user").await;
+    let (_, first) = pair(refresh(&app, &ada.refresh).await).await;
+    let (access, second) = pair(refresh(&app, &ada.refresh).await).await;
+    assert_eq!(second, first, "the very string the first caller received");
+    assert_eq!(
+        app.get_with("/users/me", &access).await.status(),
+        StatusCode::OK,
+        "a fresh access token"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM sessions WHERE revoked_at IS NULL"),
+        1
+    );
+    // Only the token just retired gets that courtesy: the current one still rotates normally.
+    let (_, third) = pair(refresh(&app, &first).await).await;
+    assert_ne!(third, first);
+    // And the login's original token is now two rotations old: reuse.
+    assert_error(
+        refresh(&app, &ada.refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_grant",
+    )
+    .await;
+    assert_eq!(
+        app.count("SELECT count(*) FROM sessions WHERE revoked_at IS NOT NULL"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn racing_refreshes_with_no_grace_let_exactly_one_succeed() {
+    let app = strict_app().await;
+    let ada = app.signup_and_login("user").await;
+    let attempts = (0..8).map(|_| refresh(&app, &ada.refresh));
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|r| r.status())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(statuses
+        .iter()
+        .all(|s| *s == StatusCode::OK || *s == StatusCode::UNAUTHORIZED));
+}
+
+#[tokio::test]
+async fn racing_refreshes_within_the_grace_all_get_the_same_token_and_the_session_survives() {
+    let app = spawn_app().await;
+    let ada = app.signup_and_login("user").await;
+    let attempts = (0..8).map(|_| refresh(&app, &ada.refresh));
+    let mut tokens = Vec::new();
+    for resp in futures_util::future::join_all(attempts).await {
+        tokens.push(pair(resp).await.1);
+    }
+    assert!(
+        tokens.windows(2).all(|w| w[0] == w[1]),
+        "one current refresh token"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM sessions WHERE revoked_at IS NULL"),
+        1
+    );
+    assert_eq!(refresh(&app, &tokens[0]).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn unusable_refresh_tokens_are_401_invalid_grant() {
+    let app = spawn_app().await;
+    let ada = app.signup_and_login("user").await;
+    for (token, why) in [
+        (ada.access.as_str(), "an access token"),
+        ("garbage", "garbage"),
+    ] {
+        let body = assert_error(
+            refresh(&app, token).await,
+            StatusCode::UNAUTHORIZED,
+            "invalid_grant",
+        )
+        .await;
+        assert!(body["detail"].is_string(), "{why}");
+    }
+    let resp = app
+        .post_form("/token", &[("grant_type", "refresh_token")])
+        .await;
+    let body = assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
+    assert_eq!(body["fields"]["refresh_token"], "field required");
+    assert_error(
+        app.post_json("/refresh", &json!({})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_error",
+    )
+    .await;
+    // Presenting an access token revoked nothing.
+    assert_eq!(
+        app.get_with("/users/me", &ada.access).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn an_expired_refresh_token_is_refused() {
+    let app = spawn_app_with(|s| s.jwt.refresh_ttl_seconds = 1).await;
+    let ada = app.signup_and_login("user").await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_error(
+        refresh(&app, &ada.refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_grant",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn refresh_for_a_disabled_or_deleted_user_is_refused() {
+    let app = spawn_app().await;
+    let (ada, bob) = (
+        app.signup_and_login("user").await,
+        app.signup_and_login("user").await,
+    );
+    app.sql(&format!(
+        "UPDATE users SET disabled = true WHERE id = {}",
+        ada.id
+    ));
+    app.sql(&format!("DELETE FROM users WHERE id = {}", bob.id));
+    assert_error(
+        refresh(&app, &ada.refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_grant",
+    )
+    .await;
+    assert_error(
+        refresh(&app, &bob.refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_grant",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn rotation_never_extends_a_session_past_its_absolute_end() {
+    let app = spawn_app_with(|s| s.jwt.session_max_seconds = 120).await;
+    let ada = app.signup_and_login("user").await;
+    let (_, login_claims) = decode_jwt_parts(&ada.refresh);
+    let session_end = login_claims["iat"].as_i64().unwrap() + 120;
+    assert_eq!(
+        login_claims["exp"], session_end,
+        "refresh_ttl is longer than the session"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (access, rotated) = pair(refresh(&app, &ada.refresh).await).await;
+    assert_eq!(decode_jwt_parts(&rotated).1["exp"], session_end);
+    assert!(decode_jwt_parts(&access).1["exp"].as_i64().unwrap() <= session_end);
+}
+
+#[tokio::test]
+async fn users_see_and_end_their_own_sessions() {
+    let app = spawn_app().await;
+    let ada = app.signup_and_login("user").await;
+    let second = app
+        .request(Method::POST, "/token")
+        .header("user-agent", "second-device")
+        .form(&[("username", ada.email.as_str()), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    let (second_access, _) = pair(second).await;
+    let bob = app.signup_and_login("user").await;
+
+    let resp = app.get_with("/users/me/sessions", &ada.access).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["x-total-count"], "2");
+    let list: Vec<Value> = resp.json().await.unwrap();
+    assert_eq!(list.len(), 2, "only Ada's, not Bob's");
+    let mut keys: Vec<&str> = list[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "created_at",
+            "current",
+            "expires_at",
+            "id",
+            "ip",
+            "last_used_at",
+            "user_agent"
+        ]
+    );
+    assert_eq!(
+        (list[0]["current"].as_bool(), list[1]["current"].as_bool()),
+        (Some(true), Some(false))
+    );
+    assert_eq!(list[1]["user_agent"], "second-device");
+    assert_eq!(list[0]["ip"], "127.0.0.1");
+
+    let bobs_sid = decode_jwt_parts(&bob.access).1["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for id in [
+        bobs_sid.as_str(),
+        "not-a-uuid",
+        &uuid::Uuid::new_v4().to_string(),
+    ] {
+        let resp = app
+            .request(Method::DELETE, &format!("/users/me/sessions/{id}"))
+            .bearer_auth(&ada.access)
+            .send()
+            .await
+            .unwrap();
+        assert_error(resp, StatusCode::NOT_FOUND, "not_found").await;
+    }
+    assert_eq!(
+        app.get_with("/users/me", &bob.access).await.status(),
+        StatusCode::OK,
+        "Bob unaffected"
+    );
+
+    let second_sid = list[1]["id"].as_str().unwrap();
+    let resp = app
+        .request(Method::DELETE, &format!("/users/me/sessions/{second_sid}"))
+        .bearer_auth(&ada.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_error(
+        app.get_with("/users/me", &second_access).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
+    let list: Vec<Value> = app
+        .get_with("/users/me/sessions", &ada.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 1);
+}
+
+#[tokio::test]
+async fn listing_sessions_does_not_touch_last_used_at() {
+    let app = spawn_app().await;
+    let ada = app.signup_and_login("user").await;
+    app.sql("UPDATE sessions SET last_used_at = '2026-01-01T00:00:00Z'");
+    let list: Vec<Value> = app
+        .get_with("/users/me/sessions", &ada.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list[0]["last_used_at"], "2026-01-01T00:00:00Z");
+    pair(refresh(&app, &ada.refresh).await).await;
+    assert_eq!(
+        app.count("SELECT count(*) FROM sessions WHERE last_used_at > now() - interval '1 minute'"),
+        1
+    );
+}
+
+async fn post(
+    app: &TestApp,
+    path: &str,
+    user: &TestUser,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let req = app.request(Method::POST, path).bearer_auth(&user.access);
+    let req = match body {
+        Some(b) => req.json(&b),
+        None => req,
+    };
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn logout_ends_this_session_only() {
+    let app = spawn_app().await;
+    let ada = app.signup_and_login("user").await;
+    let (other_access, other_refresh) = pair(app.login(&ada.email, PASSWORD).await).await;
+
+    assert_eq!(
+        post(&app, "/logout", &ada, None).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_error(
+        app.get_with("/users/me", &ada.access).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
+    assert_error(
+        refresh(&app, &ada.refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_grant",
+    )
+    .await;
+    assert_eq!(
+        app.get_with("/users/me", &other_access).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_events WHERE kind = 'logout'"),
+        1
+    );
+
+    // With a malformed optional body, nothing is revoked.
+    let other = TestUser {
+        access: other_access.clone(),
+        refresh: other_refresh.clone(),
+        ..ada.clone()
+    };
+    let resp = app
+        .request(Method::POST, "/logout")
+        .bearer_auth(&other.access)
+        .header("content-type", "application/json")
+        .body("{nope")
+        .send()
+        .await
+        .unwrap();
+    assert_error(resp, StatusCode::BAD_REQUEST, "invalid_request").await;
+    assert_eq!(
+        app.get_with("/users/me", &other_access).await.status(),
+        StatusCode::OK
+    );
+    let resp = post(
+        &app,
+        "/logout",
+        &other,
+        Some(json!({"refresh_token": other_refresh})),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_error(
+        refresh(&app, &other_refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_grant",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn logout_all_ends_every_session_of_the_user() {
+    let app = spawn_app().await;
+    let ada = app.signup_and_login("user").await;
+    let bob = app.signup_and_login("user").await;
+    let (other_access, other_refresh) = pair(app.login(&ada.email, PASSWORD).await).await;
+    assert_eq!(
+        post(&app, "/logout/all", &ada, None).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    for token in [&ada.access, &other_access] {
+        assert_error(
+            app.get_with("/users/me", token).await,
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+        )
+        .await;
+    }
+    assert_error(
+        refresh(&app, &other_refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_grant",
+    )
+    .await;
+    assert_eq!(
+        app.get_with("/users/me", &bob.access).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_events WHERE kind = 'logout_all'"),
+        1
+    );
+    assert_error(
+        app.request(Method::POST, "/logout/all")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_password_change_checks_the_current_password_and_revokes_every_session() {
+    let app = spawn_app().await;
+    let ada = app.signup_and_login("user").await;
+    let (other_access, _) = pair(app.login(&ada.email, PASSWORD).await).await;
+    let hash_before = app.count("SELECT length(password_hash)::bigint FROM users");
+
+    let wrong =
+        json!({"current_password": "not my password", "new_password": "a brand new passphrase"});
+    let body = assert_error(
+        post(&app, "/users/me/password", &ada, Some(wrong)).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_error",
+    )
+    .await;
+    assert!(body["fields"]["current_password"].is_string());
+    let weak = json!({"current_password": PASSWORD, "new_password": "password1"});
+    let body = assert_error(
+        post(&app, "/users/me/password", &ada, Some(weak)).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_error",
+    )
+    .await;
+    assert!(body["fields"]["new_password"]
+        .as_str()
+        .unwrap()
+        .contains("common"));
+    assert_eq!(
+        app.get_with("/users/me", &ada.access).await.status(),
+        StatusCode::OK,
+        "nothing changed"
+    );
+    assert_eq!(
+        app.count("SELECT length(password_hash)::bigint FROM users"),
+        hash_before
+    );
+    assert_eq!(
+        app.login(&ada.email, PASSWORD).await.status(),
+        StatusCode::OK
+    );
+
+    let good = json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"});
+    assert_eq!(
+        post(&app, "/users/me/password", &ada, Some(good))
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    for token in [&ada.access, &other_access] {
+        assert_error(
+            app.get_with("/users/me", token).await,
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+        )
+        .await;
+    }
+    assert_eq!(
+        app.login(&ada.email, PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.login(&ada.email, "a brand new passphrase")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_events WHERE kind = 'password_changed'"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_logout_through_one_instance_is_seen_by_another_at_once() {
+    let a = spawn_app().await;
+    let b = spawn_on(a.settings.clone()).await;
+    let ada = a.signup_and_login("user").await;
+    assert_eq!(
+        b.get_with("/users/me", &ada.access).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        post(&a, "/logout", &ada, None).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_error(
+        b.get_with("/users/me", &ada.access).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
+    assert_error(
+        refresh(&b, &ada.refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_grant",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn dead_sessions_are_pruned() {
+    let app = spawn_app().await;
+    let live = app.signup_and_login("user").await;
+    app.signup_and_login("user").await;
+    app.signup_and_login("user").await;
+    app.sql(&format!(
+        "UPDATE sessions SET expires_at = now() - interval '1 second' WHERE user_id = (SELECT max(id) FROM users);
+         UPDATE sessions SET revoked_at = now() - interval '2 days' WHERE user_id = (SELECT max(id) - 1 FROM users) AND user_id <> {}",
+        live.id
+    ));
+    let pruned = taskgate::db::sessions::prune(&mut app.db().connect(), 1000).unwrap();
+    assert_eq!(pruned, 2);
+    assert_eq!(app.count("SELECT count(*) FROM sessions"), 1);
+    assert_eq!(
+        app.get_with("/users/me", &live.access).await.status(),
+        StatusCode::OK
+    );
+}
