@@ -103,6 +103,16 @@ impl ApiError {
         ApiError::Validation { detail, fields }
     }
 
+    /// `Err` with every message given, or `Ok` when there is none.
+    pub fn check_fields<'a>(
+        checks: impl IntoIterator<Item = (&'a str, Option<String>)>,
+    ) -> Result<(), ApiError> {
+        match ApiError::invalid_fields(checks) {
+            ApiError::Validation { fields, .. } if fields.is_empty() => Ok(()),
+            error => Err(error),
+        }
+    }
+
     pub fn internal(source: impl Into<Source>) -> Self {
         ApiError::Internal(source.into())
     }

@@ -4,7 +4,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorBody;
-use crate::routes::{health, sessions, tokens, users};
+use crate::routes::{admin, health, reports, sessions, tasks, tokens, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,6 +15,11 @@ use crate::routes::{health, sessions, tokens, users};
         tokens::refresh,
         users::me, users::me_alias, users::update_me, users::change_password,
         sessions::list_sessions, sessions::delete_session, sessions::logout, sessions::logout_all,
+        tasks::create_task, tasks::list_tasks, tasks::get_task, tasks::replace_task, tasks::update_task,
+        tasks::delete_task,
+        reports::get_reports,
+        admin::welcome, admin::dashboard, admin::list_users, admin::create_user, admin::get_user,
+        admin::update_user, admin::delete_user, admin::revoke_sessions, admin::list_tasks, admin::list_audit,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerScheme),

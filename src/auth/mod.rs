@@ -4,5 +4,6 @@ pub mod extractor;
 pub mod jwt;
 pub mod password;
 pub mod rate_limit;
+pub mod require_role;
 
 pub use extractor::CurrentUser;

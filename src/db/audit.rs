@@ -1,4 +1,5 @@
 //! The audit log: append-only rows in `audit_events`.
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde_json::Value;
 
@@ -24,6 +25,26 @@ pub enum AuditKind {
 }
 
 impl AuditKind {
+    pub const ALL: [AuditKind; 13] = [
+        AuditKind::Signup,
+        AuditKind::LoginSucceeded,
+        AuditKind::LoginFailed,
+        AuditKind::LoginLocked,
+        AuditKind::TokenRefreshed,
+        AuditKind::RefreshReuseDetected,
+        AuditKind::Logout,
+        AuditKind::LogoutAll,
+        AuditKind::PasswordChanged,
+        AuditKind::UserCreated,
+        AuditKind::UserUpdated,
+        AuditKind::UserDeleted,
+        AuditKind::SessionsRevoked,
+    ];
+
+    pub fn parse(s: &str) -> Option<AuditKind> {
+        AuditKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             AuditKind::Signup => "signup",
@@ -41,6 +62,19 @@ impl AuditKind {
             AuditKind::SessionsRevoked => "sessions_revoked",
         }
     }
+}
+
+/// An event as stored.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = audit_events, check_for_backend(diesel::pg::Pg))]
+pub struct AuditEvent {
+    pub id: i64,
+    pub kind: String,
+    pub actor_id: Option<i64>,
+    pub subject_id: Option<i64>,
+    pub ip: Option<String>,
+    pub detail: Value,
+    pub at: DateTime<Utc>,
 }
 
 /// One event to record. `detail` must never hold a password or a token.
@@ -82,4 +116,28 @@ pub fn insert(conn: &mut PgConnection, event: NewEvent) -> Result<(), ApiError> 
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// Events newest first, optionally of one kind, with the total.
+pub fn list(
+    conn: &mut PgConnection,
+    kind: Option<AuditKind>,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<AuditEvent>, i64), ApiError> {
+    let filtered = || {
+        let mut query = audit_events::table.into_boxed();
+        if let Some(kind) = kind {
+            query = query.filter(audit_events::kind.eq(kind.as_str()));
+        }
+        query
+    };
+    let total = filtered().count().get_result(conn)?;
+    let rows = filtered()
+        .order(audit_events::id.desc())
+        .limit(limit)
+        .offset(offset)
+        .select(AuditEvent::as_select())
+        .load(conn)?;
+    Ok((rows, total))
 }

@@ -1,7 +1,9 @@
 //! The connection pool, the embedded migrations, and `run`: Diesel work off the async workers.
 pub mod audit;
+pub mod reports;
 pub mod schema;
 pub mod sessions;
+pub mod tasks;
 pub mod users;
 
 use std::time::Duration;

@@ -111,7 +111,7 @@ pub fn refresh(
                 sessions::refresh_jti.eq(Uuid::new_v4()),
                 sessions::refresh_iat.eq(now),
                 sessions::refresh_exp.eq(least(new_exp.unwrap_or(now), sessions::expires_at)),
-                sessions::last_used_at.eq(now),
+                sessions::last_used_at.eq(diesel::dsl::now),
             ))
             .returning(Session::as_returning())
             .get_result(conn)
@@ -131,7 +131,7 @@ pub fn refresh(
                 .is_some_and(|at| (now - at).num_seconds() < grace_seconds);
         if in_grace {
             let session = diesel::update(sessions::table.find(sid))
-                .set(sessions::last_used_at.eq(now))
+                .set(sessions::last_used_at.eq(diesel::dsl::now))
                 .returning(Session::as_returning())
                 .get_result(conn)?;
             return Ok(Refreshed::Grace(session, user));

@@ -166,3 +166,98 @@ pub fn update_password_hash(conn: &mut PgConnection, id: i64, hash: &str) -> Res
         .execute(conn)?;
     Ok(())
 }
+
+pub fn find(conn: &mut PgConnection, id: i64) -> Result<User, ApiError> {
+    Ok(users::table
+        .find(id)
+        .select(User::as_select())
+        .first(conn)?)
+}
+
+/// `%`, `_` and `\` in a search term match themselves.
+fn like_pattern(term: &str) -> String {
+    let escaped = term
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// Users by id, filtered by role and by a substring of email or name, with the total.
+pub fn list(
+    conn: &mut PgConnection,
+    role: Option<Role>,
+    q: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<User>, i64), ApiError> {
+    let pattern = q.map(like_pattern);
+    let filtered = || {
+        let mut query = users::table.into_boxed();
+        if let Some(role) = role {
+            query = query.filter(users::role.eq(role.as_str()));
+        }
+        if let Some(p) = &pattern {
+            query = query.filter(
+                users::email
+                    .ilike(p.clone())
+                    .or(users::full_name.ilike(p.clone())),
+            );
+        }
+        query
+    };
+    let total = filtered().count().get_result(conn)?;
+    let rows = filtered()
+        .order(users::id.asc())
+        .limit(limit)
+        .offset(offset)
+        .select(User::as_select())
+        .load(conn)?;
+    Ok((rows, total))
+}
+
+/// What an admin may change about a user.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = users)]
+pub struct UserChanges<'a> {
+    pub role: Option<&'a str>,
+    pub disabled: Option<bool>,
+    pub full_name: Option<Option<String>>,
+}
+
+/// Serialises every change that could remove an admin (demote, disable,
+/// delete) across all instances, so that two admins demoting each other at
+/// once cannot leave none.
+pub fn lock_admin_changes(conn: &mut PgConnection) -> Result<(), ApiError> {
+    const ADMIN_CHANGES_LOCK: i64 = 0x6164_6d69_6e73; // "admins"
+    diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+        .bind::<diesel::sql_types::BigInt, _>(ADMIN_CHANGES_LOCK)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn count_active_admins(conn: &mut PgConnection) -> Result<i64, ApiError> {
+    Ok(users::table
+        .filter(users::role.eq(Role::Admin.as_str()))
+        .filter(users::disabled.eq(false))
+        .count()
+        .get_result(conn)?)
+}
+
+pub fn update(conn: &mut PgConnection, id: i64, changes: &UserChanges) -> Result<User, ApiError> {
+    if changes.role.is_none() && changes.disabled.is_none() && changes.full_name.is_none() {
+        return find(conn, id);
+    }
+    Ok(diesel::update(users::table.find(id))
+        .set((changes, users::updated_at.eq(diesel::dsl::now)))
+        .returning(User::as_returning())
+        .get_result(conn)?)
+}
+
+/// Deletes a user; tasks and sessions go with it (ON DELETE CASCADE).
+pub fn delete(conn: &mut PgConnection, id: i64) -> Result<(), ApiError> {
+    match diesel::delete(users::table.find(id)).execute(conn)? {
+        0 => Err(ApiError::NotFound),
+        _ => Ok(()),
+    }
+}

@@ -3,8 +3,10 @@ mod email;
 mod full_name;
 pub mod password;
 mod role;
+pub mod task;
 
 pub use email::Email;
 pub use full_name::FullName;
 pub use password::Password;
 pub use role::Role;
+pub use task::TaskTitle;

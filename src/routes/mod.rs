@@ -1,8 +1,12 @@
 //! The route table: every path, its methods and handlers, on one screen.
+pub mod admin;
 pub mod form;
 pub mod health;
 pub mod json;
+pub mod paging;
+pub mod reports;
 pub mod sessions;
+pub mod tasks;
 pub mod tokens;
 pub mod users;
 
@@ -16,6 +20,8 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 
 use crate::auth::bearer;
 use crate::auth::rate_limit::AuthLimit;
+use crate::auth::require_role::RequireRole;
+use crate::domain::Role;
 use crate::error::ApiError;
 use crate::openapi;
 
@@ -61,6 +67,65 @@ pub fn configure(cfg: &mut web::ServiceConfig, auth_limit: &AuthLimit) {
                     "/sessions/{id}",
                     [(M::DELETE, web::to(sessions::delete_session))],
                 )),
+        )
+        // `.wrap` order: the last one runs first, so the bearer check precedes the role check.
+        .service(
+            web::scope("/tasks")
+                .wrap(RequireRole::any(&[Role::User, Role::Manager, Role::Admin]))
+                .wrap(bearer())
+                .service(resource(
+                    "",
+                    [
+                        (M::GET, web::to(tasks::list_tasks)),
+                        (M::POST, web::to(tasks::create_task)),
+                    ],
+                ))
+                .service(resource(
+                    "/{id}",
+                    [
+                        (M::GET, web::to(tasks::get_task)),
+                        (M::PUT, web::to(tasks::replace_task)),
+                        (M::PATCH, web::to(tasks::update_task)),
+                        (M::DELETE, web::to(tasks::delete_task)),
+                    ],
+                )),
+        )
+        .service(
+            web::scope("/reports")
+                .wrap(RequireRole::any(&[Role::Admin, Role::Manager]))
+                .wrap(bearer())
+                .service(resource("", [(M::GET, web::to(reports::get_reports))])),
+        )
+        .service(
+            web::scope("/admin")
+                .wrap(RequireRole::any(&[Role::Admin]))
+                .wrap(bearer())
+                .service(resource("", [(M::GET, web::to(admin::welcome))]))
+                .service(resource(
+                    "/dashboard",
+                    [(M::GET, web::to(admin::dashboard))],
+                ))
+                .service(resource(
+                    "/users",
+                    [
+                        (M::GET, web::to(admin::list_users)),
+                        (M::POST, web::to(admin::create_user)),
+                    ],
+                ))
+                .service(resource(
+                    "/users/{id}",
+                    [
+                        (M::GET, web::to(admin::get_user)),
+                        (M::PATCH, web::to(admin::update_user)),
+                        (M::DELETE, web::to(admin::delete_user)),
+                    ],
+                ))
+                .service(resource(
+                    "/users/{id}/revoke-sessions",
+                    [(M::POST, web::to(admin::revoke_sessions))],
+                ))
+                .service(resource("/tasks", [(M::GET, web::to(admin::list_tasks))]))
+                .service(resource("/audit", [(M::GET, web::to(admin::list_audit))])),
         );
 }
 

@@ -225,7 +225,9 @@ async fn open_session(
     user_agent: Option<String>,
 ) -> Result<TokenPair, ApiError> {
     let jwt = &state.settings.jwt;
-    let now = Utc::now().timestamp();
+    let precise_now = Utc::now();
+    // Whole seconds for whatever becomes a token claim.
+    let now = precise_now.timestamp();
     let expires_at = now.saturating_add(jwt.session_max_seconds as i64);
     let refresh_exp = now
         .saturating_add(jwt.refresh_ttl_seconds as i64)
@@ -249,8 +251,9 @@ async fn open_session(
                     refresh_jti,
                     refresh_iat: now,
                     refresh_exp,
-                    created_at: now,
-                    last_used_at: now,
+                    // Full precision: sessions are listed oldest first.
+                    created_at: precise_now,
+                    last_used_at: precise_now,
                     expires_at,
                     ip: ip.as_deref(),
                     user_agent: user_agent.as_deref(),

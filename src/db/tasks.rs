@@ -1,0 +1,124 @@
+//! Queries on `tasks`. Every one a user can reach filters on the owner, so
+//! another user's task is simply not found.
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+
+use super::schema::tasks;
+use crate::error::ApiError;
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = tasks, check_for_backend(diesel::pg::Pg))]
+pub struct Task {
+    pub id: i64,
+    pub owner_id: i64,
+    pub title: String,
+    pub description: Option<String>,
+    pub completed: bool,
+    pub due_date: Option<NaiveDate>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = tasks)]
+pub struct NewTask {
+    pub owner_id: i64,
+    pub title: String,
+    pub description: Option<String>,
+    pub completed: bool,
+    pub due_date: Option<NaiveDate>,
+}
+
+/// A PATCH (or, with every field set, a PUT): `None` leaves a column as it is.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = tasks)]
+pub struct TaskChanges {
+    pub title: Option<String>,
+    pub description: Option<Option<String>>,
+    pub completed: Option<bool>,
+    pub due_date: Option<Option<NaiveDate>>,
+}
+
+impl TaskChanges {
+    pub fn is_empty(&self) -> bool {
+        self.title.is_none()
+            && self.description.is_none()
+            && self.completed.is_none()
+            && self.due_date.is_none()
+    }
+}
+
+pub fn insert(conn: &mut PgConnection, new: &NewTask) -> Result<Task, ApiError> {
+    Ok(diesel::insert_into(tasks::table)
+        .values(new)
+        .returning(Task::as_returning())
+        .get_result(conn)?)
+}
+
+pub fn find_owned(conn: &mut PgConnection, id: i64, owner_id: i64) -> Result<Task, ApiError> {
+    Ok(tasks::table
+        .filter(tasks::id.eq(id))
+        .filter(tasks::owner_id.eq(owner_id))
+        .select(Task::as_select())
+        .first(conn)?)
+}
+
+/// Tasks matching the filters, by id, with the total count of matches.
+pub fn list(
+    conn: &mut PgConnection,
+    owner_id: Option<i64>,
+    completed: Option<bool>,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Task>, i64), ApiError> {
+    let filtered = || {
+        let mut query = tasks::table.into_boxed();
+        if let Some(owner) = owner_id {
+            query = query.filter(tasks::owner_id.eq(owner));
+        }
+        if let Some(done) = completed {
+            query = query.filter(tasks::completed.eq(done));
+        }
+        query
+    };
+    let total = filtered().count().get_result(conn)?;
+    let rows = filtered()
+        .order(tasks::id.asc())
+        .limit(limit)
+        .offset(offset)
+        .select(Task::as_select())
+        .load(conn)?;
+    Ok((rows, total))
+}
+
+/// Applies `changes` to the owner's task; `updated_at` moves with any change.
+pub fn update_owned(
+    conn: &mut PgConnection,
+    id: i64,
+    owner_id: i64,
+    changes: &TaskChanges,
+) -> Result<Task, ApiError> {
+    if changes.is_empty() {
+        return find_owned(conn, id, owner_id);
+    }
+    Ok(diesel::update(tasks::table)
+        .filter(tasks::id.eq(id))
+        .filter(tasks::owner_id.eq(owner_id))
+        .set((changes, tasks::updated_at.eq(diesel::dsl::now)))
+        .returning(Task::as_returning())
+        .get_result(conn)?)
+}
+
+/// Deletes the owner's task; `NotFound` when there is none such.
+pub fn delete_owned(conn: &mut PgConnection, id: i64, owner_id: i64) -> Result<(), ApiError> {
+    let deleted = diesel::delete(
+        tasks::table
+            .filter(tasks::id.eq(id))
+            .filter(tasks::owner_id.eq(owner_id)),
+    )
+    .execute(conn)?;
+    if deleted == 0 {
+        return Err(ApiError::NotFound);
+    }
+    Ok(())
+}

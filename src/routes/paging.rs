@@ -1,0 +1,41 @@
+//! Paging for every list: `limit` 1..=200 (default 50), `offset` >= 0, and the
+//! `X-Total-Count` header.
+use actix_web::HttpResponse;
+use serde::Serialize;
+
+use crate::error::ApiError;
+
+pub const DEFAULT_LIMIT: i64 = 50;
+pub const MAX_LIMIT: i64 = 200;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    pub limit: i64,
+    pub offset: i64,
+}
+
+impl Page {
+    pub fn parse(limit: Option<i64>, offset: Option<i64>) -> Result<Page, ApiError> {
+        let limit = limit.unwrap_or(DEFAULT_LIMIT);
+        let offset = offset.unwrap_or(0);
+        ApiError::check_fields([
+            (
+                "limit",
+                (!(1..=MAX_LIMIT).contains(&limit))
+                    .then(|| format!("must be between 1 and {MAX_LIMIT}")),
+            ),
+            (
+                "offset",
+                (offset < 0).then(|| "must be 0 or more".to_owned()),
+            ),
+        ])?;
+        Ok(Page { limit, offset })
+    }
+}
+
+/// 200 with the items as a JSON array and the filter's total in `X-Total-Count`.
+pub fn list_response<T: Serialize>(items: &[T], total: i64) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("X-Total-Count", total.to_string()))
+        .json(items)
+}

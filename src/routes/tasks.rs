@@ -1,0 +1,272 @@
+//! The caller's own tasks. Ownership is part of every query: another user's
+//! task is the same 404 as a missing one, for every verb.
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::json::{double_option, rfc3339};
+use super::paging::{list_response, Page};
+use super::ErrorResponses;
+use crate::auth::CurrentUser;
+use crate::db::tasks::{self, NewTask, Task, TaskChanges};
+use crate::db::{self};
+use crate::domain::task::{parse_description, parse_due_date};
+use crate::domain::TaskTitle;
+use crate::error::{ApiError, ErrorBody};
+use crate::startup::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskView {
+    pub id: i64,
+    pub title: String,
+    pub description: Option<String>,
+    pub completed: bool,
+    #[schema(value_type = Option<String>, format = Date, example = "2026-12-01")]
+    pub due_date: Option<NaiveDate>,
+    pub owner_id: i64,
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Task> for TaskView {
+    fn from(t: Task) -> TaskView {
+        TaskView {
+            id: t.id,
+            title: t.title,
+            description: t.description,
+            completed: t.completed,
+            due_date: t.due_date,
+            owner_id: t.owner_id,
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+        }
+    }
+}
+
+/// POST and PUT bodies: `title` required; an omitted optional field takes its default.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskBody {
+    #[schema(min_length = 1, max_length = 200)]
+    pub title: String,
+    #[schema(max_length = 10000)]
+    pub description: Option<String>,
+    pub completed: Option<bool>,
+    #[schema(value_type = Option<String>, format = Date)]
+    pub due_date: Option<String>,
+}
+
+impl TaskBody {
+    /// Every field, with defaults for the omitted ones.
+    fn parse(self) -> Result<TaskChanges, ApiError> {
+        let (title, description, due_date) = match (
+            TaskTitle::parse(&self.title),
+            parse_description(self.description),
+            parse_due_date(self.due_date.as_deref()),
+        ) {
+            (Ok(t), Ok(d), Ok(due)) => (t, d, due),
+            (t, d, due) => {
+                return Err(ApiError::invalid_fields([
+                    ("title", t.err()),
+                    ("description", d.err()),
+                    ("due_date", due.err()),
+                ]))
+            }
+        };
+        Ok(TaskChanges {
+            title: Some(title.into_inner()),
+            description: Some(description),
+            completed: Some(self.completed.unwrap_or(false)),
+            due_date: Some(due_date),
+        })
+    }
+}
+
+/// PATCH body: any subset; `null` clears `description` and `due_date`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskPatch {
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 200)]
+    pub title: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, max_length = 10000)]
+    pub description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<bool>)]
+    pub completed: Option<Option<bool>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub due_date: Option<Option<String>>,
+}
+
+impl TaskPatch {
+    fn parse(self) -> Result<TaskChanges, ApiError> {
+        let title = match self.title {
+            None => Ok(None),
+            Some(None) => Err("title must not be null".to_owned()),
+            Some(Some(t)) => TaskTitle::parse(&t).map(|t| Some(t.into_inner())),
+        };
+        let completed = match self.completed {
+            Some(None) => Err("completed must be true or false".to_owned()),
+            other => Ok(other.flatten()),
+        };
+        let description = self.description.map(parse_description).transpose();
+        let due_date = self
+            .due_date
+            .map(|d| parse_due_date(d.as_deref()))
+            .transpose();
+        match (title, completed, description, due_date) {
+            (Ok(title), Ok(completed), Ok(description), Ok(due_date)) => Ok(TaskChanges {
+                title,
+                description,
+                completed,
+                due_date,
+            }),
+            (t, c, d, due) => Err(ApiError::invalid_fields([
+                ("title", t.err()),
+                ("completed", c.err()),
+                ("description", d.err()),
+                ("due_date", due.err()),
+            ])),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TaskQuery {
+    /// Only completed (true) or open (false) tasks.
+    pub completed: Option<bool>,
+    #[param(minimum = 1, maximum = 200, default = 50)]
+    pub limit: Option<i64>,
+    #[param(minimum = 0, default = 0)]
+    pub offset: Option<i64>,
+}
+
+/// POST /tasks
+#[utoipa::path(post, path = "/tasks", tag = "tasks", security(("bearer" = [])), request_body = TaskBody,
+    responses((status = 201, description = "Created; Location names it", body = TaskView), ErrorResponses,
+        (status = 422, description = "Invalid fields", body = ErrorBody)))]
+pub async fn create_task(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    body: web::Json<TaskBody>,
+) -> Result<HttpResponse, ApiError> {
+    let fields = body.into_inner().parse()?;
+    let new = NewTask {
+        owner_id: user.user.id,
+        title: fields.title.unwrap_or_default(),
+        description: fields.description.flatten(),
+        completed: fields.completed.unwrap_or(false),
+        due_date: fields.due_date.flatten(),
+    };
+    let task = db::run(&state.pool, move |conn| tasks::insert(conn, &new)).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/tasks/{}", task.id)))
+        .json(TaskView::from(task)))
+}
+
+/// GET /tasks
+#[utoipa::path(get, path = "/tasks", tag = "tasks", security(("bearer" = [])), params(TaskQuery),
+    responses((status = 200, description = "The caller's tasks by id; X-Total-Count", body = [TaskView]), ErrorResponses,
+        (status = 422, description = "Bad paging or filter", body = ErrorBody)))]
+pub async fn list_tasks(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    query: web::Query<TaskQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let page = Page::parse(query.limit, query.offset)?;
+    let owner = user.user.id;
+    let (rows, total) = db::run(&state.pool, move |conn| {
+        tasks::list(conn, Some(owner), query.completed, page.limit, page.offset)
+    })
+    .await?;
+    let views: Vec<TaskView> = rows.into_iter().map(TaskView::from).collect();
+    Ok(list_response(&views, total))
+}
+
+/// GET /tasks/{id}
+#[utoipa::path(get, path = "/tasks/{id}", tag = "tasks", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 200, description = "The task", body = TaskView), ErrorResponses,
+        (status = 404, description = "No such task of the caller's", body = ErrorBody)))]
+pub async fn get_task(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, owner) = (id.into_inner(), user.user.id);
+    let task = db::run(&state.pool, move |conn| tasks::find_owned(conn, id, owner)).await?;
+    Ok(HttpResponse::Ok().json(TaskView::from(task)))
+}
+
+/// PUT /tasks/{id}
+#[utoipa::path(put, path = "/tasks/{id}", tag = "tasks", security(("bearer" = [])), params(("id" = i64, Path)),
+    request_body = TaskBody,
+    responses((status = 200, description = "Replaced", body = TaskView), ErrorResponses,
+        (status = 404, description = "No such task of the caller's", body = ErrorBody),
+        (status = 422, description = "Invalid fields", body = ErrorBody)))]
+pub async fn replace_task(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    id: web::Path<i64>,
+    body: web::Json<TaskBody>,
+) -> Result<HttpResponse, ApiError> {
+    let changes = body.into_inner().parse()?;
+    save(&state, user, id.into_inner(), changes).await
+}
+
+/// PATCH /tasks/{id}
+#[utoipa::path(patch, path = "/tasks/{id}", tag = "tasks", security(("bearer" = [])), params(("id" = i64, Path)),
+    request_body = TaskPatch,
+    responses((status = 200, description = "Updated", body = TaskView), ErrorResponses,
+        (status = 404, description = "No such task of the caller's", body = ErrorBody),
+        (status = 422, description = "Invalid fields", body = ErrorBody)))]
+pub async fn update_task(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    id: web::Path<i64>,
+    body: web::Json<TaskPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let changes = body.into_inner().parse()?;
+    save(&state, user, id.into_inner(), changes).await
+}
+
+async fn save(
+    state: &AppState,
+    user: CurrentUser,
+    id: i64,
+    changes: TaskChanges,
+) -> Result<HttpResponse, ApiError> {
+    let owner = user.user.id;
+    let task = db::run(&state.pool, move |conn| {
+        tasks::update_owned(conn, id, owner, &changes)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(TaskView::from(task)))
+}
+
+/// DELETE /tasks/{id}
+#[utoipa::path(delete, path = "/tasks/{id}", tag = "tasks", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 204, description = "Deleted"), ErrorResponses,
+        (status = 404, description = "No such task of the caller's", body = ErrorBody)))]
+pub async fn delete_task(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, owner) = (id.into_inner(), user.user.id);
+    db::run(&state.pool, move |conn| {
+        tasks::delete_owned(conn, id, owner)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,549 @@
+//! The admin API: users, the last-admin rule, everyone's tasks, the audit log, the dashboard.
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_error, spawn_app, TestApp, TestUser, PASSWORD};
+
+async fn send(
+    app: &TestApp,
+    who: &TestUser,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut req = app.request(method, path).bearer_auth(&who.access);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_admin_welcome_names_the_admin() {
+    let app = spawn_app().await;
+    let admin = app.signup_and_login("admin").await;
+    let body: Value = app
+        .get_with("/admin", &admin.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        body,
+        json!({"message": format!("Welcome admin {}", admin.email)})
+    );
+}
+
+#[tokio::test]
+async fn the_dashboard_counts_users_tasks_and_live_sessions() {
+    let app = spawn_app().await;
+    let admin = app.signup_and_login("admin").await;
+    app.signup_and_login("manager").await;
+    let ada = app.signup_and_login("user").await;
+    let bob = app.signup_and_login("user").await;
+    app.sql(&format!(
+        "UPDATE users SET disabled = true WHERE id = {}",
+        bob.id
+    ));
+    app.sql(&format!(
+        "INSERT INTO tasks (owner_id, title, completed) VALUES ({0}, 'a', true), ({0}, 'b', false), ({0}, 'c', false)",
+        ada.id
+    ));
+    app.sql(&format!(
+        "UPDATE sessions SET revoked_at = now() WHERE user_id = {}",
+        ada.id
+    ));
+    let body: Value = app
+        .get_with("/admin/dashboard", &admin.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        body,
+        json!({
+            "users": {"total": 4, "by_role": {"user": 2, "manager": 1, "admin": 1}, "disabled": 1},
+            "tasks": {"total": 3, "completed": 1},
+            "sessions": {"active": 3}
+        })
+    );
+}
+
+#[tokio::test]
+async fn admins_list_users_by_role_and_search_with_paging() {
+    let app = spawn_app().await;
+    let admin = app.signup_and_login("admin").await;
+    for email in [
+        "ann@acme.example",
+        "ben@acme.example",
+        "cat@other.example",
+        "100%_real@other.example",
+    ] {
+        app.signup(email, PASSWORD).await;
+    }
+    app.sql("UPDATE users SET role = 'manager' WHERE email = 'ben@acme.example'");
+
+    let resp = app.get_with("/admin/users?q=ACME", &admin.access).await;
+    assert_eq!(resp.headers()["x-total-count"], "2");
+    let found: Vec<Value> = resp.json().await.unwrap();
+    assert_eq!(found.len(), 2);
+    assert!(found.iter().all(|u| u.get("password_hash").is_none()));
+
+    let managers: Vec<Value> = app
+        .get_with("/admin/users?role=manager", &admin.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(managers.len(), 1);
+    assert_eq!(managers[0]["email"], "ben@acme.example");
+    // LIKE wildcards in the search term match only themselves.
+    let literal: Vec<Value> = app
+        .get_with("/admin/users?q=%25_", &admin.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(literal.len(), 1);
+
+    let resp = app
+        .get_with("/admin/users?limit=2&offset=1", &admin.access)
+        .await;
+    assert_eq!(resp.headers()["x-total-count"], "5");
+    let page: Vec<Value> = resp.json().await.unwrap();
+    assert_eq!(page.len(), 2);
+    assert!(page[0]["id"].as_i64() < page[1]["id"].as_i64());
+
+    for query in ["role=root", "limit=500", "offset=-3", "sort=email"] {
+        let resp = app
+            .get_with(&format!("/admin/users?{query}"), &admin.access)
+            .await;
+        assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
+    }
+}
+
+#[tokio::test]
+async fn admins_create_users_of_any_role_under_the_signup_rules() {
+    let app = spawn_app().await;
+    let admin = app.signup_and_login("admin").await;
+    let resp = send(
+        &app,
+        &admin,
+        Method::POST,
+        "/admin/users",
+        Some(json!({"email": " Mgr@Example.com", "password": PASSWORD, "role": "manager", "full_name": "M"})),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    let created: Value = resp.json().await.unwrap();
+    assert_eq!(
+        (created["email"].as_str(), created["role"].as_str()),
+        (Some("mgr@example.com"), Some("manager"))
+    );
+    assert_eq!(location, format!("/admin/users/{}", created["id"]));
+    assert_eq!(
+        app.login("mgr@example.com", PASSWORD).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM audit_events WHERE kind = 'user_created' AND actor_id = {} AND subject_id = {}",
+            admin.id, created["id"]
+        )),
+        1
+    );
+    for (body, status) in [
+        (
+            json!({"email": "mgr@example.com", "password": PASSWORD}),
+            StatusCode::CONFLICT,
+        ),
+        (
+            json!({"email": "x@example.com", "password": "password1"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"email": "x@example.com", "password": "x".repeat(73)}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"email": "x@example.com", "password": PASSWORD, "role": "root"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"email": "x@example.com", "password": PASSWORD, "disabled": true}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ] {
+        assert_eq!(
+            send(&app, &admin, Method::POST, "/admin/users", Some(body))
+                .await
+                .status(),
+            status
+        );
+    }
+}
+
+#[tokio::test]
+async fn admins_read_and_change_users_and_disabling_revokes_sessions() {
+    let app = spawn_app().await;
+    let admin = app.signup_and_login("admin").await;
+    let ada = app.signup_and_login("user").await;
+    let path = format!("/admin/users/{}", ada.id);
+    let user: Value = app
+        .get_with(&path, &admin.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(user["email"], ada.email.as_str());
+    assert_error(
+        app.get_with("/admin/users/999999", &admin.access).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+
+    let changed: Value = send(
+        &app,
+        &admin,
+        Method::PATCH,
+        &path,
+        Some(json!({"full_name": "Ada L.", "role": "manager"})),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        (changed["full_name"].as_str(), changed["role"].as_str()),
+        (Some("Ada L."), Some("manager"))
+    );
+
+    let resp = send(
+        &app,
+        &admin,
+        Method::PATCH,
+        &path,
+        Some(json!({"disabled": true})),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_error(
+        app.get_with("/users/me", &ada.access).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
+    assert_error(
+        app.login(&ada.email, PASSWORD).await,
+        StatusCode::FORBIDDEN,
+        "account_disabled",
+    )
+    .await;
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM sessions WHERE user_id = {} AND revoked_at IS NULL",
+            ada.id
+        )),
+        0
+    );
+
+    send(
+        &app,
+        &admin,
+        Method::PATCH,
+        &path,
+        Some(json!({"disabled": false})),
+    )
+    .await;
+    assert_eq!(
+        app.login(&ada.email, PASSWORD).await.status(),
+        StatusCode::OK
+    );
+
+    let detail = app.count(&format!(
+        "SELECT count(*) FROM audit_events WHERE kind = 'user_updated' AND actor_id = {} AND subject_id = {}
+           AND detail->'role'->>'to' = 'manager' AND detail::text NOT LIKE '%password%'",
+        admin.id, ada.id
+    ));
+    assert_eq!(detail, 1);
+    for bad in [
+        json!({"role": "root"}),
+        json!({"email": "x@example.com"}),
+        json!({"password_hash": "x"}),
+    ] {
+        let resp = send(&app, &admin, Method::PATCH, &path, Some(bad)).await;
+        assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
+    }
+    let resp = send(
+        &app,
+        &admin,
+        Method::PATCH,
+        "/admin/users/999999",
+        Some(json!({"role": "user"})),
+    )
+    .await;
+    assert_error(resp, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+#[tokio::test]
+async fn deleting_a_user_takes_their_tasks_and_sessions() {
+    let app = spawn_app().await;
+    let admin = app.signup_and_login("admin").await;
+    let ada = app.signup_and_login("user").await;
+    app.sql(&format!(
+        "INSERT INTO tasks (owner_id, title) VALUES ({0}, 'a'), ({0}, 'b')",
+        ada.id
+    ));
+    let path = format!("/admin/users/{}", ada.id);
+    assert_eq!(
+        send(&app, &admin, Method::DELETE, &path, None)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_error(
+        app.get_with("/users/me", &ada.access).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
+    for table in ["tasks", "sessions"] {
+        assert_eq!(
+            app.count(&format!(
+                "SELECT count(*) FROM {table} WHERE {}",
+                if table == "tasks" {
+                    format!("owner_id = {}", ada.id)
+                } else {
+                    format!("user_id = {}", ada.id)
+                }
+            )),
+            0
+        );
+    }
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM audit_events WHERE kind = 'user_deleted' AND subject_id = {} AND detail->>'email' = '{}'",
+            ada.id, ada.email
+        )),
+        1
+    );
+    assert_error(
+        send(&app, &admin, Method::DELETE, &path, None).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_last_active_admin_cannot_be_demoted_disabled_or_deleted() {
+    let app = spawn_app().await;
+    let admin = app.signup_and_login("admin").await;
+    let path = format!("/admin/users/{}", admin.id);
+    for body in [json!({"role": "manager"}), json!({"disabled": true})] {
+        let resp = send(&app, &admin, Method::PATCH, &path, Some(body)).await;
+        assert_error(resp, StatusCode::CONFLICT, "conflict").await;
+    }
+    assert_error(
+        send(&app, &admin, Method::DELETE, &path, None).await,
+        StatusCode::CONFLICT,
+        "conflict",
+    )
+    .await;
+    // A disabled admin does not count as the active one that could take over.
+    let spare = app.signup_and_login("admin").await;
+    app.sql(&format!(
+        "UPDATE users SET disabled = true WHERE id = {}",
+        spare.id
+    ));
+    let resp = send(
+        &app,
+        &admin,
+        Method::PATCH,
+        &path,
+        Some(json!({"role": "user"})),
+    )
+    .await;
+    assert_error(resp, StatusCode::CONFLICT, "conflict").await;
+    // Harmless changes to the last admin are fine.
+    let resp = send(
+        &app,
+        &admin,
+        Method::PATCH,
+        &path,
+        Some(json!({"role": "admin", "full_name": "Root"})),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        app.count("SELECT count(*) FROM users WHERE role = 'admin' AND NOT disabled"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn two_admins_demoting_each_other_at_once_leave_one_admin() {
+    let app = spawn_app().await;
+    for _ in 0..5 {
+        let a = app.signup_and_login("admin").await;
+        let b = app.signup_and_login("admin").await;
+        let (path_a, path_b) = (
+            format!("/admin/users/{}", a.id),
+            format!("/admin/users/{}", b.id),
+        );
+        let (ra, rb) = tokio::join!(
+            send(
+                &app,
+                &a,
+                Method::PATCH,
+                &path_b,
+                Some(json!({"role": "user"}))
+            ),
+            send(
+                &app,
+                &b,
+                Method::PATCH,
+                &path_a,
+                Some(json!({"role": "user"}))
+            ),
+        );
+        let mut statuses = [ra.status().as_u16(), rb.status().as_u16()];
+        statuses.sort();
+        // One wins; the other is refused (403 if its demotion landed first, else 409).
+        assert!(
+            statuses == [200, 403] || statuses == [200, 409],
+            "{statuses:?}"
+        );
+        assert_eq!(
+            app.count("SELECT count(*) FROM users WHERE role = 'admin' AND NOT disabled"),
+            1
+        );
+        app.sql("DELETE FROM users");
+    }
+}
+
+#[tokio::test]
+async fn admins_revoke_a_users_sessions() {
+    let app = spawn_app().await;
+    let admin = app.signup_and_login("admin").await;
+    let ada = app.signup_and_login("user").await;
+    let path = format!("/admin/users/{}/revoke-sessions", ada.id);
+    assert_eq!(
+        send(&app, &admin, Method::POST, &path, None).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_error(
+        app.get_with("/users/me", &ada.access).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
+    assert_eq!(
+        app.get_with("/admin", &admin.access).await.status(),
+        StatusCode::OK,
+        "the admin's own session lives"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_events WHERE kind = 'sessions_revoked'"),
+        1
+    );
+    let resp = send(
+        &app,
+        &admin,
+        Method::POST,
+        "/admin/users/999999/revoke-sessions",
+        None,
+    )
+    .await;
+    assert_error(resp, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+#[tokio::test]
+async fn admins_see_everyones_tasks_filtered_by_owner() {
+    let app = spawn_app().await;
+    let admin = app.signup_and_login("admin").await;
+    let (ada, bob) = (
+        app.signup_and_login("user").await,
+        app.signup_and_login("user").await,
+    );
+    app.sql(&format!(
+        "INSERT INTO tasks (owner_id, title) VALUES ({0}, 'a1'), ({0}, 'a2'), ({1}, 'b1')",
+        ada.id, bob.id
+    ));
+    let resp = app.get_with("/admin/tasks", &admin.access).await;
+    assert_eq!(resp.headers()["x-total-count"], "3");
+    let resp = app
+        .get_with(
+            &format!("/admin/tasks?owner_id={}&limit=1", ada.id),
+            &admin.access,
+        )
+        .await;
+    assert_eq!(resp.headers()["x-total-count"], "2");
+    let tasks: Vec<Value> = resp.json().await.unwrap();
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0]["owner_id"], ada.id);
+    let resp = app.get_with("/admin/tasks?limit=0", &admin.access).await;
+    assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
+}
+
+#[tokio::test]
+async fn the_audit_log_lists_events_newest_first_by_kind() {
+    let app = spawn_app().await;
+    let admin = app.signup_and_login("admin").await;
+    app.login("nobody@example.com", "wrong password!").await;
+    let resp = app.get_with("/admin/audit", &admin.access).await;
+    let total: i64 = resp.headers()["x-total-count"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let events: Vec<Value> = resp.json().await.unwrap();
+    assert_eq!(total, 3, "signup, login_succeeded, login_failed");
+    assert_eq!(events[0]["kind"], "login_failed");
+    assert_eq!(events[0]["actor_id"], Value::Null);
+    assert_eq!(events[0]["detail"]["email"], "nobody@example.com");
+    let mut keys: Vec<&str> = events[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        ["actor_id", "at", "detail", "id", "ip", "kind", "subject_id"]
+    );
+    assert!(
+        events
+            .windows(2)
+            .all(|w| w[0]["id"].as_i64() > w[1]["id"].as_i64()),
+        "newest first"
+    );
+
+    let signups: Vec<Value> = app
+        .get_with("/admin/audit?kind=signup", &admin.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(signups.len(), 1);
+    assert_eq!(
+        (
+            signups[0]["actor_id"].as_i64(),
+            signups[0]["subject_id"].as_i64()
+        ),
+        (Some(admin.id), Some(admin.id))
+    );
+    let resp = app
+        .get_with("/admin/audit?kind=nonsense", &admin.access)
+        .await;
+    assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM audit_events WHERE detail::text LIKE '%{PASSWORD}%'"
+        )),
+        0
+    );
+}

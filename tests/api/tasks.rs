@@ -1,0 +1,345 @@
+//! Tasks: CRUD, validation, paging, and owner-only access for every verb.
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_error, spawn_app, TestApp, TestUser};
+
+async fn send(
+    app: &TestApp,
+    who: &TestUser,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut req = app.request(method, path).bearer_auth(&who.access);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    req.send().await.unwrap()
+}
+
+async fn create(app: &TestApp, who: &TestUser, body: Value) -> Value {
+    let resp = send(app, who, Method::POST, "/tasks", Some(body)).await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    resp.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn creating_a_task_returns_it_with_a_location() {
+    let app = spawn_app().await;
+    let ada = app.signup_and_login("user").await;
+    let resp = send(
+        &app,
+        &ada,
+        Method::POST,
+        "/tasks",
+        Some(json!({"title": "  Buy milk ", "description": "2 litres", "due_date": "2026-12-01"})),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    let task: Value = resp.json().await.unwrap();
+    assert_eq!(location, format!("/tasks/{}", task["id"]));
+    let mut keys: Vec<&str> = task
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "completed",
+            "created_at",
+            "description",
+            "due_date",
+            "id",
+            "owner_id",
+            "title",
+            "updated_at"
+        ]
+    );
+    assert_eq!(task["title"], "Buy milk");
+    assert_eq!(task["description"], "2 litres");
+    assert_eq!(task["completed"], false);
+    assert_eq!(task["due_date"], "2026-12-01");
+    assert_eq!(task["owner_id"], ada.id);
+    let fetched: Value = send(&app, &ada, Method::GET, &location, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(fetched, task);
+    assert_eq!(
+        app.count("SELECT count(*) FROM tasks WHERE title = 'Buy milk'"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn task_rules_are_422_with_fields_and_nothing_is_written() {
+    let app = spawn_app().await;
+    let ada = app.signup_and_login("user").await;
+    let cases = [
+        (json!({}), "title"),
+        (json!({"title": "   "}), "title"),
+        (json!({"title": "t".repeat(201)}), "title"),
+        (
+            json!({"title": "ok", "description": "d".repeat(10_001)}),
+            "description",
+        ),
+        (json!({"title": "ok", "due_date": "tomorrow"}), "due_date"),
+        (json!({"title": "ok", "due_date": "2026-02-30"}), "due_date"),
+        (json!({"title": "ok", "owner_id": 1}), "owner_id"),
+        (json!({"title": "ok", "completed": "yes"}), "body"),
+    ];
+    for (body, field) in cases {
+        let resp = send(&app, &ada, Method::POST, "/tasks", Some(body.clone())).await;
+        let err = assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
+        assert!(err["fields"][field].is_string(), "{body}: {err}");
+    }
+    // Limits are in characters: 200 multi-byte characters are fine.
+    create(
+        &app,
+        &ada,
+        json!({"title": "é".repeat(200), "description": "ü".repeat(10_000)}),
+    )
+    .await;
+    assert_eq!(app.count("SELECT count(*) FROM tasks"), 1);
+}
+
+#[tokio::test]
+async fn put_replaces_the_whole_task_and_omitted_fields_return_to_defaults() {
+    let app = spawn_app().await;
+    let ada = app.signup_and_login("user").await;
+    let task = create(
+        &app,
+        &ada,
+        json!({"title": "a", "description": "d", "completed": true, "due_date": "2026-12-01"}),
+    )
+    .await;
+    let path = format!("/tasks/{}", task["id"]);
+    let resp = send(&app, &ada, Method::PUT, &path, Some(json!({"title": "b"}))).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let put: Value = resp.json().await.unwrap();
+    assert_eq!(put["title"], "b");
+    assert_eq!(put["description"], Value::Null);
+    assert_eq!(put["completed"], false);
+    assert_eq!(put["due_date"], Value::Null);
+    let resp = send(
+        &app,
+        &ada,
+        Method::PUT,
+        &path,
+        Some(json!({"description": "no title"})),
+    )
+    .await;
+    assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
+}
+
+#[tokio::test]
+async fn patch_changes_only_what_it_names_and_moves_updated_at() {
+    let app = spawn_app().await;
+    let ada = app.signup_and_login("user").await;
+    let task = create(
+        &app,
+        &ada,
+        json!({"title": "a", "description": "d", "due_date": "2026-12-01"}),
+    )
+    .await;
+    let path = format!("/tasks/{}", task["id"]);
+    let before = app.count(&format!(
+        "SELECT (extract(epoch FROM updated_at) * 1000000)::bigint FROM tasks WHERE id = {}",
+        task["id"]
+    ));
+
+    let patched: Value = send(
+        &app,
+        &ada,
+        Method::PATCH,
+        &path,
+        Some(json!({"completed": true})),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(patched["completed"], true);
+    assert_eq!(
+        (patched["title"].as_str(), patched["description"].as_str()),
+        (Some("a"), Some("d"))
+    );
+    assert_eq!(patched["due_date"], "2026-12-01");
+    let after = app.count(&format!(
+        "SELECT (extract(epoch FROM updated_at) * 1000000)::bigint FROM tasks WHERE id = {}",
+        task["id"]
+    ));
+    assert!(after > before, "updated_at moved");
+
+    let cleared: Value = send(
+        &app,
+        &ada,
+        Method::PATCH,
+        &path,
+        Some(json!({"description": null, "due_date": null})),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        (cleared["description"].clone(), cleared["due_date"].clone()),
+        (Value::Null, Value::Null)
+    );
+    assert_eq!(cleared["completed"], true);
+
+    for bad in [
+        json!({"title": null}),
+        json!({"title": ""}),
+        json!({"completed": null}),
+        json!({"id": 5}),
+    ] {
+        let resp = send(&app, &ada, Method::PATCH, &path, Some(bad.clone())).await;
+        assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
+    }
+    let unchanged: Value = send(&app, &ada, Method::GET, &path, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(unchanged["title"], "a");
+}
+
+#[tokio::test]
+async fn another_users_task_is_404_for_every_verb_and_stays_untouched() {
+    let app = spawn_app().await;
+    let (ada, eve) = (
+        app.signup_and_login("user").await,
+        app.signup_and_login("admin").await,
+    );
+    let task = create(&app, &ada, json!({"title": "private"})).await;
+    let path = format!("/tasks/{}", task["id"]);
+    let missing = "/tasks/999999";
+    for p in [path.as_str(), missing] {
+        for (method, body) in [
+            (Method::GET, None),
+            (Method::PUT, Some(json!({"title": "hacked"}))),
+            (Method::PATCH, Some(json!({"title": "hacked"}))),
+            (Method::DELETE, None),
+        ] {
+            // Even an admin: /tasks is everyone's own list.
+            let resp = send(&app, &eve, method.clone(), p, body).await;
+            let err = assert_error(resp, StatusCode::NOT_FOUND, "not_found").await;
+            assert_eq!(err["detail"], "Not found", "{method} {p}");
+        }
+    }
+    let list: Vec<Value> = send(&app, &eve, Method::GET, "/tasks", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(list.is_empty());
+    assert_eq!(
+        app.count("SELECT count(*) FROM tasks WHERE title = 'private'"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn delete_removes_the_task() {
+    let app = spawn_app().await;
+    let ada = app.signup_and_login("user").await;
+    let task = create(&app, &ada, json!({"title": "gone soon"})).await;
+    let path = format!("/tasks/{}", task["id"]);
+    assert_eq!(
+        send(&app, &ada, Method::DELETE, &path, None).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_error(
+        send(&app, &ada, Method::GET, &path, None).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    assert_error(
+        send(&app, &ada, Method::DELETE, &path, None).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    assert_eq!(app.count("SELECT count(*) FROM tasks"), 0);
+}
+
+#[tokio::test]
+async fn lists_are_ordered_paged_filtered_and_counted() {
+    let app = spawn_app().await;
+    let ada = app.signup_and_login("user").await;
+    let bob = app.signup_and_login("user").await;
+    create(&app, &bob, json!({"title": "bob's"})).await;
+    for i in 0..7 {
+        create(
+            &app,
+            &ada,
+            json!({"title": format!("task {i}"), "completed": i % 2 == 0}),
+        )
+        .await;
+    }
+    let resp = send(&app, &ada, Method::GET, "/tasks?limit=3&offset=2", None).await;
+    assert_eq!(resp.headers()["x-total-count"], "7");
+    let page: Vec<Value> = resp.json().await.unwrap();
+    let titles: Vec<&str> = page.iter().map(|t| t["title"].as_str().unwrap()).collect();
+    assert_eq!(titles, ["task 2", "task 3", "task 4"]);
+
+    let resp = send(&app, &ada, Method::GET, "/tasks?completed=true", None).await;
+    assert_eq!(resp.headers()["x-total-count"], "4");
+    let done: Vec<Value> = resp.json().await.unwrap();
+    assert!(done.iter().all(|t| t["completed"] == true));
+    let ids: Vec<i64> = done.iter().map(|t| t["id"].as_i64().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ordered by id");
+
+    let resp = send(&app, &ada, Method::GET, "/tasks?offset=100", None).await;
+    assert_eq!(resp.headers()["x-total-count"], "7");
+    assert_eq!(resp.json::<Vec<Value>>().await.unwrap().len(), 0);
+    let default: Vec<Value> = send(&app, &ada, Method::GET, "/tasks", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(default.len(), 7);
+}
+
+#[tokio::test]
+async fn paging_bounds_and_bad_query_parameters_are_422() {
+    let app = spawn_app().await;
+    let ada = app.signup_and_login("user").await;
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=201", "limit"),
+        ("limit=-1", "limit"),
+        ("offset=-1", "offset"),
+        ("limit=abc", "body"),
+        ("completed=maybe", "body"),
+        ("colour=blue", "colour"),
+    ] {
+        let resp = send(&app, &ada, Method::GET, &format!("/tasks?{query}"), None).await;
+        let err = assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
+        assert!(err["fields"][field].is_string(), "{query}: {err}");
+    }
+    for query in ["limit=1", "limit=200", "offset=0"] {
+        let resp = send(&app, &ada, Method::GET, &format!("/tasks?{query}"), None).await;
+        assert_eq!(resp.status(), StatusCode::OK, "{query}");
+    }
+    let resp = send(&app, &ada, Method::GET, "/tasks/abc", None).await;
+    assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
+}
+
+#[tokio::test]
+async fn sql_looking_text_is_stored_verbatim() {
+    let app = spawn_app().await;
+    let ada = app.signup_and_login("user").await;
+    let title = "'); DROP TABLE tasks; --";
+    let task = create(&app, &ada, json!({"title": title})).await;
+    assert_eq!(task["title"], title);
+    assert_eq!(app.count("SELECT count(*) FROM tasks"), 1);
+}
