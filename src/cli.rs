@@ -16,7 +16,12 @@ const ENV_HELP: &str =
 DATABASE_URL, APP__<SECTION>__<KEY> (e.g. APP__JWT__SECRET), RUST_LOG.";
 
 #[derive(Debug, Parser)]
-#[command(name = "taskgate", version, about = "JWT-auth task service", after_help = ENV_HELP)]
+#[command(
+    name = "taskgate",
+    version,
+    about = "taskgate: a JWT-auth task service (OAuth2 password flow, rotating refresh tokens, roles)",
+    after_help = ENV_HELP
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -33,11 +38,13 @@ pub enum Command {
     /// Create a user; the password is read from standard input (one line), never from arguments.
     #[command(after_help = ENV_HELP)]
     CreateUser {
+        /// The new user's email (normalised: trimmed, lowercased)
         #[arg(long)]
         email: String,
         /// user, manager or admin
         #[arg(long, default_value = "user")]
         role: String,
+        /// Optional display name
         #[arg(long)]
         full_name: Option<String>,
         /// Do nothing (and succeed) when an enabled admin already exists.

@@ -314,11 +314,7 @@ impl Settings {
         if self.jwt.issuer.is_empty() || self.jwt.audience.is_empty() {
             return fail("jwt.issuer and jwt.audience must not be empty".into());
         }
-        if let Some(origin) =
-            self.cors.allowed_origins.iter().find(|o| {
-                !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/')
-            })
-        {
+        if let Some(origin) = self.cors.allowed_origins.iter().find(|o| !is_origin(o)) {
             return fail(format!(
                 "cors.allowed_origins entry {origin:?} is not an origin like https://admin.example.com"
             ));
@@ -347,6 +343,21 @@ impl Settings {
                 .max(2)
         })
     }
+}
+
+/// `https://host[:port]`: a scheme and an authority, nothing else (actix-cors
+/// refuses anything more at start-up).
+fn is_origin(origin: &str) -> bool {
+    let Some(authority) = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    !authority.is_empty()
+        && authority
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
 }
 
 /// `jwt.access_ttl_seconds` -> `JWT__ACCESS_TTL_SECONDS`.

@@ -10,7 +10,7 @@ use crate::routes::{admin, health, reports, sessions, tasks, tokens, users};
 #[openapi(
     info(title = "taskgate", description = "JWT-auth task service: OAuth2 password flow, rotating refresh tokens, roles."),
     paths(
-        health::healthz, health::readyz,
+        health::healthz, health::readyz, serve,
         users::signup, tokens::token, tokens::login,
         tokens::refresh,
         users::me, users::me_alias, users::update_me, users::change_password,
@@ -45,6 +45,8 @@ impl Modify for BearerScheme {
 }
 
 /// GET /openapi.json
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "This OpenAPI 3 description", content_type = "application/json")))]
 pub async fn serve() -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())
 }

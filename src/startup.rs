@@ -3,6 +3,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_cors::Cors;
 use actix_web::dev::Server;
 use actix_web::middleware::Logger;
 use actix_web::{web, App, HttpServer};
@@ -57,8 +58,10 @@ impl Application {
             settings: Arc::new(settings),
             hasher,
         });
+        let origins = state.settings.cors.allowed_origins.clone();
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(cors(&origins))
                 .wrap(
                     Logger::new(ACCESS_LOG_FORMAT)
                         .custom_request_replace("method", |req| req.method().to_string()),
@@ -97,6 +100,34 @@ impl Application {
         pruner.abort();
         result
     }
+}
+
+/// CORS for the admin dashboards of `cors.allowed_origins`: bearer tokens (no
+/// cookies), and the headers a client needs read. Other origins get no CORS
+/// headers at all, so browsers refuse them.
+fn cors(origins: &[String]) -> Cors {
+    use actix_web::http::{header, Method};
+    let mut cors = Cors::default()
+        .allowed_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .expose_headers([
+            header::HeaderName::from_static("x-total-count"),
+            header::LOCATION,
+            header::RETRY_AFTER,
+            header::WWW_AUTHENTICATE,
+        ])
+        .max_age(3600)
+        .block_on_origin_mismatch(false);
+    for origin in origins {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
 }
 
 /// Deletes expired and long-revoked sessions in small batches, off the

@@ -138,7 +138,15 @@ fn variables_override_files_and_lists_are_comma_separated() {
 
 #[test]
 fn bad_values_are_refused_with_the_key_named() {
-    let cases: [(&[(&str, &str)], &str); 7] = [
+    let cases: [(&[(&str, &str)], &str); 9] = [
+        (
+            &[("APP__CORS__ALLOWED_ORIGINS", "https://admin.example/")],
+            "cors.allowed_origins",
+        ),
+        (
+            &[("APP__CORS__ALLOWED_ORIGINS", "https://a b.example")],
+            "cors.allowed_origins",
+        ),
         (&[("APP_ENV", "staging")], "APP_ENV"),
         (&[("APP__SERVER__PORT", "eighty")], "port"),
         (&[("APP__AUTH__BCRYPT_COST", "3")], "APP__AUTH__BCRYPT_COST"),

@@ -1,0 +1,180 @@
+//! /openapi.json describes exactly the routes the app serves (API.md's list),
+//! with the bearer scheme, error responses and closed request bodies.
+use std::collections::BTreeSet;
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::helpers::spawn_app;
+
+/// Every route of API.md.
+const API_MD: &[(&str, &str)] = &[
+    ("POST", "/users/signup"),
+    ("POST", "/token"),
+    ("POST", "/login"),
+    ("POST", "/refresh"),
+    ("POST", "/logout"),
+    ("POST", "/logout/all"),
+    ("GET", "/users/me"),
+    ("PATCH", "/users/me"),
+    ("GET", "/me"),
+    ("POST", "/users/me/password"),
+    ("GET", "/users/me/sessions"),
+    ("DELETE", "/users/me/sessions/{id}"),
+    ("POST", "/tasks"),
+    ("GET", "/tasks"),
+    ("GET", "/tasks/{id}"),
+    ("PUT", "/tasks/{id}"),
+    ("PATCH", "/tasks/{id}"),
+    ("DELETE", "/tasks/{id}"),
+    ("GET", "/reports"),
+    ("GET", "/admin"),
+    ("GET", "/admin/dashboard"),
+    ("GET", "/admin/users"),
+    ("POST", "/admin/users"),
+    ("GET", "/admin/users/{id}"),
+    ("PATCH", "/admin/users/{id}"),
+    ("DELETE", "/admin/users/{id}"),
+    ("POST", "/admin/users/{id}/revoke-sessions"),
+    ("GET", "/admin/tasks"),
+    ("GET", "/admin/audit"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/openapi.json"),
+];
+
+const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+
+fn documented(doc: &Value) -> BTreeSet<(String, String)> {
+    let mut routes = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            routes.insert((method.to_uppercase(), path.clone()));
+        }
+    }
+    routes
+}
+
+/// Follows a `$ref` to `#/components/schemas/...`.
+fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(r) => &doc["components"]["schemas"][r.trim_start_matches("#/components/schemas/")],
+        None => schema,
+    }
+}
+
+#[tokio::test]
+async fn the_document_lists_exactly_the_routes_of_the_contract() {
+    let app = spawn_app().await;
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let expected: BTreeSet<(String, String)> = API_MD
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(documented(&doc), expected);
+}
+
+#[tokio::test]
+async fn the_server_serves_exactly_the_documented_methods_of_each_path() {
+    let app = spawn_app().await;
+    let admin = app.signup_and_login("admin").await;
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let mut allowed: Vec<String> = item
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|m| m.to_uppercase())
+            .collect();
+        allowed.sort();
+        let concrete = path.replace("{id}", "1");
+        // Any method the document does not list for this path must be refused
+        // with 405, whose Allow header names exactly the documented ones.
+        for method in METHODS.iter().filter(|m| !allowed.contains(&m.to_string())) {
+            let resp = app
+                .request(Method::from_bytes(method.as_bytes()).unwrap(), &concrete)
+                .bearer_auth(&admin.access)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                resp.status(),
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path}"
+            );
+            let mut allow: Vec<String> = resp.headers()["allow"]
+                .to_str()
+                .unwrap()
+                .split(", ")
+                .map(str::to_owned)
+                .collect();
+            allow.sort();
+            assert_eq!(allow, allowed, "Allow of {path}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn operations_document_their_security_errors_and_closed_bodies() {
+    let app = spawn_app().await;
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let what = format!("{method} {path}");
+            let responses = op["responses"].as_object().unwrap();
+            let public = [
+                "/healthz",
+                "/readyz",
+                "/openapi.json",
+                "/users/signup",
+                "/token",
+                "/login",
+                "/refresh",
+            ];
+            if !public.contains(&path.as_str()) {
+                assert_eq!(
+                    op["security"][0]["bearer"],
+                    Value::Array(vec![]),
+                    "{what} names the bearer scheme"
+                );
+                assert!(responses.contains_key("401"), "{what} documents 401");
+            }
+            if path.starts_with("/admin") || path.starts_with("/reports") {
+                assert!(responses.contains_key("403"), "{what} documents 403");
+            }
+            if let Some(schema) =
+                op["requestBody"]["content"]["application/json"]["schema"].as_object()
+            {
+                let schema = resolve(&doc, &Value::Object(schema.clone())).clone();
+                let schema = if schema["oneOf"].is_array() {
+                    // Optional bodies (`/logout`) are `null` or the object.
+                    resolve(
+                        &doc,
+                        schema["oneOf"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .find(|s| s["type"] != "null")
+                            .unwrap(),
+                    )
+                    .clone()
+                } else {
+                    schema
+                };
+                assert_eq!(
+                    schema["additionalProperties"], false,
+                    "{what}: unknown fields are refused"
+                );
+                assert!(
+                    responses.contains_key("422") || path == "/logout",
+                    "{what} documents 422"
+                );
+            }
+        }
+    }
+}
