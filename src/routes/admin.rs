@@ -134,6 +134,14 @@ pub async fn list_users(
     let query = query.into_inner();
     let page = Page::parse(query.limit, query.offset)?;
     let q = query.q.filter(|q| !q.trim().is_empty());
+    if q.as_deref()
+        .is_some_and(|q| q.contains('\0') || q.chars().count() > 254)
+    {
+        return Err(ApiError::field(
+            "q",
+            "must be at most 254 characters, without NUL",
+        ));
+    }
     let (rows, total) = db::run(&state.pool, move |conn| {
         users::list(conn, query.role, q.as_deref(), page.limit, page.offset)
     })

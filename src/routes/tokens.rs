@@ -119,7 +119,10 @@ async fn password_grant(
     };
     let email = Email::normalise(username);
     let ip = client_ip(req);
-    let found = {
+    // PostgreSQL text cannot hold NUL: such a name can match no account.
+    let found = if email.contains('\0') {
+        None
+    } else {
         let email = email.clone();
         db::run(&state.pool, move |conn| users::find_by_email(conn, &email)).await?
     };
@@ -186,7 +189,11 @@ async fn record_failure(
     reason: &'static str,
     ip: Option<String>,
 ) -> Result<(), ApiError> {
-    let tried: String = email.chars().take(254).collect();
+    let tried: String = email
+        .chars()
+        .take(254)
+        .map(|c| if c == '\0' { '\u{FFFD}' } else { c })
+        .collect();
     let (max, window) = (
         state.settings.auth.max_failed_logins,
         state.settings.auth.lockout_seconds,

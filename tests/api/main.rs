@@ -1,6 +1,7 @@
 //! One test binary for the whole HTTP API (links once, runs tests in parallel).
 mod access;
 mod admin;
+mod bad_input;
 mod bearer;
 mod cli;
 mod cluster;

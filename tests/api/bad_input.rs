@@ -1,0 +1,325 @@
+//! The bad-input catalogue: each malformed, oversized or hostile input gets the
+//! clear 4xx of API.md, never a 5xx, and writes nothing.
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_error, spawn_app, TestApp, TestUser, PASSWORD};
+
+async fn raw(
+    app: &TestApp,
+    who: Option<&TestUser>,
+    method: Method,
+    path: &str,
+    ct: Option<&str>,
+    body: Vec<u8>,
+) -> reqwest::Response {
+    let mut req = app.request(method, path).body(body);
+    if let Some(ct) = ct {
+        req = req.header("content-type", ct);
+    }
+    if let Some(who) = who {
+        req = req.bearer_auth(&who.access);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn malformed_wrong_type_and_oversized_bodies() {
+    let app = spawn_app().await;
+    let ada = app.signup_and_login("user").await;
+    let json = Some("application/json");
+    let cases: Vec<(Method, &str, Option<&str>, Vec<u8>, StatusCode, &str)> = vec![
+        (
+            Method::POST,
+            "/tasks",
+            json,
+            b"{\"title\": ".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            Method::POST,
+            "/tasks",
+            json,
+            b"".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            Method::POST,
+            "/tasks",
+            json,
+            b"{\"title\": \"a\", \"title\": \"b\"}".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error",
+        ),
+        (
+            Method::POST,
+            "/tasks",
+            json,
+            b"[\"title\"]".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error",
+        ),
+        (
+            Method::POST,
+            "/tasks",
+            json,
+            b"\"just a string\"".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error",
+        ),
+        // Deeply nested JSON: refused by type (no field takes arrays) before any depth matters.
+        (
+            Method::POST,
+            "/tasks",
+            json,
+            format!(
+                "{{\"title\": \"a\", \"description\": {}{}}}",
+                "[".repeat(5_000),
+                "]".repeat(5_000)
+            )
+            .into_bytes(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error",
+        ),
+        (
+            Method::POST,
+            "/tasks",
+            json,
+            "[".repeat(10_000).into_bytes(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error",
+        ),
+        (
+            Method::POST,
+            "/tasks",
+            json,
+            b"{\"title\": \"\xff\xfe\"}".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            Method::POST,
+            "/tasks",
+            json,
+            format!("{{\"title\": \"{}\"}}", "x".repeat(1 << 20)).into_bytes(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+        (
+            Method::POST,
+            "/tasks",
+            Some("text/plain"),
+            b"{\"title\": \"a\"}".to_vec(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            Method::POST,
+            "/tasks",
+            Some("application/x-www-form-urlencoded"),
+            b"title=a".to_vec(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            Method::POST,
+            "/tasks",
+            None,
+            b"{\"title\": \"a\"}".to_vec(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            Method::POST,
+            "/users/signup",
+            json,
+            b"{\"email\": 1e999}".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            Method::POST,
+            "/refresh",
+            json,
+            b"{\"refresh_token\": null}".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error",
+        ),
+        (
+            Method::POST,
+            "/token",
+            Some("application/x-www-form-urlencoded"),
+            vec![b'a'; 70_000],
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+        (
+            Method::POST,
+            "/token",
+            Some("text/plain"),
+            b"username=a".to_vec(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+    ];
+    for (method, path, ct, body, status, code) in cases {
+        let what = format!(
+            "{method} {path} {ct:?} {:?}",
+            String::from_utf8_lossy(&body[..body.len().min(40)])
+        );
+        let resp = raw(&app, Some(&ada), method, path, ct, body).await;
+        assert_eq!(resp.status(), status, "{what}");
+        assert_error(resp, status, code).await;
+    }
+    assert_eq!(app.count("SELECT count(*) FROM tasks"), 0);
+}
+
+#[tokio::test]
+async fn nul_bytes_are_refused_or_harmless_never_a_500() {
+    let app = spawn_app().await;
+    let admin = app.signup_and_login("admin").await;
+    let send = |method: Method, path: &str, body: Value| {
+        app.request(method, path)
+            .bearer_auth(&admin.access)
+            .json(&body)
+            .send()
+    };
+    for (path, body) in [
+        ("/tasks", json!({"title": "a\u{0}b"})),
+        ("/tasks", json!({"title": "ok", "description": "a\u{0}b"})),
+        (
+            "/users/signup",
+            json!({"email": "a\u{0}@example.com", "password": PASSWORD}),
+        ),
+        (
+            "/users/signup",
+            json!({"email": "nul@example.com", "password": PASSWORD, "full_name": "a\u{0}"}),
+        ),
+    ] {
+        let resp = send(Method::POST, path, body.clone()).await.unwrap();
+        assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
+    }
+    let resp = app.get_with("/admin/users?q=a%00b", &admin.access).await;
+    assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
+    // A NUL in the login name matches nobody; the audit log keeps a printable copy.
+    let resp = app
+        .post_form(
+            "/token",
+            &[("username", "a\u{0}b@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_error(resp, StatusCode::UNAUTHORIZED, "invalid_grant").await;
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM audit_events WHERE detail->>'email' = 'a\u{FFFD}b@example.com'"
+        ),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_nul_inside_a_password_is_part_of_it_not_its_end() {
+    let app = spawn_app().await;
+    let with_nul = "correct\u{0}horse battery";
+    assert_eq!(
+        app.signup("nul@example.com", with_nul).await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.login("nul@example.com", with_nul).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.login("nul@example.com", "correct").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.login("nul@example.com", "correct\u{0}").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn hostile_strings_are_stored_verbatim_and_long_ones_refused() {
+    let app = spawn_app().await;
+    let admin = app.signup_and_login("admin").await;
+    let sneaky = "o'brien\"; DROP TABLE users; --@example.com";
+    let resp = app.signup(sneaky, PASSWORD).await;
+    assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
+    let resp = app
+        .post_json("/users/signup", &json!({"email": "q@example.com", "password": PASSWORD, "full_name": "Robert'); DROP TABLE users;--"}))
+        .await;
+    let user: Value = resp.json().await.unwrap();
+    assert_eq!(user["full_name"], "Robert'); DROP TABLE users;--");
+    let found: Vec<Value> = app
+        .get_with("/admin/users?q=%27%29%3B%20DROP", &admin.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+
+    let long_email = format!("{}@example.com", "a".repeat(300));
+    assert_error(
+        app.signup(&long_email, PASSWORD).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_error",
+    )
+    .await;
+    let huge_name = "u".repeat(10_000);
+    assert_error(
+        app.login(&huge_name, PASSWORD).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_grant",
+    )
+    .await;
+    assert_eq!(app.count("SELECT count(*) FROM users"), 2);
+}
+
+#[tokio::test]
+async fn odd_ids_paging_and_headers() {
+    let app = spawn_app().await;
+    let ada = app.signup_and_login("user").await;
+    for (path, status) in [
+        ("/tasks/abc", StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            "/tasks/99999999999999999999999",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        ("/tasks/1.5", StatusCode::UNPROCESSABLE_ENTITY),
+        ("/tasks/-1", StatusCode::NOT_FOUND),
+        ("/tasks/0", StatusCode::NOT_FOUND),
+        ("/tasks?limit=-5", StatusCode::UNPROCESSABLE_ENTITY),
+        ("/tasks?offset=-1", StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            "/tasks?limit=99999999999999999999",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        ("/tasks?debug=true", StatusCode::UNPROCESSABLE_ENTITY),
+    ] {
+        let resp = app.get_with(path, &ada.access).await;
+        assert_eq!(resp.status(), status, "{path}");
+        assert!(
+            resp.json::<Value>().await.unwrap()["error"].is_string(),
+            "{path}"
+        );
+    }
+    let resp = app
+        .request(Method::DELETE, "/users/me/sessions/%00")
+        .bearer_auth(&ada.access)
+        .send()
+        .await
+        .unwrap();
+    assert_error(resp, StatusCode::NOT_FOUND, "not_found").await;
+    let resp = app.get_with("/users/me", &"a".repeat(10 * 1024)).await;
+    assert_error(resp, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    let resp = app
+        .request(Method::GET, "/users/me")
+        .header("authorization", "Bearer")
+        .send()
+        .await
+        .unwrap();
+    assert_error(resp, StatusCode::UNAUTHORIZED, "invalid_token").await;
+}
