@@ -23,12 +23,22 @@ async fn raw(
     req.send().await.unwrap()
 }
 
+/// (method, path, content type, body, expected status, expected code)
+type Case = (
+    Method,
+    &'static str,
+    Option<&'static str>,
+    Vec<u8>,
+    StatusCode,
+    &'static str,
+);
+
 #[tokio::test]
 async fn malformed_wrong_type_and_oversized_bodies() {
     let app = spawn_app().await;
     let ada = app.signup_and_login("user").await;
     let json = Some("application/json");
-    let cases: Vec<(Method, &str, Option<&str>, Vec<u8>, StatusCode, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             Method::POST,
             "/tasks",
