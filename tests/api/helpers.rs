@@ -418,3 +418,64 @@ pub fn decode_jwt_parts(token: &str) -> (Value, Value) {
     };
     (decode(parts[0]), decode(parts[1]))
 }
+
+/// A `taskgate serve` process (the real binary), for tests of signals and crashes.
+pub struct Served {
+    pub child: std::process::Child,
+    pub base: String,
+}
+
+/// `taskgate serve` on a free port of `db`, with extra settings; waits until it listens.
+pub fn serve(db: &TestDatabase, env: &[(&str, &str)]) -> Served {
+    use std::process::{Command, Stdio};
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(env!("CARGO_BIN_EXE_taskgate"))
+        .arg("serve")
+        .env_clear()
+        .env("APP_CONFIG_DIR", config_dir())
+        .env("DATABASE_URL", &db.url)
+        .env("APP__SERVER__PORT", port.to_string())
+        .env("APP__SERVER__WORKERS", "1")
+        .env("RUST_LOG", "info")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("taskgate serve starts");
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "serve did not listen");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Served { child, base }
+}
+
+pub fn sigterm(child: &std::process::Child) {
+    signal(child, "-TERM");
+}
+
+pub fn signal(child: &std::process::Child, sig: &str) {
+    let status = std::process::Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill {sig}");
+}
+
+/// The resident set of a process, in KiB (from /proc).
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}

@@ -14,6 +14,7 @@ mod lockout;
 mod login;
 mod migrations;
 mod openapi;
+mod reliability;
 mod reports;
 mod serve;
 mod sessions;

@@ -1,52 +1,10 @@
 //! The `serve` process as operators see it: help, request logs without
 //! secrets, and a graceful stop on SIGTERM.
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use crate::helpers::{config_dir, TestDatabase, PASSWORD};
-
-struct Served {
-    child: Child,
-    base: String,
-}
-
-/// `taskgate serve` on a free port of a fresh database, with extra settings.
-fn serve(db: &TestDatabase, env: &[(&str, &str)]) -> Served {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_taskgate"))
-        .arg("serve")
-        .env_clear()
-        .env("APP_CONFIG_DIR", config_dir())
-        .env("DATABASE_URL", &db.url)
-        .env("APP__SERVER__PORT", port.to_string())
-        .env("APP__SERVER__WORKERS", "1")
-        .env("RUST_LOG", "info")
-        .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "serve did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Served { child, base }
-}
-
-fn sigterm(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
+use crate::helpers::{serve, sigterm, TestDatabase, PASSWORD};
 
 #[test]
 fn help_says_what_each_command_does_and_which_variables_it_reads() {

@@ -1,0 +1,475 @@
+//! Faults and load: a crash in the middle of a write burst leaves nothing
+//! half-written, a database outage under traffic gives quick 503s and heals,
+//! and a mixed workload loses nothing and keeps its memory.
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use diesel::{Connection, PgConnection};
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+
+use crate::cluster::ThrowawayCluster;
+use crate::helpers::{rss_kib, serve, signal, spawn_on, test_settings, TestDatabase, PASSWORD};
+
+fn count(db_url: &str, sql: &str) -> i64 {
+    use diesel::prelude::*;
+    let mut conn = PgConnection::establish(db_url).unwrap();
+    diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(&format!(
+        "({sql})"
+    )))
+    .get_result(&mut conn)
+    .unwrap()
+}
+
+async fn login(
+    client: &Client,
+    base: &str,
+    email: &str,
+    password: &str,
+) -> Option<(String, String)> {
+    let resp = client
+        .post(format!("{base}/token"))
+        .form(&[("username", email), ("password", password)])
+        .send()
+        .await
+        .ok()?;
+    let pair: Value = resp.json().await.ok()?;
+    Some((
+        pair["access_token"].as_str()?.to_owned(),
+        pair["refresh_token"].as_str()?.to_owned(),
+    ))
+}
+
+/// Invariants no crash may break: each holds only if its writes share a transaction.
+const INVARIANTS: &[(&str, &str)] = &[
+    (
+        "a user without its creation event",
+        "SELECT count(*) FROM users u WHERE NOT EXISTS (SELECT 1 FROM audit_events a
+           WHERE a.subject_id = u.id AND a.kind IN ('signup', 'user_created'))",
+    ),
+    (
+        "a session without its login event",
+        "SELECT count(*) FROM sessions s WHERE NOT EXISTS (SELECT 1 FROM audit_events a
+           WHERE a.kind = 'login_succeeded' AND a.detail->>'session_id' = s.id::text)",
+    ),
+    (
+        "a rotated session without its refresh event",
+        "SELECT count(*) FROM sessions s WHERE s.previous_refresh_jti IS NOT NULL AND NOT EXISTS (
+           SELECT 1 FROM audit_events a WHERE a.kind = 'token_refreshed' AND a.detail->>'session_id' = s.id::text)",
+    ),
+    (
+        "a session older than its user's password change still live",
+        "SELECT count(*) FROM audit_events a JOIN sessions s ON s.user_id = a.subject_id
+           WHERE a.kind = 'password_changed' AND s.created_at < a.at AND s.revoked_at IS NULL",
+    ),
+    (
+        "a password change recorded but the old hash kept",
+        "SELECT count(*) FROM audit_events a JOIN users u ON u.id = a.subject_id
+           WHERE a.kind = 'password_changed' AND u.updated_at < a.at",
+    ),
+    (
+        "a deleted user still present",
+        "SELECT count(*) FROM audit_events a JOIN users u ON u.id = a.subject_id WHERE a.kind = 'user_deleted'",
+    ),
+];
+
+#[tokio::test]
+async fn a_sigkill_during_a_write_burst_leaves_no_half_written_state() {
+    let db = TestDatabase::migrated();
+    let env = [
+        ("APP__AUTH__BCRYPT_COST", "4"),
+        ("APP__RATE_LIMIT__AUTH_PER_MINUTE", "1000000"),
+        ("APP__SERVER__WORKERS", "2"),
+        ("APP__BOOTSTRAP__ADMIN_EMAIL", "root@example.com"),
+        (
+            "APP__BOOTSTRAP__ADMIN_PASSWORD",
+            "root passphrase for the crash",
+        ),
+    ];
+    let served = serve(&db, &env);
+    let base = served.base.clone();
+    let client = Client::new();
+    let (admin, _) = login(
+        &client,
+        &base,
+        "root@example.com",
+        "root passphrase for the crash",
+    )
+    .await
+    .unwrap();
+
+    // (task id, owner id) of every 201 the clients saw.
+    let acknowledged_tasks = Arc::new(Mutex::new(Vec::<(i64, i64)>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for w in 0..12 {
+        let (client, base, admin) = (client.clone(), base.clone(), admin.clone());
+        let (acked, stop) = (acknowledged_tasks.clone(), stop.clone());
+        workers.push(tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                let email = format!("w{w}-{n}@example.com");
+                let signup = client
+                    .post(format!("{base}/users/signup"))
+                    .json(&json!({"email": email, "password": PASSWORD}))
+                    .send()
+                    .await;
+                let Ok(signup) = signup else { break };
+                let Ok(user) = signup.json::<Value>().await else { break };
+                let Some((access, refresh)) = login(&client, &base, &email, PASSWORD).await else { break };
+                let _ = client
+                    .post(format!("{base}/refresh"))
+                    .json(&json!({"refresh_token": refresh}))
+                    .send()
+                    .await;
+                if let Ok(resp) = client
+                    .post(format!("{base}/tasks"))
+                    .bearer_auth(&access)
+                    .json(&json!({"title": format!("task of {email}")}))
+                    .send()
+                    .await
+                {
+                    if resp.status() == StatusCode::CREATED {
+                        if let Ok(task) = resp.json::<Value>().await {
+                            let ids = (task["id"].as_i64().unwrap_or_default(), task["owner_id"].as_i64().unwrap_or_default());
+                            acked.lock().unwrap().push(ids);
+                        }
+                    }
+                }
+                match n % 3 {
+                    0 => {
+                        let _ = client
+                            .post(format!("{base}/users/me/password"))
+                            .bearer_auth(&access)
+                            .json(&json!({"current_password": PASSWORD, "new_password": "a second passphrase"}))
+                            .send()
+                            .await;
+                    }
+                    1 => {
+                        let _ = client
+                            .delete(format!("{base}/admin/users/{}", user["id"]))
+                            .bearer_auth(&admin)
+                            .send()
+                            .await;
+                    }
+                    _ => {}
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    signal(&served.child, "-KILL");
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        let _ = w.await;
+    }
+    let mut child = served.child;
+    let _ = child.wait();
+
+    assert!(
+        count(&db.url, "SELECT count(*) FROM users") > 5,
+        "the burst wrote something before the crash"
+    );
+    for (what, sql) in INVARIANTS {
+        assert_eq!(count(&db.url, sql), 0, "after the crash: {what}");
+    }
+    // Every task the client was told about survived, unless its owner was deleted.
+    let acked = acknowledged_tasks.lock().unwrap().clone();
+    assert!(
+        !acked.is_empty(),
+        "tasks were acknowledged before the crash"
+    );
+    let tasks = acked
+        .iter()
+        .map(|(t, _)| t.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let owners = acked
+        .iter()
+        .map(|(_, o)| o.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let lost = count(
+        &db.url,
+        &format!(
+            "SELECT count(*) FROM unnest(ARRAY[{tasks}]::bigint[], ARRAY[{owners}]::bigint[]) AS acked(id, owner)
+             WHERE NOT EXISTS (SELECT 1 FROM tasks t WHERE t.id = acked.id)
+               AND NOT EXISTS (SELECT 1 FROM audit_events a WHERE a.kind = 'user_deleted' AND a.subject_id = acked.owner)"
+        ),
+    );
+    assert_eq!(
+        lost, 0,
+        "acknowledged tasks lost (their owners were not deleted)"
+    );
+
+    // The restarted service works on the same data.
+    let mut again = serve(&db, &env);
+    let resp = client
+        .get(format!("{}/readyz", again.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(login(
+        &client,
+        &again.base,
+        "root@example.com",
+        "root passphrase for the crash"
+    )
+    .await
+    .is_some());
+    let _ = again.child.kill();
+    let _ = again.child.wait();
+}
+
+#[tokio::test]
+async fn an_outage_under_traffic_gives_quick_503s_and_heals_without_a_restart() {
+    let cluster = ThrowawayCluster::start();
+    let mut conn = PgConnection::establish(&cluster.url("postgres")).unwrap();
+    taskgate::db::migrate(&mut conn).unwrap();
+    drop(conn);
+    let app = spawn_on(test_settings(&cluster.url("postgres"))).await;
+    let ada = app.signup_and_login("user").await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let server_errors = Arc::new(AtomicU64::new(0));
+    let slowest_ms = Arc::new(AtomicU64::new(0));
+    let acked = Arc::new(Mutex::new(Vec::<i64>::new()));
+    let mut load = Vec::new();
+    for _ in 0..4 {
+        let (client, base, token) = (app.client.clone(), app.address.clone(), ada.access.clone());
+        let (stop, errors, slowest, acked) = (
+            stop.clone(),
+            server_errors.clone(),
+            slowest_ms.clone(),
+            acked.clone(),
+        );
+        load.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                let resp = client
+                    .post(format!("{base}/tasks"))
+                    .bearer_auth(&token)
+                    .json(&json!({"title": "during the outage"}))
+                    .send()
+                    .await
+                    .unwrap();
+                slowest.fetch_max(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+                match resp.status() {
+                    StatusCode::CREATED => {
+                        let id = resp.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+                        acked.lock().unwrap().push(id);
+                    }
+                    StatusCode::SERVICE_UNAVAILABLE => {
+                        let body: Value = resp.json().await.unwrap();
+                        assert_eq!(body["error"], "unavailable");
+                    }
+                    _ => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    cluster.halt();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get("/readyz").await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    cluster.resume();
+    let healed = Instant::now();
+    loop {
+        if app.get("/readyz").await.status() == StatusCode::OK {
+            break;
+        }
+        assert!(healed.elapsed() < Duration::from_secs(10), "no recovery");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    for l in load {
+        l.await.unwrap();
+    }
+    assert_eq!(
+        server_errors.load(Ordering::Relaxed),
+        0,
+        "only 201 or 503 while the database was away"
+    );
+    // The pool waits at most timeout_seconds (1 in tests) for a connection.
+    let slowest = slowest_ms.load(Ordering::Relaxed);
+    assert!(slowest < 3000, "a request hung for {slowest} ms");
+    let acked = acked.lock().unwrap().clone();
+    let stored = count(&cluster.url("postgres"), "SELECT count(*) FROM tasks");
+    // A commit can land while its answer is lost to the outage, so more rows than
+    // acknowledgements is possible; fewer would be a lost write.
+    assert!(
+        stored >= acked.len() as i64,
+        "{stored} stored < {} acknowledged",
+        acked.len()
+    );
+    assert!(!acked.is_empty());
+}
+
+#[tokio::test]
+async fn a_mixed_workload_loses_nothing_has_no_5xx_and_keeps_its_memory() {
+    let db = TestDatabase::migrated();
+    let env = [
+        ("APP__AUTH__BCRYPT_COST", "4"),
+        ("APP__RATE_LIMIT__AUTH_PER_MINUTE", "1000000"),
+        ("APP__SERVER__WORKERS", "2"),
+        ("APP__BOOTSTRAP__ADMIN_EMAIL", "root@example.com"),
+        (
+            "APP__BOOTSTRAP__ADMIN_PASSWORD",
+            "root passphrase for the soak",
+        ),
+        ("RUST_LOG", "warn"),
+    ];
+    let mut served = serve(&db, &env);
+    let pid = served.child.id();
+    let client = Client::new();
+    let base = served.base.clone();
+    let (admin, _) = login(
+        &client,
+        &base,
+        "root@example.com",
+        "root passphrase for the soak",
+    )
+    .await
+    .unwrap();
+
+    let created = Arc::new(AtomicU64::new(0));
+    let deleted = Arc::new(AtomicU64::new(0));
+    let server_errors = Arc::new(Mutex::new(Vec::<String>::new()));
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let mut rss = Vec::new();
+    let mut users = Vec::new();
+    for u in 0..6 {
+        let (client, base, admin) = (client.clone(), base.clone(), admin.clone());
+        let (created, deleted, errors) = (created.clone(), deleted.clone(), server_errors.clone());
+        users.push(tokio::spawn(async move {
+            let email = format!("soak{u}@example.com");
+            client
+                .post(format!("{base}/users/signup"))
+                .json(&json!({"email": email, "password": PASSWORD}))
+                .send()
+                .await
+                .unwrap();
+            let (mut access, mut refresh) = login(&client, &base, &email, PASSWORD).await.unwrap();
+            let mut round = 0u64;
+            let check = |resp: &reqwest::Response, what: &str| {
+                if resp.status().is_server_error() {
+                    errors
+                        .lock()
+                        .unwrap()
+                        .push(format!("{what}: {}", resp.status()));
+                }
+            };
+            while Instant::now() < deadline {
+                round += 1;
+                let resp = client
+                    .post(format!("{base}/tasks"))
+                    .bearer_auth(&access)
+                    .json(&json!({"title": format!("soak {round}")}))
+                    .send()
+                    .await
+                    .unwrap();
+                check(&resp, "create");
+                let task: Value = resp.json().await.unwrap();
+                created.fetch_add(1, Ordering::Relaxed);
+                let resp = client
+                    .get(format!("{base}/tasks?limit=20"))
+                    .bearer_auth(&access)
+                    .send()
+                    .await
+                    .unwrap();
+                check(&resp, "list");
+                let resp = client
+                    .patch(format!("{base}/tasks/{}", task["id"]))
+                    .bearer_auth(&access)
+                    .json(&json!({"completed": true}))
+                    .send()
+                    .await
+                    .unwrap();
+                check(&resp, "patch");
+                if round % 2 == 0 {
+                    let resp = client
+                        .delete(format!("{base}/tasks/{}", task["id"]))
+                        .bearer_auth(&access)
+                        .send()
+                        .await
+                        .unwrap();
+                    check(&resp, "delete");
+                    if resp.status() == StatusCode::NO_CONTENT {
+                        deleted.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                if round % 5 == 0 {
+                    let resp = client
+                        .post(format!("{base}/refresh"))
+                        .json(&json!({"refresh_token": refresh}))
+                        .send()
+                        .await
+                        .unwrap();
+                    check(&resp, "refresh");
+                    let pair: Value = resp.json().await.unwrap();
+                    access = pair["access_token"].as_str().unwrap().to_owned();
+                    refresh = pair["refresh_token"].as_str().unwrap().to_owned();
+                }
+                if round % 7 == 0 {
+                    for path in [
+                        "/admin/dashboard",
+                        "/admin/users?limit=50",
+                        "/admin/audit?limit=50",
+                        "/reports",
+                    ] {
+                        let resp = client
+                            .get(format!("{base}{path}"))
+                            .bearer_auth(&admin)
+                            .send()
+                            .await
+                            .unwrap();
+                        check(&resp, path);
+                    }
+                }
+                if round % 11 == 0 {
+                    let fresh = login(&client, &base, &email, PASSWORD).await;
+                    assert!(fresh.is_some(), "login during the soak");
+                }
+            }
+        }));
+    }
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        rss.push(rss_kib(pid));
+    }
+    for u in users {
+        u.await.unwrap();
+    }
+    let _ = served.child.kill();
+    let _ = served.child.wait();
+
+    assert!(
+        server_errors.lock().unwrap().is_empty(),
+        "{:?}",
+        server_errors.lock().unwrap()
+    );
+    let expected = created.load(Ordering::Relaxed) - deleted.load(Ordering::Relaxed);
+    assert_eq!(
+        count(&db.url, "SELECT count(*) FROM tasks") as u64,
+        expected,
+        "rows = creates - deletes"
+    );
+    assert!(created.load(Ordering::Relaxed) > 50, "the workload ran");
+    // Memory: after warm-up (the first two samples), growth stays small.
+    let (warm, last) = (rss[2.min(rss.len() - 1)], *rss.last().unwrap());
+    assert!(
+        last <= warm + warm / 2 + 8 * 1024,
+        "RSS grew from {warm} KiB to {last} KiB: {rss:?}"
+    );
+}
