@@ -8,6 +8,7 @@ mod cluster;
 mod config;
 mod cors;
 mod errors;
+mod fuzz;
 mod health;
 mod helpers;
 mod lockout;
