@@ -1,6 +1,8 @@
 //! The OpenAPI 3 description, generated from the handlers' annotations.
 use actix_web::HttpResponse;
+use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorBody;
@@ -22,7 +24,7 @@ use crate::routes::{admin, health, reports, sessions, tasks, tokens, users};
         admin::update_user, admin::delete_user, admin::revoke_sessions, admin::list_tasks, admin::list_audit,
     ),
     components(schemas(ErrorBody)),
-    modifiers(&BearerScheme),
+    modifiers(&BearerScheme, &CommonErrors),
 )]
 pub struct ApiDoc;
 
@@ -41,6 +43,71 @@ impl Modify for BearerScheme {
                     .build(),
             ),
         );
+    }
+}
+
+/// The error answers that many operations share, added where they apply so
+/// that every status the service can send is documented: malformed,
+/// oversized or mistyped bodies, unparseable parameters, throttling, and the
+/// database being away.
+struct CommonErrors;
+
+/// Routes behind the per-IP throttle (and, for the logins, the account lockout).
+const THROTTLED: [&str; 4] = ["/users/signup", "/token", "/login", "/refresh"];
+/// Routes that never touch the database.
+const NO_DATABASE: [&str; 2] = ["/healthz", "/openapi.json"];
+
+fn add_error(op: &mut Operation, status: &str, description: &str) {
+    op.responses
+        .responses
+        .entry(status.to_owned())
+        .or_insert_with(|| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("ErrorBody")))
+                            .build(),
+                    )
+                    .build(),
+            )
+        });
+}
+
+impl Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let ops = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for op in ops.into_iter().flatten() {
+                if op.request_body.is_some() {
+                    add_error(op, "400", "Malformed body");
+                    add_error(op, "413", "Body over the size limit");
+                    add_error(op, "415", "Wrong content type");
+                    add_error(op, "422", "A field breaks a rule");
+                }
+                if op.parameters.as_ref().is_some_and(|p| !p.is_empty()) {
+                    add_error(op, "422", "A parameter breaks a rule");
+                }
+                if THROTTLED.contains(&path.as_str()) {
+                    add_error(
+                        op,
+                        "429",
+                        "Throttled, or the account is locked; see Retry-After",
+                    );
+                }
+                if !NO_DATABASE.contains(&path.as_str()) {
+                    add_error(op, "503", "Database unreachable");
+                }
+            }
+        }
     }
 }
 

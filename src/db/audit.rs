@@ -7,7 +7,8 @@ use super::schema::audit_events;
 use crate::error::ApiError;
 
 /// Every kind API.md lists; the table's CHECK constraint holds the same list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum AuditKind {
     Signup,
     LoginSucceeded,
@@ -25,26 +26,6 @@ pub enum AuditKind {
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 13] = [
-        AuditKind::Signup,
-        AuditKind::LoginSucceeded,
-        AuditKind::LoginFailed,
-        AuditKind::LoginLocked,
-        AuditKind::TokenRefreshed,
-        AuditKind::RefreshReuseDetected,
-        AuditKind::Logout,
-        AuditKind::LogoutAll,
-        AuditKind::PasswordChanged,
-        AuditKind::UserCreated,
-        AuditKind::UserUpdated,
-        AuditKind::UserDeleted,
-        AuditKind::SessionsRevoked,
-    ];
-
-    pub fn parse(s: &str) -> Option<AuditKind> {
-        AuditKind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             AuditKind::Signup => "signup",

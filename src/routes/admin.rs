@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 
-use super::json::{double_option, rfc3339};
+use super::json::{double_option, rfc3339, JsonBody};
 use super::paging::{list_response, Page};
 use super::tasks::TaskView;
 use super::users::UserView;
@@ -115,7 +115,7 @@ pub struct UserQuery {
     /// Only users with this role.
     pub role: Option<Role>,
     /// A part of the email or the full name (case-insensitive).
-    #[param(max_length = 254)]
+    #[param(max_length = 254, pattern = "^[^\\x00]*$")]
     pub q: Option<String>,
     #[param(minimum = 1, maximum = 200, default = 50)]
     pub limit: Option<i64>,
@@ -160,7 +160,7 @@ pub struct CreateUserBody {
     pub email: String,
     #[schema(min_length = 8, max_length = 72)]
     pub password: String,
-    #[schema(max_length = 200)]
+    #[schema(max_length = 200, pattern = "^[^\\x00]*$")]
     pub full_name: Option<String>,
     /// Default `user`.
     pub role: Option<Role>,
@@ -174,7 +174,7 @@ pub async fn create_user(
     state: web::Data<AppState>,
     req: HttpRequest,
     admin: CurrentUser,
-    body: web::Json<CreateUserBody>,
+    body: JsonBody<CreateUserBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let role = body.role.unwrap_or(Role::User);
@@ -239,7 +239,7 @@ pub struct UpdateUserBody {
     /// Disabling also ends every session of the user.
     pub disabled: Option<bool>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, max_length = 200)]
+    #[schema(value_type = Option<String>, max_length = 200, pattern = "^[^\\x00]*$")]
     pub full_name: Option<Option<String>>,
 }
 
@@ -260,7 +260,7 @@ pub async fn update_user(
     req: HttpRequest,
     admin: CurrentUser,
     id: web::Path<i64>,
-    body: web::Json<UpdateUserBody>,
+    body: JsonBody<UpdateUserBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let full_name = body
@@ -454,8 +454,8 @@ impl From<AuditEvent> for AuditEventView {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
-    /// One of the event kinds, e.g. `login_failed`.
-    pub kind: Option<String>,
+    /// Only events of this kind.
+    pub kind: Option<AuditKind>,
     #[param(minimum = 1, maximum = 200, default = 50)]
     pub limit: Option<i64>,
     #[param(minimum = 0, default = 0)]
@@ -472,13 +472,7 @@ pub async fn list_audit(
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let page = Page::parse(query.limit, query.offset)?;
-    let kind = match query.kind.as_deref() {
-        None => None,
-        Some(k) => Some(
-            AuditKind::parse(k)
-                .ok_or_else(|| ApiError::field("kind", "not an audit event kind"))?,
-        ),
-    };
+    let kind = query.kind;
     let (rows, total) = db::run(&state.pool, move |conn| {
         audit::list(conn, kind, page.limit, page.offset)
     })

@@ -7,7 +7,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::json::rfc3339;
+use super::json::{rfc3339, Object};
 use super::{client_ip, ErrorResponses};
 use crate::auth::jwt::TokenType;
 use crate::auth::CurrentUser;
@@ -120,7 +120,10 @@ pub async fn logout(
     let body: Option<LogoutBody> = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
-        Some(serde_json::from_slice(&body).map_err(ApiError::from_json)?)
+        // `null` is the same as no body, as the schema says.
+        serde_json::from_slice::<Option<Object<LogoutBody>>>(&body)
+            .map_err(ApiError::from_json)?
+            .map(|o| o.0)
     };
     let mut doomed = vec![user.session_id];
     if let Some(token) = body.and_then(|b| b.refresh_token) {

@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::json::{double_option, rfc3339};
+use super::json::{double_option, rfc3339, JsonBody};
 use super::paging::{list_response, Page};
 use super::ErrorResponses;
 use crate::auth::CurrentUser;
@@ -53,9 +53,14 @@ impl From<Task> for TaskView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskBody {
-    #[schema(min_length = 1, max_length = 200)]
+    /// Trimmed; then 1 to 200 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00]*[^\\s\\x00][^\\x00]*$"
+    )]
     pub title: String,
-    #[schema(max_length = 10000)]
+    #[schema(max_length = 10000, pattern = "^[^\\x00]*$")]
     pub description: Option<String>,
     pub completed: Option<bool>,
     #[schema(value_type = Option<String>, format = Date)]
@@ -93,13 +98,13 @@ impl TaskBody {
 #[serde(deny_unknown_fields)]
 pub struct TaskPatch {
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 200)]
+    #[schema(value_type = String, min_length = 1, max_length = 200, pattern = "^[^\\x00]*[^\\s\\x00][^\\x00]*$")]
     pub title: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, max_length = 10000)]
+    #[schema(value_type = Option<String>, max_length = 10000, pattern = "^[^\\x00]*$")]
     pub description: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<bool>)]
+    #[schema(value_type = bool)]
     pub completed: Option<Option<bool>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>, format = Date)]
@@ -158,7 +163,7 @@ pub struct TaskQuery {
 pub async fn create_task(
     state: web::Data<AppState>,
     user: CurrentUser,
-    body: web::Json<TaskBody>,
+    body: JsonBody<TaskBody>,
 ) -> Result<HttpResponse, ApiError> {
     let fields = body.into_inner().parse()?;
     let new = NewTask {
@@ -218,7 +223,7 @@ pub async fn replace_task(
     state: web::Data<AppState>,
     user: CurrentUser,
     id: web::Path<i64>,
-    body: web::Json<TaskBody>,
+    body: JsonBody<TaskBody>,
 ) -> Result<HttpResponse, ApiError> {
     let changes = body.into_inner().parse()?;
     save(&state, user, id.into_inner(), changes).await
@@ -234,7 +239,7 @@ pub async fn update_task(
     state: web::Data<AppState>,
     user: CurrentUser,
     id: web::Path<i64>,
-    body: web::Json<TaskPatch>,
+    body: JsonBody<TaskPatch>,
 ) -> Result<HttpResponse, ApiError> {
     let changes = body.into_inner().parse()?;
     save(&state, user, id.into_inner(), changes).await

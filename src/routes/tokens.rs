@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::form::FormFields;
+use super::json::JsonBody;
 use super::{client_ip, user_agent};
 use crate::auth::jwt::TokenType;
 use crate::db::sessions::{self, NewSession, Refreshed};
@@ -28,24 +29,50 @@ pub struct TokenPair {
     pub expires_in: i64,
 }
 
-/// The login form, for the OpenAPI description (parsed by `FormFields`).
-#[derive(ToSchema)]
+/// The password grant's form (for the OpenAPI description; `FormFields` parses it).
+#[derive(Deserialize, ToSchema)]
 #[allow(dead_code)]
-pub struct TokenForm {
-    /// `password` (the default) or `refresh_token`.
-    #[schema(pattern = "^(password|refresh_token)$")]
+pub struct PasswordGrantForm {
+    /// `password` (the default when absent).
+    #[schema(pattern = "^password$", value_type = String, required = false)]
     grant_type: Option<String>,
     /// The account's email.
-    username: Option<String>,
-    password: Option<String>,
-    /// With `grant_type=refresh_token`.
-    refresh_token: Option<String>,
-    /// Ignored.
+    #[schema(min_length = 1)]
+    username: String,
+    #[schema(min_length = 1)]
+    password: String,
+    /// Ignored, as are `client_id` and `client_secret`.
+    #[schema(value_type = String, required = false)]
     scope: Option<String>,
-    /// Ignored.
+    #[schema(value_type = String, required = false)]
     client_id: Option<String>,
-    /// Ignored.
+    #[schema(value_type = String, required = false)]
     client_secret: Option<String>,
+}
+
+/// The refresh grant's form.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct RefreshGrantForm {
+    #[schema(pattern = "^refresh_token$")]
+    grant_type: String,
+    #[schema(min_length = 1)]
+    refresh_token: String,
+    #[schema(value_type = String, required = false)]
+    scope: Option<String>,
+    #[schema(value_type = String, required = false)]
+    client_id: Option<String>,
+    #[schema(value_type = String, required = false)]
+    client_secret: Option<String>,
+}
+
+/// What `/token` and `/login` accept: one of the two grants.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum TokenForm {
+    Password(PasswordGrantForm),
+    Refresh(RefreshGrantForm),
 }
 
 /// POST /token and POST /login
@@ -298,7 +325,7 @@ pub struct RefreshBody {
 pub async fn refresh(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<RefreshBody>,
+    body: JsonBody<RefreshBody>,
 ) -> Result<HttpResponse, ApiError> {
     refresh_grant(&state, &req, &body.refresh_token).await
 }

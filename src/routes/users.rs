@@ -5,7 +5,7 @@ use diesel::Connection;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::json::{double_option, rfc3339};
+use super::json::{double_option, rfc3339, JsonBody};
 use super::{client_ip, ErrorResponses};
 use crate::auth::CurrentUser;
 use crate::db::users::{self, NewUser, User};
@@ -53,7 +53,7 @@ pub struct SignupBody {
     /// 8 characters to 72 bytes; not a common password.
     #[schema(min_length = 8, max_length = 72, example = "correct horse battery")]
     pub password: String,
-    #[schema(max_length = 200)]
+    #[schema(max_length = 200, pattern = "^[^\\x00]*$")]
     pub full_name: Option<String>,
 }
 
@@ -67,7 +67,7 @@ pub struct SignupBody {
 pub async fn signup(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<SignupBody>,
+    body: JsonBody<SignupBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let (email, password, full_name) = match (
@@ -122,7 +122,7 @@ pub async fn me_alias(user: CurrentUser) -> HttpResponse {
 pub struct UpdateMeBody {
     /// `null` or blank clears the name; absent leaves it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(max_length = 200, value_type = Option<String>)]
+    #[schema(max_length = 200, value_type = Option<String>, pattern = "^[^\\x00]*$")]
     pub full_name: Option<Option<String>>,
 }
 
@@ -133,7 +133,7 @@ pub struct UpdateMeBody {
 pub async fn update_me(
     state: web::Data<AppState>,
     user: CurrentUser,
-    body: web::Json<UpdateMeBody>,
+    body: JsonBody<UpdateMeBody>,
 ) -> Result<HttpResponse, ApiError> {
     let Some(full_name) = body.into_inner().full_name else {
         return Ok(HttpResponse::Ok().json(UserView::new(&user.user, user.role)));
@@ -165,7 +165,7 @@ pub async fn change_password(
     state: web::Data<AppState>,
     req: HttpRequest,
     user: CurrentUser,
-    body: web::Json<ChangePasswordBody>,
+    body: JsonBody<ChangePasswordBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let correct = state
