@@ -12,7 +12,7 @@ use crate::auth::jwt::Keys;
 use crate::auth::password::PasswordHasher;
 use crate::auth::rate_limit::auth_limit;
 use crate::config::Settings;
-use crate::db::{self, DbPool};
+use crate::db::{self, DbPool, QueryCounter};
 use crate::routes;
 
 /// Shared by every handler through `web::Data<AppState>`.
@@ -27,6 +27,7 @@ pub struct Application {
     port: u16,
     server: Server,
     pool: DbPool,
+    queries: QueryCounter,
 }
 
 /// How often dead sessions are pruned, and how many rows one pass may delete.
@@ -40,10 +41,12 @@ impl Application {
     /// Binds the listener (port 0 picks a free one) and builds the server.
     /// The database is not contacted here: the pool connects on demand.
     pub fn build(settings: Settings) -> std::io::Result<Application> {
+        let queries = QueryCounter::default();
         let pool = db::build_pool(
             settings.database.url.expose(),
             settings.pool_size(),
             Duration::from_secs(settings.database.timeout_seconds),
+            queries.clone(),
         );
         let hasher =
             PasswordHasher::new(settings.auth.bcrypt_cost).map_err(std::io::Error::other)?;
@@ -80,11 +83,17 @@ impl Application {
             port,
             server: server.run(),
             pool,
+            queries,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Statements sent to the database so far (round trips).
+    pub fn query_counter(&self) -> QueryCounter {
+        self.queries.clone()
     }
 
     /// Stops the server from elsewhere (tests, signal handlers).

@@ -6,11 +6,15 @@ pub mod sessions;
 pub mod tasks;
 pub mod users;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::web;
 use diesel::connection::SimpleConnection;
-use diesel::r2d2::ConnectionManager;
+use diesel::connection::InstrumentationEvent;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection};
+use diesel::Connection;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::PgConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
@@ -33,13 +37,40 @@ pub type DbPool = r2d2::Pool<ConnectionManager<PgConnection>>;
 /// transaction status, diesel's `has_broken` sees it, and r2d2 drops that
 /// connection instead of pooling it again (the outage test in
 /// tests/api/health.rs fails if that ever stops being true).
-pub fn build_pool(url: &str, size: u32, timeout: Duration) -> DbPool {
+pub fn build_pool(url: &str, size: u32, timeout: Duration, counter: QueryCounter) -> DbPool {
     r2d2::Pool::builder()
         .max_size(size)
         .min_idle(Some(0))
         .connection_timeout(timeout)
         .test_on_check_out(false)
+        .connection_customizer(Box::new(CountQueries(counter)))
         .build_unchecked(ConnectionManager::new(url))
+}
+
+/// The number of statements sent to PostgreSQL, each one round trip: how
+/// tests prove that an authenticated request costs exactly one.
+#[derive(Debug, Clone, Default)]
+pub struct QueryCounter(Arc<AtomicU64>);
+
+impl QueryCounter {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Debug)]
+struct CountQueries(QueryCounter);
+
+impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for CountQueries {
+    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
+        let counter = self.0.clone();
+        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+            if let InstrumentationEvent::StartQuery { .. } = event {
+                counter.0.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        Ok(())
+    }
 }
 
 /// Runs `f` with a pooled connection on the blocking thread pool.

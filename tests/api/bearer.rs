@@ -237,3 +237,19 @@ async fn tokens_signed_with_a_previous_secret_still_verify_after_rotation() {
     let forgotten = spawn_on(test_settings(&app.db().url)).await;
     assert_bad_token(&forgotten, &ada.access, "secret no longer configured").await;
 }
+
+#[tokio::test]
+async fn an_authenticated_request_costs_exactly_one_database_round_trip() {
+    let app = spawn_app().await;
+    let ada = app.signup_and_login("user").await;
+    app.get_with("/users/me", &ada.access).await;
+    let before = app.queries.get();
+    for _ in 0..10 {
+        assert_eq!(app.get_with("/users/me", &ada.access).await.status(), StatusCode::OK);
+    }
+    assert_eq!(app.queries.get() - before, 10, "user, session and role in one query");
+    // A task list adds its own two (count and page), not another for auth.
+    let before = app.queries.get();
+    assert_eq!(app.get_with("/tasks", &ada.access).await.status(), StatusCode::OK);
+    assert_eq!(app.queries.get() - before, 3);
+}

@@ -208,6 +208,8 @@ pub struct TestApp {
     /// Held so the database lives as long as the app (None for custom URLs).
     pub db: Option<TestDatabase>,
     server: Option<(actix_web::dev::ServerHandle, std::thread::JoinHandle<()>)>,
+    /// Statements this app has sent to PostgreSQL.
+    pub queries: taskgate::db::QueryCounter,
 }
 
 /// The real application on a fresh, migrated database.
@@ -235,12 +237,12 @@ pub async fn spawn_on(settings: Settings) -> TestApp {
         actix_web::rt::System::new().block_on(async move {
             let app = Application::build(app_settings).expect("application builds");
             ready_tx
-                .send((app.port(), app.handle()))
+                .send((app.port(), app.handle(), app.query_counter()))
                 .expect("test waits for the port");
             let _ = app.run_until_stopped().await;
         })
     });
-    let (port, handle) = ready_rx.recv().expect("application started");
+    let (port, handle, queries) = ready_rx.recv().expect("application started");
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         client: reqwest::Client::builder()
@@ -250,6 +252,7 @@ pub async fn spawn_on(settings: Settings) -> TestApp {
         settings,
         db: None,
         server: Some((handle, thread)),
+        queries,
     }
 }
 
