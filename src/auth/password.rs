@@ -1,41 +1,91 @@
 //! bcrypt hashing and verification: the 72-byte rule, a dummy hash for equal
-//! timing, and a bound on concurrent hashes.
-use std::sync::Arc;
+//! timing, and a pool of its own so that a burst of logins cannot starve
+//! cheap requests.
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 
-use actix_web::web;
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
 use crate::domain::password::MAX_BYTES;
 use crate::domain::Password;
-use crate::error::ApiError;
+use crate::error::{ApiError, Message};
 
-/// Hashes and verifies passwords off the async workers, at most one per core
-/// at a time, so a burst of logins queues instead of taking every thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Hashes and verifies passwords on a fixed set of threads, one per core:
+/// bcrypt never occupies the blocking pool that runs Diesel, at most one hash
+/// per core runs at a time (the rest queue), and the threads run at a lower
+/// priority, so that under a login storm the scheduler still serves cheap
+/// requests first and logins take the CPU that is left.
 #[derive(Clone)]
 pub struct PasswordHasher {
     cost: u32,
-    permits: Arc<Semaphore>,
+    jobs: mpsc::Sender<Job>,
     /// Verified against when the email is unknown, so that both failures cost the same.
     dummy_hash: Arc<str>,
 }
 
+/// nice(2) value of the hashing threads: below normal, never real-time tricks.
+const HASHER_NICE: libc::c_int = 10;
+
 impl PasswordHasher {
-    /// Computes the dummy hash once (a blocking bcrypt run at start-up).
+    /// Starts the hashing threads and computes the dummy hash (a blocking
+    /// bcrypt run at start-up).
     pub fn new(cost: u32) -> Result<Self, bcrypt::BcryptError> {
-        let cores = std::thread::available_parallelism()
+        let threads = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for i in 0..threads {
+            let queue = Arc::clone(&queue);
+            let spawned = std::thread::Builder::new()
+                .name(format!("bcrypt-{i}"))
+                .spawn(move || {
+                    lower_priority();
+                    loop {
+                        // The lock is held only to take the next job.
+                        let job = match queue.lock() {
+                            Ok(queue) => queue.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return, // every sender is gone: the app stopped
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                log::error!("could not start a bcrypt thread: {e}");
+            }
+        }
         Ok(PasswordHasher {
             cost,
-            permits: Arc::new(Semaphore::new(cores)),
+            jobs,
             dummy_hash: hash_blocking(&Password::dummy(), cost)?.into(),
         })
     }
 
+    /// Runs `work` on a hashing thread and waits for it without blocking the caller's.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let (done, result) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = done.send(work());
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| ApiError::internal(Message("the bcrypt threads are gone".into())))?;
+        result
+            .await
+            .map_err(|_| ApiError::internal(Message("a bcrypt job was dropped".into())))
+    }
+
     pub async fn hash(&self, password: &Password) -> Result<String, ApiError> {
-        let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
         let (password, cost) = (password.clone(), self.cost);
-        web::block(move || hash_blocking(&password, cost))
+        self.run(move || hash_blocking(&password, cost))
             .await?
             .map_err(ApiError::internal)
     }
@@ -45,17 +95,30 @@ impl PasswordHasher {
     /// bytes never matches (bcrypt would compare only its first 72), but is
     /// checked all the same so that it takes the same time.
     pub async fn verify(&self, candidate: &str, hash: Option<&str>) -> Result<bool, ApiError> {
-        let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
         let known = hash.is_some();
         let hash = hash
             .map(str::to_owned)
             .unwrap_or_else(|| self.dummy_hash.to_string());
         let too_long = candidate.len() > MAX_BYTES;
         let candidate = candidate.as_bytes()[..candidate.len().min(MAX_BYTES)].to_vec();
-        let matched = web::block(move || bcrypt::verify(candidate, &hash))
+        let matched = self
+            .run(move || bcrypt::verify(candidate, &hash))
             .await?
             .map_err(ApiError::internal)?;
         Ok(known && !too_long && matched)
+    }
+}
+
+/// Lowers the calling thread's scheduling priority. On Linux the nice value
+/// is per thread, and `PRIO_PROCESS` with id 0 names the calling thread.
+fn lower_priority() {
+    // SAFETY: setpriority takes plain integers and touches no memory of ours.
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, HASHER_NICE) };
+    if rc != 0 {
+        log::debug!(
+            "bcrypt thread keeps normal priority: {}",
+            std::io::Error::last_os_error()
+        );
     }
 }
 

@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::web;
-use diesel::connection::SimpleConnection;
 use diesel::connection::InstrumentationEvent;
+use diesel::connection::SimpleConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection};
-use diesel::Connection;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::Connection;
 use diesel::PgConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 

@@ -245,11 +245,21 @@ async fn an_authenticated_request_costs_exactly_one_database_round_trip() {
     app.get_with("/users/me", &ada.access).await;
     let before = app.queries.get();
     for _ in 0..10 {
-        assert_eq!(app.get_with("/users/me", &ada.access).await.status(), StatusCode::OK);
+        assert_eq!(
+            app.get_with("/users/me", &ada.access).await.status(),
+            StatusCode::OK
+        );
     }
-    assert_eq!(app.queries.get() - before, 10, "user, session and role in one query");
+    assert_eq!(
+        app.queries.get() - before,
+        10,
+        "user, session and role in one query"
+    );
     // A task list adds its own two (count and page), not another for auth.
     let before = app.queries.get();
-    assert_eq!(app.get_with("/tasks", &ada.access).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get_with("/tasks", &ada.access).await.status(),
+        StatusCode::OK
+    );
     assert_eq!(app.queries.get() - before, 3);
 }
