@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use actix_cors::Cors;
 use actix_web::dev::Server;
-use actix_web::middleware::Logger;
+use actix_web::middleware::{Condition, Logger};
 use actix_web::{web, App, HttpServer};
 
 use crate::auth::jwt::Keys;
@@ -62,13 +62,17 @@ impl Application {
             hasher,
         });
         let origins = state.settings.cors.allowed_origins.clone();
+        let access_log =
+            log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info);
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(cors(&origins))
-                .wrap(
+                // No access log at all when RUST_LOG leaves it out: not even its per-request bookkeeping.
+                .wrap(Condition::new(
+                    access_log,
                     Logger::new(ACCESS_LOG_FORMAT)
                         .custom_request_replace("method", |req| req.method().to_string()),
-                )
+                ))
                 .app_data(state.clone())
                 .configure(|cfg| routes::configure_extractors(cfg, body_limit))
                 .configure(|cfg| routes::configure(cfg, &auth_limit))
