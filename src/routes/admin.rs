@@ -13,13 +13,13 @@ use utoipa::{IntoParams, ToSchema};
 use super::json::{double_option, rfc3339, JsonBody};
 use super::paging::{list_response, Page};
 use super::tasks::TaskView;
-use super::users::UserView;
+use super::users::{NewAccount, UserView};
 use super::{client_ip, ErrorResponses};
 use crate::auth::CurrentUser;
 use crate::db::audit::{self, AuditEvent, AuditKind, NewEvent};
 use crate::db::users::{self, NewUser, User, UserChanges};
 use crate::db::{self, reports, sessions, tasks};
-use crate::domain::{Email, FullName, Password, Role};
+use crate::domain::{FullName, Role};
 use crate::error::{ApiError, ErrorBody};
 use crate::startup::AppState;
 
@@ -178,20 +178,11 @@ pub async fn create_user(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let role = body.role.unwrap_or(Role::User);
-    let (email, password, full_name) = match (
-        Email::parse(&body.email),
-        Password::parse(body.password),
-        FullName::parse(body.full_name),
-    ) {
-        (Ok(e), Ok(p), Ok(f)) => (e, p, f),
-        (e, p, f) => {
-            return Err(ApiError::invalid_fields([
-                ("email", e.err().map(str::to_owned)),
-                ("password", p.err()),
-                ("full_name", f.err()),
-            ]))
-        }
-    };
+    let NewAccount {
+        email,
+        password,
+        full_name,
+    } = NewAccount::parse(&body.email, body.password, body.full_name)?;
     let hash = state.hasher.hash(&password).await?;
     let ip = client_ip(&req);
     let user = db::run(&state.pool, move |conn| {

@@ -45,6 +45,39 @@ impl UserView {
     }
 }
 
+/// What every new account needs, parsed together so that one 422 names every
+/// bad field (signup and admin-created users alike).
+pub struct NewAccount {
+    pub email: Email,
+    pub password: Password,
+    pub full_name: Option<String>,
+}
+
+impl NewAccount {
+    pub fn parse(
+        email: &str,
+        password: String,
+        full_name: Option<String>,
+    ) -> Result<NewAccount, ApiError> {
+        match (
+            Email::parse(email),
+            Password::parse(password),
+            FullName::parse(full_name),
+        ) {
+            (Ok(email), Ok(password), Ok(full_name)) => Ok(NewAccount {
+                email,
+                password,
+                full_name,
+            }),
+            (e, p, f) => Err(ApiError::invalid_fields([
+                ("email", e.err().map(str::to_owned)),
+                ("password", p.err()),
+                ("full_name", f.err()),
+            ])),
+        }
+    }
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignupBody {
@@ -70,20 +103,11 @@ pub async fn signup(
     body: JsonBody<SignupBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let (email, password, full_name) = match (
-        Email::parse(&body.email),
-        Password::parse(body.password),
-        FullName::parse(body.full_name),
-    ) {
-        (Ok(e), Ok(p), Ok(f)) => (e, p, f),
-        (e, p, f) => {
-            return Err(ApiError::invalid_fields([
-                ("email", e.err().map(str::to_owned)),
-                ("password", p.err()),
-                ("full_name", f.err()),
-            ]))
-        }
-    };
+    let NewAccount {
+        email,
+        password,
+        full_name,
+    } = NewAccount::parse(&body.email, body.password, body.full_name)?;
     let hash = state.hasher.hash(&password).await?;
     let ip = client_ip(&req);
     let user = db::run(&state.pool, move |conn| {

@@ -2,21 +2,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, spawn_app, TestApp, TestUser, PASSWORD};
-
-async fn send(
-    app: &TestApp,
-    who: &TestUser,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> reqwest::Response {
-    let mut req = app.request(method, path).bearer_auth(&who.access);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    req.send().await.unwrap()
-}
+use crate::helpers::{assert_error, spawn_app, PASSWORD};
 
 #[tokio::test]
 async fn the_admin_welcome_names_the_admin() {
@@ -126,9 +112,7 @@ async fn admins_list_users_by_role_and_search_with_paging() {
 async fn admins_create_users_of_any_role_under_the_signup_rules() {
     let app = spawn_app().await;
     let admin = app.signup_and_login("admin").await;
-    let resp = send(
-        &app,
-        &admin,
+    let resp = app.send_as(&admin,
         Method::POST,
         "/admin/users",
         Some(json!({"email": " Mgr@Example.com", "password": PASSWORD, "role": "manager", "full_name": "M"})),
@@ -176,7 +160,7 @@ async fn admins_create_users_of_any_role_under_the_signup_rules() {
         ),
     ] {
         assert_eq!(
-            send(&app, &admin, Method::POST, "/admin/users", Some(body))
+            app.send_as(&admin, Method::POST, "/admin/users", Some(body))
                 .await
                 .status(),
             status
@@ -204,30 +188,30 @@ async fn admins_read_and_change_users_and_disabling_revokes_sessions() {
     )
     .await;
 
-    let changed: Value = send(
-        &app,
-        &admin,
-        Method::PATCH,
-        &path,
-        Some(json!({"full_name": "Ada L.", "role": "manager"})),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let changed: Value = app
+        .send_as(
+            &admin,
+            Method::PATCH,
+            &path,
+            Some(json!({"full_name": "Ada L.", "role": "manager"})),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(
         (changed["full_name"].as_str(), changed["role"].as_str()),
         (Some("Ada L."), Some("manager"))
     );
 
-    let resp = send(
-        &app,
-        &admin,
-        Method::PATCH,
-        &path,
-        Some(json!({"disabled": true})),
-    )
-    .await;
+    let resp = app
+        .send_as(
+            &admin,
+            Method::PATCH,
+            &path,
+            Some(json!({"disabled": true})),
+        )
+        .await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_error(
         app.get_with("/users/me", &ada.access).await,
@@ -249,8 +233,7 @@ async fn admins_read_and_change_users_and_disabling_revokes_sessions() {
         0
     );
 
-    send(
-        &app,
+    app.send_as(
         &admin,
         Method::PATCH,
         &path,
@@ -273,17 +256,17 @@ async fn admins_read_and_change_users_and_disabling_revokes_sessions() {
         json!({"email": "x@example.com"}),
         json!({"password_hash": "x"}),
     ] {
-        let resp = send(&app, &admin, Method::PATCH, &path, Some(bad)).await;
+        let resp = app.send_as(&admin, Method::PATCH, &path, Some(bad)).await;
         assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
     }
-    let resp = send(
-        &app,
-        &admin,
-        Method::PATCH,
-        "/admin/users/999999",
-        Some(json!({"role": "user"})),
-    )
-    .await;
+    let resp = app
+        .send_as(
+            &admin,
+            Method::PATCH,
+            "/admin/users/999999",
+            Some(json!({"role": "user"})),
+        )
+        .await;
     assert_error(resp, StatusCode::NOT_FOUND, "not_found").await;
 }
 
@@ -298,7 +281,7 @@ async fn deleting_a_user_takes_their_tasks_and_sessions() {
     ));
     let path = format!("/admin/users/{}", ada.id);
     assert_eq!(
-        send(&app, &admin, Method::DELETE, &path, None)
+        app.send_as(&admin, Method::DELETE, &path, None)
             .await
             .status(),
         StatusCode::NO_CONTENT
@@ -330,7 +313,7 @@ async fn deleting_a_user_takes_their_tasks_and_sessions() {
         1
     );
     assert_error(
-        send(&app, &admin, Method::DELETE, &path, None).await,
+        app.send_as(&admin, Method::DELETE, &path, None).await,
         StatusCode::NOT_FOUND,
         "not_found",
     )
@@ -343,11 +326,11 @@ async fn the_last_active_admin_cannot_be_demoted_disabled_or_deleted() {
     let admin = app.signup_and_login("admin").await;
     let path = format!("/admin/users/{}", admin.id);
     for body in [json!({"role": "manager"}), json!({"disabled": true})] {
-        let resp = send(&app, &admin, Method::PATCH, &path, Some(body)).await;
+        let resp = app.send_as(&admin, Method::PATCH, &path, Some(body)).await;
         assert_error(resp, StatusCode::CONFLICT, "conflict").await;
     }
     assert_error(
-        send(&app, &admin, Method::DELETE, &path, None).await,
+        app.send_as(&admin, Method::DELETE, &path, None).await,
         StatusCode::CONFLICT,
         "conflict",
     )
@@ -358,24 +341,19 @@ async fn the_last_active_admin_cannot_be_demoted_disabled_or_deleted() {
         "UPDATE users SET disabled = true WHERE id = {}",
         spare.id
     ));
-    let resp = send(
-        &app,
-        &admin,
-        Method::PATCH,
-        &path,
-        Some(json!({"role": "user"})),
-    )
-    .await;
+    let resp = app
+        .send_as(&admin, Method::PATCH, &path, Some(json!({"role": "user"})))
+        .await;
     assert_error(resp, StatusCode::CONFLICT, "conflict").await;
     // Harmless changes to the last admin are fine.
-    let resp = send(
-        &app,
-        &admin,
-        Method::PATCH,
-        &path,
-        Some(json!({"role": "admin", "full_name": "Root"})),
-    )
-    .await;
+    let resp = app
+        .send_as(
+            &admin,
+            Method::PATCH,
+            &path,
+            Some(json!({"role": "admin", "full_name": "Root"})),
+        )
+        .await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(
         app.count("SELECT count(*) FROM users WHERE role = 'admin' AND NOT disabled"),
@@ -394,20 +372,8 @@ async fn two_admins_demoting_each_other_at_once_leave_one_admin() {
             format!("/admin/users/{}", b.id),
         );
         let (ra, rb) = tokio::join!(
-            send(
-                &app,
-                &a,
-                Method::PATCH,
-                &path_b,
-                Some(json!({"role": "user"}))
-            ),
-            send(
-                &app,
-                &b,
-                Method::PATCH,
-                &path_a,
-                Some(json!({"role": "user"}))
-            ),
+            app.send_as(&a, Method::PATCH, &path_b, Some(json!({"role": "user"}))),
+            app.send_as(&b, Method::PATCH, &path_a, Some(json!({"role": "user"}))),
         );
         let mut statuses = [ra.status().as_u16(), rb.status().as_u16()];
         statuses.sort();
@@ -431,7 +397,9 @@ async fn admins_revoke_a_users_sessions() {
     let ada = app.signup_and_login("user").await;
     let path = format!("/admin/users/{}/revoke-sessions", ada.id);
     assert_eq!(
-        send(&app, &admin, Method::POST, &path, None).await.status(),
+        app.send_as(&admin, Method::POST, &path, None)
+            .await
+            .status(),
         StatusCode::NO_CONTENT
     );
     assert_error(
@@ -449,14 +417,14 @@ async fn admins_revoke_a_users_sessions() {
         app.count("SELECT count(*) FROM audit_events WHERE kind = 'sessions_revoked'"),
         1
     );
-    let resp = send(
-        &app,
-        &admin,
-        Method::POST,
-        "/admin/users/999999/revoke-sessions",
-        None,
-    )
-    .await;
+    let resp = app
+        .send_as(
+            &admin,
+            Method::POST,
+            "/admin/users/999999/revoke-sessions",
+            None,
+        )
+        .await;
     assert_error(resp, StatusCode::NOT_FOUND, "not_found").await;
 }
 

@@ -354,6 +354,21 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// `method path` as `who`, with an optional JSON body.
+    pub async fn send_as(
+        &self,
+        who: &TestUser,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Response {
+        let mut req = self.request(method, path).bearer_auth(&who.access);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        req.send().await.expect("request sent")
+    }
+
     /// `GET path` with `Authorization: Bearer token`.
     pub async fn get_with(&self, path: &str, token: &str) -> Response {
         self.request(Method::GET, path)

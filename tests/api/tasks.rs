@@ -4,22 +4,8 @@ use serde_json::{json, Value};
 
 use crate::helpers::{assert_error, spawn_app, TestApp, TestUser};
 
-async fn send(
-    app: &TestApp,
-    who: &TestUser,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> reqwest::Response {
-    let mut req = app.request(method, path).bearer_auth(&who.access);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    req.send().await.unwrap()
-}
-
 async fn create(app: &TestApp, who: &TestUser, body: Value) -> Value {
-    let resp = send(app, who, Method::POST, "/tasks", Some(body)).await;
+    let resp = app.send_as(who, Method::POST, "/tasks", Some(body)).await;
     assert_eq!(resp.status(), StatusCode::CREATED);
     resp.json().await.unwrap()
 }
@@ -28,9 +14,7 @@ async fn create(app: &TestApp, who: &TestUser, body: Value) -> Value {
 async fn creating_a_task_returns_it_with_a_location() {
     let app = spawn_app().await;
     let ada = app.signup_and_login("user").await;
-    let resp = send(
-        &app,
-        &ada,
+    let resp = app.send_as(&ada,
         Method::POST,
         "/tasks",
         Some(json!({"title": "  Buy milk ", "description": "2 litres", "due_date": "2026-12-01"})),
@@ -65,7 +49,8 @@ async fn creating_a_task_returns_it_with_a_location() {
     assert_eq!(task["completed"], false);
     assert_eq!(task["due_date"], "2026-12-01");
     assert_eq!(task["owner_id"], ada.id);
-    let fetched: Value = send(&app, &ada, Method::GET, &location, None)
+    let fetched: Value = app
+        .send_as(&ada, Method::GET, &location, None)
         .await
         .json()
         .await
@@ -95,7 +80,9 @@ async fn task_rules_are_422_with_fields_and_nothing_is_written() {
         (json!({"title": "ok", "completed": "yes"}), "body"),
     ];
     for (body, field) in cases {
-        let resp = send(&app, &ada, Method::POST, "/tasks", Some(body.clone())).await;
+        let resp = app
+            .send_as(&ada, Method::POST, "/tasks", Some(body.clone()))
+            .await;
         let err = assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
         assert!(err["fields"][field].is_string(), "{body}: {err}");
     }
@@ -120,21 +107,23 @@ async fn put_replaces_the_whole_task_and_omitted_fields_return_to_defaults() {
     )
     .await;
     let path = format!("/tasks/{}", task["id"]);
-    let resp = send(&app, &ada, Method::PUT, &path, Some(json!({"title": "b"}))).await;
+    let resp = app
+        .send_as(&ada, Method::PUT, &path, Some(json!({"title": "b"})))
+        .await;
     assert_eq!(resp.status(), StatusCode::OK);
     let put: Value = resp.json().await.unwrap();
     assert_eq!(put["title"], "b");
     assert_eq!(put["description"], Value::Null);
     assert_eq!(put["completed"], false);
     assert_eq!(put["due_date"], Value::Null);
-    let resp = send(
-        &app,
-        &ada,
-        Method::PUT,
-        &path,
-        Some(json!({"description": "no title"})),
-    )
-    .await;
+    let resp = app
+        .send_as(
+            &ada,
+            Method::PUT,
+            &path,
+            Some(json!({"description": "no title"})),
+        )
+        .await;
     assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
 }
 
@@ -154,17 +143,12 @@ async fn patch_changes_only_what_it_names_and_moves_updated_at() {
         task["id"]
     ));
 
-    let patched: Value = send(
-        &app,
-        &ada,
-        Method::PATCH,
-        &path,
-        Some(json!({"completed": true})),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let patched: Value = app
+        .send_as(&ada, Method::PATCH, &path, Some(json!({"completed": true})))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(patched["completed"], true);
     assert_eq!(
         (patched["title"].as_str(), patched["description"].as_str()),
@@ -177,17 +161,17 @@ async fn patch_changes_only_what_it_names_and_moves_updated_at() {
     ));
     assert!(after > before, "updated_at moved");
 
-    let cleared: Value = send(
-        &app,
-        &ada,
-        Method::PATCH,
-        &path,
-        Some(json!({"description": null, "due_date": null})),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let cleared: Value = app
+        .send_as(
+            &ada,
+            Method::PATCH,
+            &path,
+            Some(json!({"description": null, "due_date": null})),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(
         (cleared["description"].clone(), cleared["due_date"].clone()),
         (Value::Null, Value::Null)
@@ -200,10 +184,13 @@ async fn patch_changes_only_what_it_names_and_moves_updated_at() {
         json!({"completed": null}),
         json!({"id": 5}),
     ] {
-        let resp = send(&app, &ada, Method::PATCH, &path, Some(bad.clone())).await;
+        let resp = app
+            .send_as(&ada, Method::PATCH, &path, Some(bad.clone()))
+            .await;
         assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
     }
-    let unchanged: Value = send(&app, &ada, Method::GET, &path, None)
+    let unchanged: Value = app
+        .send_as(&ada, Method::GET, &path, None)
         .await
         .json()
         .await
@@ -229,12 +216,13 @@ async fn another_users_task_is_404_for_every_verb_and_stays_untouched() {
             (Method::DELETE, None),
         ] {
             // Even an admin: /tasks is everyone's own list.
-            let resp = send(&app, &eve, method.clone(), p, body).await;
+            let resp = app.send_as(&eve, method.clone(), p, body).await;
             let err = assert_error(resp, StatusCode::NOT_FOUND, "not_found").await;
             assert_eq!(err["detail"], "Not found", "{method} {p}");
         }
     }
-    let list: Vec<Value> = send(&app, &eve, Method::GET, "/tasks", None)
+    let list: Vec<Value> = app
+        .send_as(&eve, Method::GET, "/tasks", None)
         .await
         .json()
         .await
@@ -253,17 +241,19 @@ async fn delete_removes_the_task() {
     let task = create(&app, &ada, json!({"title": "gone soon"})).await;
     let path = format!("/tasks/{}", task["id"]);
     assert_eq!(
-        send(&app, &ada, Method::DELETE, &path, None).await.status(),
+        app.send_as(&ada, Method::DELETE, &path, None)
+            .await
+            .status(),
         StatusCode::NO_CONTENT
     );
     assert_error(
-        send(&app, &ada, Method::GET, &path, None).await,
+        app.send_as(&ada, Method::GET, &path, None).await,
         StatusCode::NOT_FOUND,
         "not_found",
     )
     .await;
     assert_error(
-        send(&app, &ada, Method::DELETE, &path, None).await,
+        app.send_as(&ada, Method::DELETE, &path, None).await,
         StatusCode::NOT_FOUND,
         "not_found",
     )
@@ -285,23 +275,30 @@ async fn lists_are_ordered_paged_filtered_and_counted() {
         )
         .await;
     }
-    let resp = send(&app, &ada, Method::GET, "/tasks?limit=3&offset=2", None).await;
+    let resp = app
+        .send_as(&ada, Method::GET, "/tasks?limit=3&offset=2", None)
+        .await;
     assert_eq!(resp.headers()["x-total-count"], "7");
     let page: Vec<Value> = resp.json().await.unwrap();
     let titles: Vec<&str> = page.iter().map(|t| t["title"].as_str().unwrap()).collect();
     assert_eq!(titles, ["task 2", "task 3", "task 4"]);
 
-    let resp = send(&app, &ada, Method::GET, "/tasks?completed=true", None).await;
+    let resp = app
+        .send_as(&ada, Method::GET, "/tasks?completed=true", None)
+        .await;
     assert_eq!(resp.headers()["x-total-count"], "4");
     let done: Vec<Value> = resp.json().await.unwrap();
     assert!(done.iter().all(|t| t["completed"] == true));
     let ids: Vec<i64> = done.iter().map(|t| t["id"].as_i64().unwrap()).collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "ordered by id");
 
-    let resp = send(&app, &ada, Method::GET, "/tasks?offset=100", None).await;
+    let resp = app
+        .send_as(&ada, Method::GET, "/tasks?offset=100", None)
+        .await;
     assert_eq!(resp.headers()["x-total-count"], "7");
     assert_eq!(resp.json::<Vec<Value>>().await.unwrap().len(), 0);
-    let default: Vec<Value> = send(&app, &ada, Method::GET, "/tasks", None)
+    let default: Vec<Value> = app
+        .send_as(&ada, Method::GET, "/tasks", None)
         .await
         .json()
         .await
@@ -322,15 +319,19 @@ async fn paging_bounds_and_bad_query_parameters_are_422() {
         ("completed=maybe", "body"),
         ("colour=blue", "colour"),
     ] {
-        let resp = send(&app, &ada, Method::GET, &format!("/tasks?{query}"), None).await;
+        let resp = app
+            .send_as(&ada, Method::GET, &format!("/tasks?{query}"), None)
+            .await;
         let err = assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
         assert!(err["fields"][field].is_string(), "{query}: {err}");
     }
     for query in ["limit=1", "limit=200", "offset=0"] {
-        let resp = send(&app, &ada, Method::GET, &format!("/tasks?{query}"), None).await;
+        let resp = app
+            .send_as(&ada, Method::GET, &format!("/tasks?{query}"), None)
+            .await;
         assert_eq!(resp.status(), StatusCode::OK, "{query}");
     }
-    let resp = send(&app, &ada, Method::GET, "/tasks/abc", None).await;
+    let resp = app.send_as(&ada, Method::GET, "/tasks/abc", None).await;
     assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
 }
 
