@@ -201,19 +201,13 @@ fn insert_user(
     via: &str,
 ) -> Result<users::User, Box<dyn std::error::Error>> {
     let hash = hash_blocking(password, settings.auth.bcrypt_cost)?;
-    let user = conn.transaction(|conn| {
-        let user = users::insert(conn, &users::NewUser::new(email, &hash, full_name, role))?;
-        audit::insert(
-            conn,
-            audit::NewEvent {
-                kind: audit::AuditKind::UserCreated,
-                actor_id: None,
-                subject_id: Some(user.id),
-                ip: None,
-                detail: serde_json::json!({ "via": via, "role": role.as_str() }),
-            },
-        )?;
-        Ok::<_, crate::error::ApiError>(user)
+    let new = users::NewUser::new(email, &hash, full_name, role);
+    let user = users::insert_recorded(conn, &new, |user| audit::NewEvent {
+        kind: audit::AuditKind::UserCreated,
+        actor_id: None,
+        subject_id: Some(user.id),
+        ip: None,
+        detail: serde_json::json!({ "via": via, "role": role.as_str() }),
     })?;
     Ok(user)
 }

@@ -13,9 +13,9 @@ use crate::routes::{admin, health, reports, sessions, tasks, tokens, users};
     info(title = "taskgate", description = "JWT-auth task service: OAuth2 password flow, rotating refresh tokens, roles."),
     paths(
         health::healthz, health::readyz, serve,
-        users::signup, tokens::token, tokens::login,
+        users::signup, tokens::token,
         tokens::refresh,
-        users::me, users::me_alias, users::update_me, users::change_password,
+        users::me, users::update_me, users::change_password,
         sessions::list_sessions, sessions::delete_session, sessions::logout, sessions::logout_all,
         tasks::create_task, tasks::list_tasks, tasks::get_task, tasks::replace_task, tasks::update_task,
         tasks::delete_task,
@@ -24,7 +24,7 @@ use crate::routes::{admin, health, reports, sessions, tasks, tokens, users};
         admin::update_user, admin::delete_user, admin::revoke_sessions, admin::list_tasks, admin::list_audit,
     ),
     components(schemas(ErrorBody)),
-    modifiers(&BearerScheme, &CommonErrors),
+    modifiers(&BearerScheme, &Aliases, &CommonErrors),
 )]
 pub struct ApiDoc;
 
@@ -43,6 +43,26 @@ impl Modify for BearerScheme {
                     .build(),
             ),
         );
+    }
+}
+
+/// Routes served by the same handler as another (`/login` is `/token`, `GET /me`
+/// is `GET /users/me`): their description is a copy, so it cannot drift.
+struct Aliases;
+
+impl Modify for Aliases {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let paths = &mut openapi.paths.paths;
+        if let Some(mut login) = paths.get("/token").and_then(|p| p.post.clone()) {
+            login.operation_id = Some("login".into());
+            let item = paths.entry("/login".into()).or_default();
+            item.post = Some(login);
+        }
+        if let Some(mut me) = paths.get("/users/me").and_then(|p| p.get.clone()) {
+            me.operation_id = Some("me_alias".into());
+            let item = paths.entry("/me".into()).or_default();
+            item.get = Some(me);
+        }
     }
 }
 

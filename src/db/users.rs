@@ -3,6 +3,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
+use super::audit;
 use super::schema::users;
 use crate::domain::{Email, Role};
 use crate::error::ApiError;
@@ -73,6 +74,20 @@ pub fn insert(conn: &mut PgConnection, new: &NewUser) -> Result<User, ApiError> 
         })
 }
 
+/// Inserts a user and the audit event that records its creation, in one
+/// transaction (`event` gets the new row, for its id).
+pub fn insert_recorded<'a>(
+    conn: &mut PgConnection,
+    new: &NewUser,
+    event: impl FnOnce(&User) -> audit::NewEvent<'a>,
+) -> Result<User, ApiError> {
+    conn.transaction(|conn| {
+        let user = insert(conn, new)?;
+        audit::insert(conn, event(&user))?;
+        Ok(user)
+    })
+}
+
 pub fn find_by_email(conn: &mut PgConnection, email: &str) -> Result<Option<User>, ApiError> {
     Ok(users::table
         .filter(users::email.eq(email))
@@ -89,20 +104,6 @@ pub fn active_admin_exists(conn: &mut PgConnection) -> Result<bool, ApiError> {
             .filter(users::disabled.eq(false)),
     ))
     .get_result(conn)?)
-}
-
-pub fn update_full_name(
-    conn: &mut PgConnection,
-    id: i64,
-    full_name: Option<&str>,
-) -> Result<User, ApiError> {
-    Ok(diesel::update(users::table.find(id))
-        .set((
-            users::full_name.eq(full_name),
-            users::updated_at.eq(diesel::dsl::now),
-        ))
-        .returning(User::as_returning())
-        .get_result(conn)?)
 }
 
 /// Counts a failed login: consecutive failures within `window_seconds` of the

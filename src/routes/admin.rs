@@ -186,23 +186,16 @@ pub async fn create_user(
     let hash = state.hasher.hash(&password).await?;
     let ip = client_ip(&req);
     let user = db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
-            let user = users::insert(
-                conn,
-                &NewUser::new(&email, &hash, full_name.as_deref(), role),
-            )?;
+        let new = NewUser::new(&email, &hash, full_name.as_deref(), role);
+        users::insert_recorded(conn, &new, |user| {
             let detail = json!({ "role": role.as_str() });
-            audit::insert(
-                conn,
-                by_admin(
-                    AuditKind::UserCreated,
-                    &admin,
-                    user.id,
-                    ip.as_deref(),
-                    detail,
-                ),
-            )?;
-            Ok(user)
+            by_admin(
+                AuditKind::UserCreated,
+                &admin,
+                user.id,
+                ip.as_deref(),
+                detail,
+            )
         })
     })
     .await?;

@@ -40,11 +40,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, auth_limit: &AuthLimit) {
         ))
         .service(throttled("/users/signup", web::to(users::signup)))
         .service(throttled("/token", web::to(tokens::token)))
-        .service(throttled("/login", web::to(tokens::login)))
+        .service(throttled("/login", web::to(tokens::token)))
         .service(throttled("/refresh", web::to(tokens::refresh)))
         .service(resource("/logout", [(M::POST, web::to(sessions::logout))]).wrap(bearer()))
         .service(resource("/logout/all", [(M::POST, web::to(sessions::logout_all))]).wrap(bearer()))
-        .service(resource("/me", [(M::GET, web::to(users::me_alias))]).wrap(bearer()))
+        .service(resource("/me", [(M::GET, web::to(users::me))]).wrap(bearer()))
         .service(
             web::scope("/users/me")
                 .wrap(bearer())

@@ -75,7 +75,7 @@ pub enum TokenForm {
     Refresh(RefreshGrantForm),
 }
 
-/// POST /token and POST /login
+/// POST /token and POST /login (its alias, see `openapi::Aliases`)
 #[utoipa::path(post, path = "/token", tag = "auth",
     request_body(content(
         (TokenForm = "application/x-www-form-urlencoded"),
@@ -105,28 +105,6 @@ pub async fn token(
         }
         _ => Err(ApiError::UnsupportedGrantType),
     }
-}
-
-/// The same as `/token`.
-#[utoipa::path(post, path = "/login", tag = "auth",
-    request_body(content(
-        (TokenForm = "application/x-www-form-urlencoded"),
-        (TokenForm = "multipart/form-data"),
-    )),
-    responses(
-        (status = 200, description = "Logged in", body = TokenPair),
-        (status = 400, description = "Unsupported grant type or malformed form", body = ErrorBody),
-        (status = 401, description = "Incorrect email or password", body = ErrorBody),
-        (status = 403, description = "Account disabled", body = ErrorBody),
-        (status = 415, description = "Not form data", body = ErrorBody),
-        (status = 422, description = "username or password missing", body = ErrorBody),
-    ))]
-pub async fn login(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    token(state, req, payload).await
 }
 
 async fn password_grant(

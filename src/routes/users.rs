@@ -111,34 +111,20 @@ pub async fn signup(
     let hash = state.hasher.hash(&password).await?;
     let ip = client_ip(&req);
     let user = db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
-            let user = users::insert(
-                conn,
-                &NewUser::new(&email, &hash, full_name.as_deref(), Role::User),
-            )?;
-            audit::insert(
-                conn,
-                audit::NewEvent::by_self(audit::AuditKind::Signup, user.id, ip.as_deref()),
-            )?;
-            Ok(user)
+        let new = NewUser::new(&email, &hash, full_name.as_deref(), Role::User);
+        users::insert_recorded(conn, &new, |user| {
+            audit::NewEvent::by_self(audit::AuditKind::Signup, user.id, ip.as_deref())
         })
     })
     .await?;
     Ok(HttpResponse::Created().json(UserView::from_row(&user)?))
 }
 
-/// GET /users/me and GET /me
+/// GET /users/me and GET /me (its alias, see `openapi::Aliases`)
 #[utoipa::path(get, path = "/users/me", tag = "users", security(("bearer" = [])),
     responses((status = 200, description = "The caller", body = UserView), ErrorResponses))]
 pub async fn me(user: CurrentUser) -> HttpResponse {
     HttpResponse::Ok().json(UserView::new(&user.user, user.role))
-}
-
-/// The same as `/users/me`, as the tutorial names it.
-#[utoipa::path(get, path = "/me", tag = "users", security(("bearer" = [])),
-    responses((status = 200, description = "The caller", body = UserView), ErrorResponses))]
-pub async fn me_alias(user: CurrentUser) -> HttpResponse {
-    me(user).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -165,7 +151,11 @@ pub async fn update_me(
     let full_name = FullName::parse(full_name).map_err(|e| ApiError::field("full_name", e))?;
     let id = user.user.id;
     let updated = db::run(&state.pool, move |conn| {
-        users::update_full_name(conn, id, full_name.as_deref())
+        let changes = users::UserChanges {
+            full_name: Some(full_name),
+            ..Default::default()
+        };
+        users::update(conn, id, &changes)
     })
     .await?;
     Ok(HttpResponse::Ok().json(UserView::from_row(&updated)?))
