@@ -398,20 +398,6 @@ async fn listing_sessions_does_not_touch_last_used_at() {
     );
 }
 
-async fn post(
-    app: &TestApp,
-    path: &str,
-    user: &TestUser,
-    body: Option<Value>,
-) -> reqwest::Response {
-    let req = app.request(Method::POST, path).bearer_auth(&user.access);
-    let req = match body {
-        Some(b) => req.json(&b),
-        None => req,
-    };
-    req.send().await.unwrap()
-}
-
 #[tokio::test]
 async fn logout_ends_this_session_only() {
     let app = spawn_app().await;
@@ -419,7 +405,9 @@ async fn logout_ends_this_session_only() {
     let (other_access, other_refresh) = pair(app.login(&ada.email, PASSWORD).await).await;
 
     assert_eq!(
-        post(&app, "/logout", &ada, None).await.status(),
+        app.send_as(&ada, Method::POST, "/logout", None)
+            .await
+            .status(),
         StatusCode::NO_CONTENT
     );
     assert_error(
@@ -462,13 +450,14 @@ async fn logout_ends_this_session_only() {
         app.get_with("/users/me", &other_access).await.status(),
         StatusCode::OK
     );
-    let resp = post(
-        &app,
-        "/logout",
-        &other,
-        Some(json!({"refresh_token": other_refresh})),
-    )
-    .await;
+    let resp = app
+        .send_as(
+            &other,
+            Method::POST,
+            "/logout",
+            Some(json!({"refresh_token": other_refresh})),
+        )
+        .await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     assert_error(
         refresh(&app, &other_refresh).await,
@@ -485,7 +474,9 @@ async fn logout_all_ends_every_session_of_the_user() {
     let bob = app.signup_and_login("user").await;
     let (other_access, other_refresh) = pair(app.login(&ada.email, PASSWORD).await).await;
     assert_eq!(
-        post(&app, "/logout/all", &ada, None).await.status(),
+        app.send_as(&ada, Method::POST, "/logout/all", None)
+            .await
+            .status(),
         StatusCode::NO_CONTENT
     );
     for token in [&ada.access, &other_access] {
@@ -531,7 +522,8 @@ async fn a_password_change_checks_the_current_password_and_revokes_every_session
     let wrong =
         json!({"current_password": "not my password", "new_password": "a brand new passphrase"});
     let body = assert_error(
-        post(&app, "/users/me/password", &ada, Some(wrong)).await,
+        app.send_as(&ada, Method::POST, "/users/me/password", Some(wrong))
+            .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "validation_error",
     )
@@ -539,7 +531,8 @@ async fn a_password_change_checks_the_current_password_and_revokes_every_session
     assert!(body["fields"]["current_password"].is_string());
     let weak = json!({"current_password": PASSWORD, "new_password": "password1"});
     let body = assert_error(
-        post(&app, "/users/me/password", &ada, Some(weak)).await,
+        app.send_as(&ada, Method::POST, "/users/me/password", Some(weak))
+            .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "validation_error",
     )
@@ -564,7 +557,7 @@ async fn a_password_change_checks_the_current_password_and_revokes_every_session
 
     let good = json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"});
     assert_eq!(
-        post(&app, "/users/me/password", &ada, Some(good))
+        app.send_as(&ada, Method::POST, "/users/me/password", Some(good))
             .await
             .status(),
         StatusCode::NO_CONTENT
@@ -603,7 +596,9 @@ async fn a_logout_through_one_instance_is_seen_by_another_at_once() {
         StatusCode::OK
     );
     assert_eq!(
-        post(&a, "/logout", &ada, None).await.status(),
+        a.send_as(&ada, Method::POST, "/logout", None)
+            .await
+            .status(),
         StatusCode::NO_CONTENT
     );
     assert_error(
