@@ -54,6 +54,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let body_limit = settings.server.body_limit_bytes;
         let workers = settings.server.workers;
+        let pool_size = settings.pool_size() as usize;
         let auth_limit = auth_limit(settings.rate_limit.auth_per_minute);
         let state = web::Data::new(AppState {
             pool: pool.clone(),
@@ -80,9 +81,11 @@ impl Application {
         })
         .listen(listener)?
         .shutdown_timeout(30);
-        if let Some(n) = workers {
-            server = server.workers(n);
-        }
+        let workers =
+            workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        server = server
+            .workers(workers)
+            .worker_max_blocking_threads(blocking_threads(pool_size, workers));
         Ok(Application {
             port,
             server: server.run(),
@@ -113,6 +116,13 @@ impl Application {
         pruner.abort();
         result
     }
+}
+
+/// Blocking threads per worker: together as many as the pool has connections,
+/// so that a thread never parks waiting for a connection (each such handoff
+/// is a context switch), and queued queries wait in the queue instead.
+fn blocking_threads(pool_size: usize, workers: usize) -> usize {
+    pool_size.div_ceil(workers.max(1)).max(1)
 }
 
 /// CORS for the admin dashboards of `cors.allowed_origins`: bearer tokens (no
