@@ -1,10 +1,38 @@
 //! Serde helpers shared by the JSON views and bodies.
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 use serde::{Deserialize, Deserializer, Serializer};
 
 /// RFC 3339 UTC to the second: `2026-11-22T10:00:00Z`.
+///
+/// Written into a stack buffer: a list of 50 tasks has 100 timestamps, and
+/// chrono's general formatter allocated a string for each.
 pub fn rfc3339<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Secs, true))
+    match rfc3339_bytes(at) {
+        // Only ASCII digits and separators were written.
+        Some(buf) => s.serialize_str(std::str::from_utf8(&buf).unwrap_or_default()),
+        None => s.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Secs, true)),
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ`, or `None` for a year outside 0..=9999 (chrono
+/// then writes its sign and extra digits).
+fn rfc3339_bytes(at: &DateTime<Utc>) -> Option<[u8; 20]> {
+    let year = u32::try_from(at.year()).ok().filter(|y| *y <= 9999)?;
+    let mut buf = *b"0000-00-00T00:00:00Z";
+    let mut put = |at: usize, width: usize, mut n: u32| {
+        for i in (at..at + width).rev() {
+            buf[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+    };
+    put(0, 4, year);
+    put(5, 2, at.month());
+    put(8, 2, at.day());
+    put(11, 2, at.hour());
+    put(14, 2, at.minute());
+    // A leap second (chrono's second 59 with 1e9+ nanoseconds) prints as :60, as chrono does.
+    put(17, 2, at.second() + at.nanosecond() / 1_000_000_000);
+    Some(buf)
 }
 
 /// For PATCH fields: absent is `None`, `null` is `Some(None)`.
@@ -67,5 +95,45 @@ impl<T> std::ops::Deref for JsonBody<T> {
     type Target = T;
     fn deref(&self) -> &T {
         &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{NaiveDate, TimeZone};
+
+    fn chrono_says(at: &DateTime<Utc>) -> String {
+        at.to_rfc3339_opts(SecondsFormat::Secs, true)
+    }
+
+    #[test]
+    fn timestamps_match_chrono() {
+        let cases = [
+            Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(1, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap(),
+            Utc.timestamp_opt(1_700_000_000, 999_999_999).unwrap(),
+            NaiveDate::from_ymd_opt(2016, 12, 31)
+                .and_then(|d| d.and_hms_nano_opt(23, 59, 59, 1_500_000_000))
+                .unwrap()
+                .and_utc(),
+        ];
+        for at in cases {
+            let ours = rfc3339_bytes(&at).map(|b| String::from_utf8(b.to_vec()).unwrap());
+            assert_eq!(ours.as_deref(), Some(chrono_says(&at).as_str()), "{at:?}");
+        }
+    }
+
+    #[test]
+    fn years_beyond_four_digits_fall_back_to_chrono() {
+        let far = Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0).unwrap();
+        assert_eq!(rfc3339_bytes(&far), None);
+        let mut out = Vec::new();
+        rfc3339(&far, &mut serde_json::Serializer::new(&mut out)).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!("\"{}\"", chrono_says(&far))
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Paging for every list: `limit` 1..=200 (default 50), `offset` >= 0, and the
 //! `X-Total-Count` header.
-use actix_web::HttpResponse;
+use actix_web::http::header::ContentType;
+use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::error::ApiError;
@@ -35,7 +36,13 @@ impl Page {
 
 /// 200 with the items as a JSON array and the filter's total in `X-Total-Count`.
 pub fn list_response<T: Serialize>(items: &[T], total: i64) -> HttpResponse {
+    // Sized for a typical row up front: growing a 10 KB body by doubling copied it ten times.
+    let mut body = Vec::with_capacity(2 + items.len() * 256);
+    if let Err(e) = serde_json::to_writer(&mut body, items) {
+        return ApiError::internal(e).error_response();
+    }
     HttpResponse::Ok()
+        .insert_header(ContentType::json())
         .insert_header(("X-Total-Count", total.to_string()))
-        .json(items)
+        .body(body)
 }
