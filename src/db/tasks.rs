@@ -2,7 +2,6 @@
 //! another user's task is simply not found.
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel::WindowExpressionMethods;
 
 use super::schema::tasks;
 use crate::error::ApiError;
@@ -65,8 +64,8 @@ pub fn find_owned(conn: &mut PgConnection, id: i64, owner_id: i64) -> Result<Tas
 }
 
 /// Tasks matching the filters, by id, with the total count of matches, in
-/// one statement: the total rides along each row as `count(*) OVER ()`. Only
-/// a page past the end (no rows to carry it) costs a second, counting one.
+/// one statement: the total is a scalar subquery, which PostgreSQL runs once
+/// (a window `count(*) OVER ()` made it materialise and sort every match).
 pub fn list(
     conn: &mut PgConnection,
     owner_id: Option<i64>,
@@ -74,23 +73,27 @@ pub fn list(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<Task>, i64), ApiError> {
-    let mut query = tasks::table
-        .select((Task::as_select(), diesel::dsl::count(tasks::id).over()))
-        .into_boxed();
+    let mut rows = tasks::table.into_boxed();
+    let mut count = tasks::table.into_boxed();
     if let Some(owner) = owner_id {
-        query = query.filter(tasks::owner_id.eq(owner));
+        rows = rows.filter(tasks::owner_id.eq(owner));
+        count = count.filter(tasks::owner_id.eq(owner));
     }
     if let Some(done) = completed {
-        query = query.filter(tasks::completed.eq(done));
+        rows = rows.filter(tasks::completed.eq(done));
+        count = count.filter(tasks::completed.eq(done));
     }
-    let rows: Vec<(Task, i64)> = query
+    let total = count.select(diesel::dsl::count_star()).single_value();
+    let rows: Vec<(Task, Option<i64>)> = rows
+        .select((Task::as_select(), total))
         .order(tasks::id.asc())
         .limit(limit)
         .offset(offset)
         .load(conn)?;
     let total = match rows.first() {
-        Some((_, total)) => *total,
+        Some((_, total)) => total.unwrap_or_default(),
         None if offset == 0 => 0,
+        // A page past the end has no row to carry the total.
         None => {
             let mut count = tasks::table.count().into_boxed();
             if let Some(owner) = owner_id {
