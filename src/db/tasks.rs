@@ -1,6 +1,7 @@
 //! Queries on `tasks`. Every one a user can reach filters on the owner, so
 //! another user's task is simply not found.
 use chrono::{DateTime, NaiveDate, Utc};
+use diesel::pg::Pg;
 use diesel::prelude::*;
 
 use super::schema::tasks;
@@ -73,19 +74,9 @@ pub fn list(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<Task>, i64), ApiError> {
-    let mut rows = tasks::table.into_boxed();
-    let mut count = tasks::table.into_boxed();
-    if let Some(owner) = owner_id {
-        rows = rows.filter(tasks::owner_id.eq(owner));
-        count = count.filter(tasks::owner_id.eq(owner));
-    }
-    if let Some(done) = completed {
-        rows = rows.filter(tasks::completed.eq(done));
-        count = count.filter(tasks::completed.eq(done));
-    }
-    let total = count.select(diesel::dsl::count_star()).single_value();
-    let rows: Vec<(Task, Option<i64>)> = rows
-        .select((Task::as_select(), total))
+    let count = || matching(owner_id, completed).select(diesel::dsl::count_star());
+    let rows: Vec<(Task, Option<i64>)> = matching(owner_id, completed)
+        .select((Task::as_select(), count().single_value()))
         .order(tasks::id.asc())
         .limit(limit)
         .offset(offset)
@@ -94,18 +85,21 @@ pub fn list(
         Some((_, total)) => total.unwrap_or_default(),
         None if offset == 0 => 0,
         // A page past the end has no row to carry the total.
-        None => {
-            let mut count = tasks::table.count().into_boxed();
-            if let Some(owner) = owner_id {
-                count = count.filter(tasks::owner_id.eq(owner));
-            }
-            if let Some(done) = completed {
-                count = count.filter(tasks::completed.eq(done));
-            }
-            count.get_result(conn)?
-        }
+        None => count().get_result(conn)?,
     };
     Ok((rows.into_iter().map(|(task, _)| task).collect(), total))
+}
+
+/// The tasks a list's filters select, for its page and its total alike.
+fn matching(owner_id: Option<i64>, completed: Option<bool>) -> tasks::BoxedQuery<'static, Pg> {
+    let mut query = tasks::table.into_boxed();
+    if let Some(owner) = owner_id {
+        query = query.filter(tasks::owner_id.eq(owner));
+    }
+    if let Some(done) = completed {
+        query = query.filter(tasks::completed.eq(done));
+    }
+    query
 }
 
 /// Applies `changes` to the owner's task; `updated_at` moves with any change.
