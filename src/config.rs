@@ -86,6 +86,8 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     /// Worker threads; unset means one per core.
     pub workers: Option<usize>,
+    /// Memory for answers to GET /tasks kept until the owner's tasks change; 0 turns it off.
+    pub task_list_cache_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -14,6 +14,7 @@ use crate::auth::rate_limit::auth_limit;
 use crate::config::Settings;
 use crate::db::{self, DbPool, QueryCounter};
 use crate::routes;
+use crate::routes::list_cache::TaskListCache;
 
 /// Shared by every handler through `web::Data<AppState>`.
 pub struct AppState {
@@ -21,6 +22,7 @@ pub struct AppState {
     pub keys: Keys,
     pub settings: Arc<Settings>,
     pub hasher: PasswordHasher,
+    pub task_lists: TaskListCache,
 }
 
 pub struct Application {
@@ -59,6 +61,7 @@ impl Application {
         let state = web::Data::new(AppState {
             pool: pool.clone(),
             keys: Keys::new(&settings.jwt),
+            task_lists: TaskListCache::new(settings.server.task_list_cache_bytes),
             settings: Arc::new(settings),
             hasher,
         });

@@ -22,6 +22,8 @@ pub struct User {
     pub locked_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Moves with every change to the user's tasks (a trigger on `tasks`).
+    pub tasks_version: i64,
 }
 
 impl User {

@@ -3,6 +3,7 @@ pub mod admin;
 pub mod form;
 pub mod health;
 pub mod json;
+pub mod list_cache;
 pub mod paging;
 pub mod reports;
 pub mod sessions;

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::json::{double_option, rfc3339, JsonBody};
-use super::paging::{list_response, Page};
+use super::list_cache::{CachedList, ListKey};
+use super::paging::{list_body, list_response_from, Page};
 use super::ErrorResponses;
 use crate::auth::CurrentUser;
 use crate::db::tasks::{self, NewTask, Task, TaskChanges};
@@ -190,13 +191,24 @@ pub async fn list_tasks(
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let page = Page::parse(query.limit, query.offset)?;
-    let owner = user.user.id;
+    let (owner, version) = (user.user.id, user.user.tasks_version);
+    let key = ListKey {
+        completed: query.completed,
+        limit: page.limit,
+        offset: page.offset,
+    };
+    if let Some(kept) = state.task_lists.get(owner, version, &key) {
+        return Ok(list_response_from(kept.body, kept.total));
+    }
     let (rows, total) = db::run(&state.pool, move |conn| {
         tasks::list(conn, Some(owner), query.completed, page.limit, page.offset)
     })
     .await?;
     let views: Vec<TaskView> = rows.into_iter().map(TaskView::from).collect();
-    Ok(list_response(&views, total))
+    let body = list_body(&views)?;
+    let kept = CachedList { total, body };
+    state.task_lists.put(owner, version, key, kept.clone());
+    Ok(list_response_from(kept.body, kept.total))
 }
 
 /// GET /tasks/{id}

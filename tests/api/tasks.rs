@@ -2,7 +2,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, spawn_app, TestApp, TestUser};
+use crate::helpers::{assert_error, spawn_app, spawn_app_with, TestApp, TestUser};
 
 async fn create(app: &TestApp, who: &TestUser, body: Value) -> Value {
     let resp = app.send_as(who, Method::POST, "/tasks", Some(body)).await;
@@ -343,4 +343,148 @@ async fn sql_looking_text_is_stored_verbatim() {
     let task = create(&app, &ada, json!({"title": title})).await;
     assert_eq!(task["title"], title);
     assert_eq!(app.count("SELECT count(*) FROM tasks"), 1);
+}
+
+/// `GET /tasks` as (status, X-Total-Count, titles, statements it cost).
+async fn list_titles(app: &TestApp, who: &TestUser, path: &str) -> (String, Vec<String>, u64) {
+    let before = app.queries.get();
+    let resp = app.send_as(who, Method::GET, path, None).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let total = resp.headers()["x-total-count"].to_str().unwrap().to_owned();
+    let page: Vec<Value> = resp.json().await.unwrap();
+    let titles = page
+        .iter()
+        .map(|t| t["title"].as_str().unwrap().to_owned())
+        .collect();
+    (total, titles, app.queries.get() - before)
+}
+
+#[tokio::test]
+async fn a_kept_list_is_served_until_any_change_to_the_owners_tasks() {
+    let app = spawn_app().await;
+    let ada = app.signup_and_login("user").await;
+    let bob = app.signup_and_login("user").await;
+    let first = create(&app, &ada, json!({"title": "one"})).await;
+    create(&app, &ada, json!({"title": "two"})).await;
+
+    assert_eq!(
+        list_titles(&app, &ada, "/tasks").await,
+        ("2".into(), vec!["one".into(), "two".into()], 2)
+    );
+    // Unchanged: the kept answer, for the one query that authenticates.
+    assert_eq!(
+        list_titles(&app, &ada, "/tasks").await,
+        ("2".into(), vec!["one".into(), "two".into()], 1)
+    );
+    // Another owner's change leaves ada's list kept.
+    create(&app, &bob, json!({"title": "bob's"})).await;
+    assert_eq!(list_titles(&app, &ada, "/tasks").await.2, 1);
+
+    let path = format!("/tasks/{}", first["id"]);
+    let changes = [
+        (
+            Method::POST,
+            "/tasks".to_owned(),
+            Some(json!({"title": "three"})),
+            vec!["one", "two", "three"],
+        ),
+        (
+            Method::PATCH,
+            path.clone(),
+            Some(json!({"title": "uno"})),
+            vec!["uno", "two", "three"],
+        ),
+        (
+            Method::PUT,
+            path.clone(),
+            Some(json!({"title": "eins"})),
+            vec!["eins", "two", "three"],
+        ),
+        (Method::DELETE, path, None, vec!["two", "three"]),
+    ];
+    for (method, path, body, expected) in changes {
+        let status = app
+            .send_as(&ada, method.clone(), &path, body)
+            .await
+            .status();
+        assert!(status.is_success(), "{method} {path}: {status}");
+        let (total, titles, statements) = list_titles(&app, &ada, "/tasks").await;
+        assert_eq!(
+            (titles, total),
+            (
+                expected.iter().map(|t| t.to_string()).collect(),
+                expected.len().to_string()
+            ),
+            "after {method}"
+        );
+        assert_eq!(statements, 2, "after {method} the list is read again");
+    }
+
+    // A change made elsewhere (another instance, psql) is seen just the same.
+    app.sql(&format!(
+        "UPDATE tasks SET title = 'zwei' WHERE owner_id = {} AND title = 'two'",
+        ada.id
+    ));
+    assert_eq!(list_titles(&app, &ada, "/tasks").await.1, ["zwei", "three"]);
+    app.sql(&format!("DELETE FROM tasks WHERE owner_id = {}", ada.id));
+    assert_eq!(
+        list_titles(&app, &ada, "/tasks").await,
+        ("0".into(), vec![], 2)
+    );
+}
+
+#[tokio::test]
+async fn every_write_to_tasks_moves_its_owners_version_and_no_one_elses() {
+    let app = spawn_app().await;
+    let ada = app.signup_and_login("user").await;
+    let bob = app.signup_and_login("user").await;
+    let version = |who: &TestUser| {
+        app.count(&format!(
+            "SELECT tasks_version FROM users WHERE id = {}",
+            who.id
+        ))
+    };
+    let (ada0, bob0) = (version(&ada), version(&bob));
+    let steps = [
+        format!(
+            "INSERT INTO tasks (owner_id, title) VALUES ({0}, 'a'), ({0}, 'b')",
+            ada.id
+        ),
+        format!(
+            "UPDATE tasks SET completed = true WHERE owner_id = {}",
+            ada.id
+        ),
+        format!("DELETE FROM tasks WHERE owner_id = {}", ada.id),
+    ];
+    let mut last = ada0;
+    for step in &steps {
+        app.sql(step);
+        assert!(version(&ada) > last, "{step}");
+        last = version(&ada);
+    }
+    assert_eq!(version(&bob), bob0);
+    // An update that moves a task to another owner moves both.
+    app.sql(&format!(
+        "INSERT INTO tasks (owner_id, title) VALUES ({}, 'c')",
+        ada.id
+    ));
+    let (ada1, bob1) = (version(&ada), version(&bob));
+    app.sql(&format!(
+        "UPDATE tasks SET owner_id = {} WHERE owner_id = {}",
+        bob.id, ada.id
+    ));
+    assert!(version(&ada) > ada1 && version(&bob) > bob1);
+}
+
+#[tokio::test]
+async fn with_the_list_cache_off_every_list_is_read() {
+    let app = spawn_app_with(|s| s.server.task_list_cache_bytes = 0).await;
+    let ada = app.signup_and_login("user").await;
+    create(&app, &ada, json!({"title": "one"})).await;
+    for _ in 0..2 {
+        assert_eq!(
+            list_titles(&app, &ada, "/tasks").await,
+            ("1".into(), vec!["one".into()], 2)
+        );
+    }
 }

@@ -1,0 +1,3 @@
+DROP TRIGGER tasks_bump_owner_version ON tasks;
+DROP FUNCTION tasks_bump_owner_version();
+ALTER TABLE users DROP COLUMN tasks_version;
