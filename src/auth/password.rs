@@ -10,13 +10,24 @@ use crate::domain::password::MAX_BYTES;
 use crate::domain::Password;
 use crate::error::{ApiError, Message};
 
-type Job = Box<dyn FnOnce() + Send>;
+/// Runs on a hashing thread and returns what delivers its result.
+type Job = Box<dyn FnOnce() -> Delivery + Send>;
+/// Hands a finished hash to the request waiting for it.
+type Delivery = Box<dyn FnOnce() + Send>;
 
 /// Hashes and verifies passwords on a fixed set of threads, one per core:
 /// bcrypt never occupies the blocking pool that runs Diesel, at most one hash
 /// per core runs at a time (the rest queue), and the threads run at idle
 /// priority, so that under a login storm the scheduler still serves cheap
 /// requests first and logins take the CPU that is left.
+///
+/// An idle-priority thread can be preempted at any instruction and then wait
+/// a long time for a core, so it must never hold a lock that a request's
+/// thread needs: a worker blocked on such a lock would stall every request it
+/// serves (priority inversion). So jobs and results pass through two
+/// normal-priority threads: a dispatcher takes jobs from the workers and
+/// queues them for the hashing threads, and a deliverer wakes the waiting
+/// requests. Workers share channels only with those two.
 #[derive(Clone)]
 pub struct PasswordHasher {
     cost: u32,
@@ -28,6 +39,12 @@ pub struct PasswordHasher {
 /// nice(2) value of the hashing threads where `SCHED_IDLE` is refused.
 const FALLBACK_NICE: libc::c_int = 19;
 
+fn spawn(name: String, body: impl FnOnce() + Send + 'static) {
+    if let Err(e) = std::thread::Builder::new().name(name.clone()).spawn(body) {
+        log::error!("could not start thread {name}: {e}");
+    }
+}
+
 impl PasswordHasher {
     /// Starts the hashing threads and computes the dummy hash (a blocking
     /// bcrypt run at start-up).
@@ -35,29 +52,39 @@ impl PasswordHasher {
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
-        let (jobs, queue) = mpsc::channel::<Job>();
+        let (jobs, submitted) = mpsc::channel::<Job>();
+        let (queue_tx, queue) = mpsc::channel::<Job>();
+        let (done, finished) = mpsc::channel::<Delivery>();
+        // Each loop ends when its senders are gone: the app stopped.
+        spawn("bcrypt-dispatch".into(), move || {
+            for job in submitted {
+                if queue_tx.send(job).is_err() {
+                    return;
+                }
+            }
+        });
+        spawn("bcrypt-deliver".into(), move || {
+            for deliver in finished {
+                deliver();
+            }
+        });
         let queue = Arc::new(Mutex::new(queue));
         for i in 0..threads {
-            let queue = Arc::clone(&queue);
-            let spawned = std::thread::Builder::new()
-                .name(format!("bcrypt-{i}"))
-                .spawn(move || {
-                    lower_priority();
-                    loop {
-                        // The lock is held only to take the next job.
-                        let job = match queue.lock() {
-                            Ok(queue) => queue.recv(),
-                            Err(_) => return,
-                        };
-                        match job {
-                            Ok(job) => job(),
-                            Err(_) => return, // every sender is gone: the app stopped
-                        }
+            let (queue, done) = (Arc::clone(&queue), done.clone());
+            spawn(format!("bcrypt-{i}"), move || {
+                lower_priority();
+                loop {
+                    // Only hashing threads take this lock, to take the next job.
+                    let job = match queue.lock() {
+                        Ok(queue) => queue.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok(job) = job else { return };
+                    if done.send(job()).is_err() {
+                        return;
                     }
-                });
-            if let Err(e) = spawned {
-                log::error!("could not start a bcrypt thread: {e}");
-            }
+                }
+            });
         }
         Ok(PasswordHasher {
             cost,
@@ -73,7 +100,10 @@ impl PasswordHasher {
     ) -> Result<T, ApiError> {
         let (done, result) = oneshot::channel();
         let job: Job = Box::new(move || {
-            let _ = done.send(work());
+            let output = work();
+            Box::new(move || {
+                let _ = done.send(output);
+            })
         });
         self.jobs
             .send(job)
