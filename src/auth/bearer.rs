@@ -41,6 +41,8 @@ async fn authenticate(
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::internal(Message("AppState is not registered".into())))?;
+    // Logins yield to authenticated traffic (see PasswordHasher).
+    state.hasher.note_request();
     let claims = state
         .keys
         .decode(credentials.token(), TokenType::Access)
