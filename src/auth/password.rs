@@ -90,7 +90,9 @@ struct Running {
 }
 
 impl Running {
-    fn start(&self, traffic: &Traffic, threads: usize) {
+    /// Waits for a turn to hash; the turn ends when the returned guard drops,
+    /// so a panicking hash cannot keep its slot.
+    fn start(&self, traffic: &Traffic, threads: usize) -> Turn<'_> {
         let mut count = self.count.lock().unwrap_or_else(PoisonError::into_inner);
         while *count >= traffic.allowed(threads) {
             // Traffic ending is not signalled, so the wait is bounded.
@@ -101,11 +103,16 @@ impl Running {
                 .0;
         }
         *count += 1;
+        Turn(self)
     }
+}
 
-    fn finish(&self) {
-        *self.count.lock().unwrap_or_else(PoisonError::into_inner) -= 1;
-        self.freed.notify_one();
+struct Turn<'a>(&'a Running);
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        *self.0.count.lock().unwrap_or_else(PoisonError::into_inner) -= 1;
+        self.0.freed.notify_one();
     }
 }
 
@@ -156,9 +163,9 @@ impl PasswordHasher {
                         Err(_) => return,
                     };
                     let Ok(job) = job else { return };
-                    running.start(&traffic, threads);
+                    let turn = running.start(&traffic, threads);
                     let delivery = job();
-                    running.finish();
+                    drop(turn);
                     if done.send(delivery).is_err() {
                         return;
                     }
@@ -281,12 +288,12 @@ mod tests {
     fn a_hash_waits_for_its_turn_and_starts_when_one_finishes() {
         let traffic = Arc::new(traffic_last_seen_at(u64::MAX / 2)); // busy for ages
         let running = Arc::new(Running::default());
-        running.start(&traffic, 2);
+        let first = running.start(&traffic, 2);
         let (started, second) = mpsc::channel();
         let waiter = {
             let (traffic, running) = (Arc::clone(&traffic), Arc::clone(&running));
             std::thread::spawn(move || {
-                running.start(&traffic, 2);
+                let _turn = running.start(&traffic, 2);
                 started.send(()).unwrap();
             })
         };
@@ -294,12 +301,12 @@ mod tests {
             second.recv_timeout(RECHECK * 3).is_err(),
             "only one under traffic"
         );
-        running.finish();
+        drop(first);
         second
             .recv_timeout(Duration::from_secs(5))
             .expect("starts once the first finishes");
         waiter.join().unwrap();
-        assert_eq!(*running.count.lock().unwrap(), 1);
+        assert_eq!(*running.count.lock().unwrap(), 0, "every turn ended");
     }
 
     #[tokio::test]
