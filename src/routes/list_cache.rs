@@ -57,6 +57,14 @@ fn cost(list: &CachedList) -> usize {
     list.body.len() + ENTRY_OVERHEAD
 }
 
+impl OwnerLists {
+    /// Drops every list; returns the bytes freed.
+    fn clear(&mut self) -> usize {
+        self.lists.clear();
+        std::mem::take(&mut self.bytes)
+    }
+}
+
 impl TaskListCache {
     pub fn new(budget: usize) -> TaskListCache {
         TaskListCache {
@@ -92,9 +100,7 @@ impl TaskListCache {
         match inner.by_owner.get_mut(&owner) {
             Some(lists) if lists.version > version => return,
             Some(lists) if lists.version < version => {
-                inner.bytes -= lists.bytes;
-                lists.lists.clear();
-                lists.bytes = 0;
+                inner.bytes -= lists.clear();
                 lists.version = version;
             }
             Some(lists) => {
@@ -113,9 +119,7 @@ impl TaskListCache {
                 None => {
                     // Only this owner's lists are left: drop them all.
                     if let Some(lists) = inner.by_owner.get_mut(&owner) {
-                        inner.bytes -= lists.bytes;
-                        lists.lists.clear();
-                        lists.bytes = 0;
+                        inner.bytes -= lists.clear();
                     }
                     break;
                 }
