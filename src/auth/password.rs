@@ -184,7 +184,11 @@ impl PasswordHasher {
     /// next `QUIET_MS`, at most one hash runs at a time.
     pub fn note_request(&self) {
         let now = self.traffic.now_ms();
-        self.traffic.last_ms.store(now, Ordering::Relaxed);
+        // Every authenticated request passes here, on every worker: write the
+        // shared cache line once per millisecond, not once per request.
+        if self.traffic.last_ms.load(Ordering::Relaxed) != now {
+            self.traffic.last_ms.store(now, Ordering::Relaxed);
+        }
     }
 
     /// Runs `work` on a hashing thread and waits for it without blocking the caller's.
