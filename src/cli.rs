@@ -231,6 +231,14 @@ fn check_config(settings: &Settings) {
             ""
         }
     );
-    println!("  bcrypt cost: {}", settings.auth.bcrypt_cost);
+    println!(
+        "  bcrypt cost: {}, idle cgroup: {}",
+        settings.auth.bcrypt_cost,
+        if settings.auth.bcrypt_idle_cgroup {
+            "where permitted"
+        } else {
+            "off"
+        }
+    );
     println!("  cors origins: {}", settings.cors.allowed_origins.len());
 }

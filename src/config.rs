@@ -129,6 +129,8 @@ impl JwtSettings {
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
     pub bcrypt_cost: u32,
+    /// Hash in a cgroup marked idle where the system lets us (see README).
+    pub bcrypt_idle_cgroup: bool,
     pub max_failed_logins: u32,
     pub lockout_seconds: u64,
 }

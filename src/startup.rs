@@ -51,7 +51,8 @@ impl Application {
             queries.clone(),
         );
         let hasher =
-            PasswordHasher::new(settings.auth.bcrypt_cost).map_err(std::io::Error::other)?;
+            PasswordHasher::new(settings.auth.bcrypt_cost, settings.auth.bcrypt_idle_cgroup)
+                .map_err(std::io::Error::other)?;
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
         let port = listener.local_addr()?.port();
         let body_limit = settings.server.body_limit_bytes;

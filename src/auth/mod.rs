@@ -1,6 +1,7 @@
 //! Authentication: password hashing, JWTs, the bearer middleware and `CurrentUser`.
 pub mod bearer;
 pub mod extractor;
+mod idle_cgroup;
 pub mod jwt;
 pub mod password;
 pub mod rate_limit;

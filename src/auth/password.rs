@@ -38,6 +38,11 @@ type Delivery = Box<dyn FnOnce() + Send>;
 /// wakeup far faster than a busy one (guest halt-polling versus an IPI);
 /// with two such threads every core was busy. So under traffic one core stays
 /// free of hashing, and logins get the other.
+///
+/// A thread's policy ranks it only within its group (session or service
+/// cgroup); against PostgreSQL's group the hashing threads would take their
+/// group's full share. So, where permitted, they also move into a cgroup
+/// marked idle (`idle_cgroup`).
 #[derive(Clone)]
 pub struct PasswordHasher {
     cost: u32,
@@ -123,9 +128,10 @@ fn spawn(name: String, body: impl FnOnce() + Send + 'static) {
 }
 
 impl PasswordHasher {
-    /// Starts the hashing threads and computes the dummy hash (a blocking
-    /// bcrypt run at start-up).
-    pub fn new(cost: u32) -> Result<Self, bcrypt::BcryptError> {
+    /// Starts the hashing threads (in an idle cgroup if `idle_cgroup` and the
+    /// system permits it) and computes the dummy hash (a blocking bcrypt run
+    /// at start-up).
+    pub fn new(cost: u32, idle_cgroup: bool) -> Result<Self, bcrypt::BcryptError> {
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
@@ -156,6 +162,9 @@ impl PasswordHasher {
             let (traffic, running) = (Arc::clone(&traffic), Arc::clone(&running));
             spawn(format!("bcrypt-{i}"), move || {
                 lower_priority();
+                if idle_cgroup {
+                    join_idle_cgroup(i == 0);
+                }
                 loop {
                     // Only hashing threads take this lock, to take the next job.
                     let job = match queue.lock() {
@@ -260,6 +269,16 @@ fn lower_priority() {
     }
 }
 
+/// Moves the calling hashing thread into the idle cgroup; the first thread
+/// says where it went, or why it stays.
+fn join_idle_cgroup(report: bool) {
+    match super::idle_cgroup::join() {
+        Ok(dir) if report => log::info!("bcrypt threads run in idle cgroup {}", dir.display()),
+        Err(e) if report => log::info!("bcrypt threads stay in the service's cgroup: {e}"),
+        _ => {}
+    }
+}
+
 /// Hashes on the calling thread: for start-up and the command line.
 pub fn hash_blocking(password: &Password, cost: u32) -> Result<String, bcrypt::BcryptError> {
     // `Password` holds at most 72 bytes, so bcrypt sees all of it. (bcrypt's
@@ -315,7 +334,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_and_verifies_through_the_hashing_threads() {
-        let hasher = PasswordHasher::new(4).unwrap();
+        let hasher = PasswordHasher::new(4, true).unwrap();
         hasher.note_request();
         let password = Password::dummy();
         let hash = hasher.hash(&password).await.unwrap();

@@ -34,6 +34,7 @@ fn defaults_are_the_contracts() {
     assert_eq!(s.jwt.leeway_seconds, 0);
     assert!(s.jwt.previous_secrets.is_empty());
     assert_eq!(s.auth.bcrypt_cost, 12);
+    assert!(s.auth.bcrypt_idle_cgroup);
     assert_eq!((s.auth.max_failed_logins, s.auth.lockout_seconds), (5, 900));
     assert_eq!(s.rate_limit.auth_per_minute, 30);
     assert!(s.cors.allowed_origins.is_empty());
@@ -124,9 +125,11 @@ fn variables_override_files_and_lists_are_comma_separated() {
             "https://a.example,https://b.example",
         ),
         ("DATABASE_URL", "postgres://elsewhere/db"),
+        ("APP__AUTH__BCRYPT_IDLE_CGROUP", "false"),
     ])
     .unwrap();
     assert_eq!(s.server.port, 9001);
+    assert!(!s.auth.bcrypt_idle_cgroup);
     assert_eq!(s.jwt.access_ttl_seconds, 60);
     assert_eq!(s.jwt.previous_secrets.len(), 2);
     assert_eq!(

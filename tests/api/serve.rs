@@ -1,5 +1,5 @@
 //! The `serve` process as operators see it: help, request logs without
-//! secrets, and a graceful stop on SIGTERM.
+//! secrets, a graceful stop on SIGTERM, and where its bcrypt threads run.
 use std::io::{BufRead, BufReader, Read};
 use std::process::Command;
 use std::time::Duration;
@@ -100,8 +100,16 @@ async fn request_logs_carry_method_path_status_and_latency_but_never_secrets() {
 #[tokio::test]
 async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
     let db = TestDatabase::migrated();
-    // A slow bcrypt keeps the login in flight when the signal arrives.
-    let mut served = serve(&db, &[("APP__AUTH__BCRYPT_COST", "13")]);
+    // A slow bcrypt keeps the login in flight when the signal arrives. (Out
+    // of the idle cgroup: there a busy test machine could stretch it past
+    // the shutdown grace.)
+    let mut served = serve(
+        &db,
+        &[
+            ("APP__AUTH__BCRYPT_COST", "13"),
+            ("APP__AUTH__BCRYPT_IDLE_CGROUP", "false"),
+        ],
+    );
     let base = served.base.clone();
     let client = reqwest::Client::new();
     let signup = client
@@ -138,4 +146,93 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
         std::net::TcpStream::connect(served.base.trim_start_matches("http://")).is_err(),
         "still listening"
     );
+}
+
+/// The cpu-controller line of a thread's /proc cgroup file, if it has one.
+fn cpu_cgroup(cgroup_file: &str) -> Option<String> {
+    std::fs::read_to_string(cgroup_file)
+        .ok()?
+        .lines()
+        .find(|l| {
+            l.split(':')
+                .nth(1)
+                .is_some_and(|c| c.split(',').any(|c| c == "cpu"))
+        })
+        .map(str::to_owned)
+}
+
+/// The cpu cgroups of a process's `bcrypt-N` threads, once all have started.
+fn bcrypt_thread_cgroups(pid: u32) -> Vec<String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let cgroups: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .flatten()
+            .filter(|t| {
+                std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| {
+                    c.trim()
+                        .strip_prefix("bcrypt-")
+                        .is_some_and(|n| n.parse::<u32>().is_ok())
+                })
+            })
+            .filter_map(|t| cpu_cgroup(&t.path().join("cgroup").to_string_lossy()))
+            .collect();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if cgroups.len() >= cores || std::time::Instant::now() > deadline {
+            return cgroups;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn bcrypt_threads_run_in_an_idle_cgroup_where_permitted_and_stay_when_it_is_off() {
+    let db = TestDatabase::migrated();
+    let Some(own) = cpu_cgroup("/proc/self/cgroup") else {
+        // No cgroup v1 cpu hierarchy: nothing to join, and the server must say so.
+        let mut served = serve(&db, &[]);
+        sigterm(&served.child);
+        let mut log = String::new();
+        served
+            .child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut log)
+            .unwrap();
+        assert!(
+            log.contains("bcrypt threads stay in the service's cgroup"),
+            "{log}"
+        );
+        return;
+    };
+    // SAFETY: geteuid takes nothing and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let on = serve(&db, &[]);
+    let off = serve(&db, &[("APP__AUTH__BCRYPT_IDLE_CGROUP", "false")]);
+    let (on_cgroups, off_cgroups) = (
+        bcrypt_thread_cgroups(on.child.id()),
+        bcrypt_thread_cgroups(off.child.id()),
+    );
+    for mut served in [on, off] {
+        sigterm(&served.child);
+        served.child.wait().unwrap();
+    }
+    assert!(!on_cgroups.is_empty() && !off_cgroups.is_empty());
+    assert!(
+        off_cgroups.iter().all(|c| *c == own),
+        "{off_cgroups:?} vs {own}"
+    );
+    if root {
+        for c in &on_cgroups {
+            assert!(c.ends_with("/taskgate-bcrypt"), "{c}");
+        }
+        let path = on_cgroups[0].rsplit_once(':').unwrap().1;
+        let idle = ["/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct"]
+            .iter()
+            .find_map(|mount| std::fs::read_to_string(format!("{mount}{path}/cpu.idle")).ok());
+        assert_eq!(idle.as_deref().map(str::trim), Some("1"), "{path}");
+    } else {
+        assert!(on_cgroups.iter().all(|c| *c == own), "{on_cgroups:?}");
+    }
 }
