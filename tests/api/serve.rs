@@ -4,7 +4,22 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::helpers::{serve, sigterm, TestDatabase, PASSWORD};
+use crate::helpers::{serve, sigterm, Served, TestDatabase, PASSWORD};
+
+/// Stops a server with SIGTERM and returns everything it logged.
+fn stop_and_read_log(served: &mut Served) -> String {
+    sigterm(&served.child);
+    let mut log = String::new();
+    served
+        .child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    served.child.wait().unwrap();
+    log
+}
 
 #[test]
 fn help_says_what_each_command_does_and_which_variables_it_reads() {
@@ -71,16 +86,7 @@ async fn request_logs_carry_method_path_status_and_latency_but_never_secrets() {
         .send()
         .await
         .unwrap();
-    sigterm(&served.child);
-    let mut log = String::new();
-    served
-        .child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
-    served.child.wait().unwrap();
+    let log = stop_and_read_log(&mut served);
 
     let line = log
         .lines()
@@ -190,16 +196,7 @@ fn bcrypt_threads_run_in_an_idle_cgroup_where_permitted_and_stay_when_it_is_off(
     let db = TestDatabase::migrated();
     let Some(own) = cpu_cgroup("/proc/self/cgroup") else {
         // No cgroup v1 cpu hierarchy: nothing to join, and the server must say so.
-        let mut served = serve(&db, &[]);
-        sigterm(&served.child);
-        let mut log = String::new();
-        served
-            .child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut log)
-            .unwrap();
+        let log = stop_and_read_log(&mut serve(&db, &[]));
         assert!(
             log.contains("bcrypt threads stay in the service's cgroup"),
             "{log}"
