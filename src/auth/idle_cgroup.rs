@@ -22,24 +22,37 @@ use std::path::{Path, PathBuf};
 /// restarts leave no trail.
 pub const NAME: &str = "taskgate-bcrypt";
 
-/// Moves the calling thread into `NAME` under the process's cgroup in the v1
-/// cpu hierarchy, creating it with `cpu.idle = 1` if needed, and returns that
-/// cgroup's directory.
-pub fn join() -> io::Result<PathBuf> {
-    let mountinfo = read("/proc/self/mountinfo")?;
-    let cgroups = read("/proc/self/cgroup")?;
-    let dir = cpu_cgroup_dir(&mountinfo, &cgroups)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no cgroup v1 cpu hierarchy"))?
-        .join(NAME);
-    match fs::create_dir(&dir) {
-        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(with_path(e, &dir)),
-        _ => {}
+/// `NAME` under the process's cgroup in the v1 cpu hierarchy, marked idle.
+#[derive(Debug)]
+pub struct IdleCgroup(PathBuf);
+
+impl IdleCgroup {
+    /// Finds the process's cgroup and creates (or reuses) `NAME` under it
+    /// with `cpu.idle = 1`.
+    pub fn prepare() -> io::Result<Self> {
+        let mountinfo = read("/proc/self/mountinfo")?;
+        let cgroups = read("/proc/self/cgroup")?;
+        let dir = cpu_cgroup_dir(&mountinfo, &cgroups)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no cgroup v1 cpu hierarchy"))?
+            .join(NAME);
+        match fs::create_dir(&dir) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(with_path(e, &dir)),
+            _ => {}
+        }
+        write(&dir.join("cpu.idle"), "1")?;
+        Ok(IdleCgroup(dir))
     }
-    write(&dir.join("cpu.idle"), "1")?;
-    // SAFETY: gettid takes nothing and cannot fail.
-    let tid = unsafe { libc::gettid() };
-    write(&dir.join("tasks"), &tid.to_string())?;
-    Ok(dir)
+
+    pub fn dir(&self) -> &Path {
+        &self.0
+    }
+
+    /// Moves the calling thread (only it) into the cgroup.
+    pub fn join(&self) -> io::Result<()> {
+        // SAFETY: gettid takes nothing and cannot fail.
+        let tid = unsafe { libc::gettid() };
+        write(&self.0.join("tasks"), &tid.to_string())
+    }
 }
 
 fn read(path: &str) -> io::Result<String> {
@@ -136,7 +149,7 @@ mod tests {
             root && dir.is_some_and(|d| d.join("cpu.idle").exists())
         };
         let (joined, own_cgroups) = std::thread::spawn(|| {
-            let joined = join();
+            let joined = IdleCgroup::prepare().and_then(|cgroup| cgroup.join().map(|()| cgroup));
             (
                 joined,
                 fs::read_to_string("/proc/thread-self/cgroup").unwrap(),
@@ -145,9 +158,11 @@ mod tests {
         .join()
         .unwrap();
         if permitted {
-            let dir = joined.expect("root with a v1 cpu hierarchy may move its threads");
+            let cgroup = joined.expect("root with a v1 cpu hierarchy may move its threads");
             assert_eq!(
-                fs::read_to_string(dir.join("cpu.idle")).unwrap().trim(),
+                fs::read_to_string(cgroup.dir().join("cpu.idle"))
+                    .unwrap()
+                    .trim(),
                 "1"
             );
             let cpu_line = own_cgroups

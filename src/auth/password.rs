@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+use super::idle_cgroup::IdleCgroup;
 use crate::domain::password::MAX_BYTES;
 use crate::domain::Password;
 use crate::error::{ApiError, Message};
@@ -196,13 +197,19 @@ impl PasswordHasher {
             last_ms: AtomicU64::new(0),
         });
         let running = Arc::new(Running::default());
+        let cgroup = if idle_cgroup {
+            prepare_idle_cgroup().map(Arc::new)
+        } else {
+            None
+        };
         for i in 0..threads {
             let (queue, done) = (Arc::clone(&queue), done.clone());
             let (traffic, running) = (Arc::clone(&traffic), Arc::clone(&running));
+            let cgroup = cgroup.clone();
             spawn(format!("bcrypt-{i}"), move || {
                 lower_priority();
-                if idle_cgroup {
-                    join_idle_cgroup(i == 0);
+                if let Some(Err(e)) = cgroup.map(|cgroup| cgroup.join()) {
+                    log::info!("bcrypt thread stays in the service's cgroup: {e}");
                 }
                 loop {
                     // Only hashing threads take this lock, to take the next job.
@@ -308,13 +315,20 @@ fn lower_priority() {
     }
 }
 
-/// Moves the calling hashing thread into the idle cgroup; the first thread
-/// says where it went, or why it stays.
-fn join_idle_cgroup(report: bool) {
-    match super::idle_cgroup::join() {
-        Ok(dir) if report => log::info!("bcrypt threads run in idle cgroup {}", dir.display()),
-        Err(e) if report => log::info!("bcrypt threads stay in the service's cgroup: {e}"),
-        _ => {}
+/// The idle cgroup for the hashing threads, or why there is none.
+fn prepare_idle_cgroup() -> Option<IdleCgroup> {
+    match IdleCgroup::prepare() {
+        Ok(cgroup) => {
+            log::info!(
+                "bcrypt threads run in idle cgroup {}",
+                cgroup.dir().display()
+            );
+            Some(cgroup)
+        }
+        Err(e) => {
+            log::info!("bcrypt threads stay in the service's cgroup: {e}");
+            None
+        }
     }
 }
 
