@@ -247,21 +247,18 @@ impl Settings {
             None if self.env == AppEnv::Production => {
                 return fail("jwt.secret is not set: set APP__JWT__SECRET to a random string of at least 32 bytes".into())
             }
-            Some(s) if s.expose().len() < 32 => {
-                return fail("jwt.secret is shorter than 32 bytes: set APP__JWT__SECRET to a random string of at least 32 bytes".into())
+            None if !is_loopback(&self.server.host) => {
+                return fail(format!("jwt.secret is not set and server.host {:?} is not a loopback address: the built-in development placeholder is public, so it only signs for 127.0.0.1; set APP__JWT__SECRET or APP__SERVER__HOST=127.0.0.1", self.server.host))
             }
-            Some(s) if self.env == AppEnv::Production && s.expose() == DEV_FAKE_SECRET => {
-                return fail("jwt.secret is the development placeholder: set APP__JWT__SECRET to a random string of at least 32 bytes".into())
-            }
-            _ => {}
+            None => {}
+            Some(secret) => check_secret(secret, "jwt.secret (APP__JWT__SECRET)", self.env)?,
         }
-        if self
-            .jwt
-            .previous_secrets
-            .iter()
-            .any(|s| s.expose().len() < 32)
-        {
-            return fail("every jwt.previous_secrets entry must be at least 32 bytes (APP__JWT__PREVIOUS_SECRETS, comma-separated)".into());
+        for secret in &self.jwt.previous_secrets {
+            check_secret(
+                secret,
+                "every jwt.previous_secrets entry (APP__JWT__PREVIOUS_SECRETS, comma-separated)",
+                self.env,
+            )?;
         }
         if self.database.url.expose().trim().is_empty() {
             return fail(
@@ -347,6 +344,44 @@ impl Settings {
                 .max(2)
         })
     }
+}
+
+/// Fewest distinct byte values a secret may have: refuses `aaaa...` and
+/// other obvious non-random strings without judging real ones.
+const MIN_DISTINCT_SECRET_BYTES: usize = 8;
+
+/// The checks every signing secret passes, current or previous: length,
+/// some variety, and in production never the public placeholder.
+fn check_secret(secret: &Secret, what: &str, env: AppEnv) -> Result<(), ConfigError> {
+    let bytes = secret.expose().as_bytes();
+    let how = "set it to a random string of at least 32 bytes, e.g. `openssl rand -base64 48`";
+    if bytes.len() < 32 {
+        return Err(ConfigError(format!(
+            "{what} is shorter than 32 bytes: {how}"
+        )));
+    }
+    let distinct = bytes.iter().collect::<std::collections::HashSet<_>>().len();
+    if distinct < MIN_DISTINCT_SECRET_BYTES {
+        return Err(ConfigError(format!(
+            "{what} has only {distinct} distinct characters and cannot be random: {how}"
+        )));
+    }
+    if env == AppEnv::Production && secret.expose() == DEV_FAKE_SECRET {
+        return Err(ConfigError(format!(
+            "{what} is the development placeholder: {how}"
+        )));
+    }
+    Ok(())
+}
+
+/// `127.0.0.1`, `::1`, `localhost` and the rest of 127/8.
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `https://host[:port]`: a scheme and an authority, nothing else (actix-cors

@@ -38,6 +38,13 @@ pub enum ApiError {
     Conflict(String),
     #[error("payload too large")]
     PayloadTooLarge,
+    /// The body did not arrive within `server.body_timeout_seconds`.
+    #[error("request timeout")]
+    RequestTimeout,
+    /// A refusal the framework or a middleware made without a body of ours
+    /// (a CORS preflight from an unlisted origin, say): the same status, our body.
+    #[error("refused with {0}")]
+    Refused(StatusCode),
     #[error("unsupported media type: {0}")]
     UnsupportedMediaType(String),
     #[error("validation failed: {detail}")]
@@ -129,6 +136,17 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::RequestTimeout => "request_timeout",
+            ApiError::Refused(status) => match status.as_u16() {
+                404 => "not_found",
+                405 => "method_not_allowed",
+                408 => "request_timeout",
+                413 => "payload_too_large",
+                415 => "unsupported_media_type",
+                431 => "request_header_fields_too_large",
+                500.. => "internal_error",
+                _ => "invalid_request",
+            },
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Validation { .. } => "validation_error",
             ApiError::RateLimited { .. } => "rate_limited",
@@ -155,6 +173,13 @@ impl ApiError {
             ApiError::NotFound => "Not found".into(),
             ApiError::MethodNotAllowed { .. } => "Method not allowed".into(),
             ApiError::PayloadTooLarge => "Request body is too large".into(),
+            ApiError::RequestTimeout => {
+                "The request body did not arrive in time; the connection is closed".into()
+            }
+            ApiError::Refused(status) => status
+                .canonical_reason()
+                .unwrap_or("Request refused")
+                .into(),
             ApiError::RateLimited { detail, .. } => (*detail).into(),
             ApiError::Unavailable(_) => "Service temporarily unavailable".into(),
             ApiError::Internal(_) => "Internal server error".into(),
@@ -200,6 +225,8 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Refused(status) => *status,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -235,6 +262,10 @@ impl ResponseError for ApiError {
                 ..
             } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_seconds.to_string()));
+            }
+            // The rest of the body may still be in flight: the connection cannot be reused.
+            ApiError::RequestTimeout => {
+                response.force_close();
             }
             _ => {}
         }
@@ -277,42 +308,54 @@ impl fmt::Display for Message {
 
 impl std::error::Error for Message {}
 
-/// Turns serde's message about a body into a (field, message) pair, naming
-/// the field where serde does (unknown or missing fields).
-fn serde_field_error(message: &str) -> (String, String) {
-    let quoted = || message.split('`').nth(1).map(str::to_owned);
-    if message.starts_with("unknown field") {
-        if let Some(field) = quoted() {
-            return (field, "unknown field".into());
-        }
-    }
-    if message.starts_with("missing field") {
-        if let Some(field) = quoted() {
-            return (field, "field required".into());
-        }
-    }
-    // serde's own wording describes the client's input, not our internals;
-    // only the position suffix is dropped.
-    let text = message.split(" at line ").next().unwrap_or(message);
-    ("body".into(), text.to_owned())
-}
-
-fn validation_from_serde(message: &str) -> ApiError {
-    let (field, text) = serde_field_error(message);
-    ApiError::Validation {
-        detail: format!("{field}: {text}"),
-        fields: BTreeMap::from([(field, text)]),
-    }
+/// Where in the input a serde error points: the JSON path of a body field
+/// (`due_date`, `inner.a`, `items[0]`) or a query parameter's name, from
+/// `serde_path_to_error`; `root` when the input as a whole is at fault.
+/// A missing field is reported at its parent object, so the field's own name
+/// (the one thing only serde's message holds) is appended.
+fn input_at(path: &serde_path_to_error::Path, message: &str, root: &str) -> (String, String) {
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
+    let parent = path.to_string();
+    let parent = (parent != ".").then_some(parent);
+    let text = if missing.is_some() {
+        "field required".to_owned()
+    } else if message.starts_with("unknown field") {
+        "unknown field".to_owned()
+    } else {
+        // serde's wording describes the client's input, not our internals;
+        // only serde_json's position suffix is dropped.
+        message
+            .split(" at line ")
+            .next()
+            .unwrap_or(message)
+            .to_owned()
+    };
+    let field = match (parent, missing) {
+        (Some(p), Some(m)) => format!("{p}.{m}"),
+        (None, Some(m)) => m.to_owned(),
+        (Some(p), None) => p,
+        (None, None) => root.to_owned(),
+    };
+    (field, text)
 }
 
 impl ApiError {
-    /// A JSON body read by hand: bad syntax is 400, a wrong shape 422.
-    pub fn from_json(e: serde_json::Error) -> Self {
-        if e.is_data() {
-            validation_from_serde(&e.to_string())
-        } else {
-            ApiError::InvalidRequest("Malformed JSON body".into())
+    /// A JSON body that did not parse into its type: bad syntax is 400, a
+    /// wrong shape 422 naming the field at fault.
+    pub fn from_json(e: serde_path_to_error::Error<serde_json::Error>) -> Self {
+        if !e.inner().is_data() {
+            return ApiError::InvalidRequest("Malformed JSON body".into());
         }
+        let (field, text) = input_at(e.path(), &e.inner().to_string(), "body");
+        ApiError::field(&field, text)
+    }
+
+    /// A query string that did not parse into its type: 422 naming the parameter.
+    pub fn from_query(e: serde_path_to_error::Error<serde_urlencoded::de::Error>) -> Self {
+        let (field, text) = input_at(e.path(), &e.inner().to_string(), "query");
+        ApiError::field(&field, text)
     }
 }
 
@@ -325,22 +368,6 @@ impl From<actix_web::error::PayloadError> for ApiError {
     }
 }
 
-impl From<actix_web::error::JsonPayloadError> for ApiError {
-    fn from(e: actix_web::error::JsonPayloadError) -> Self {
-        use actix_web::error::JsonPayloadError as E;
-        match e {
-            E::OverflowKnownLength { .. } | E::Overflow { .. } => ApiError::PayloadTooLarge,
-            E::ContentType => ApiError::UnsupportedMediaType(
-                "Send a JSON body (Content-Type: application/json)".into(),
-            ),
-            E::Deserialize(err) if err.is_data() => validation_from_serde(&err.to_string()),
-            E::Deserialize(_) => ApiError::InvalidRequest("Malformed JSON body".into()),
-            E::Payload(p) => p.into(),
-            other => ApiError::InvalidRequest(format!("Bad JSON body: {other}")),
-        }
-    }
-}
-
 impl From<actix_web::error::UrlencodedError> for ApiError {
     fn from(e: actix_web::error::UrlencodedError) -> Self {
         use actix_web::error::UrlencodedError as E;
@@ -349,33 +376,19 @@ impl From<actix_web::error::UrlencodedError> for ApiError {
             E::ContentType => ApiError::UnsupportedMediaType(
                 "Send form data (application/x-www-form-urlencoded or multipart/form-data)".into(),
             ),
-            E::Parse(err) => validation_from_serde(&err.to_string()),
             E::Payload(p) => p.into(),
             _ => ApiError::InvalidRequest("Malformed form data".into()),
         }
     }
 }
 
-impl From<actix_web::error::QueryPayloadError> for ApiError {
-    fn from(e: actix_web::error::QueryPayloadError) -> Self {
-        match e {
-            actix_web::error::QueryPayloadError::Deserialize(err) => {
-                validation_from_serde(&err.to_string())
-            }
-            _ => ApiError::InvalidRequest("Malformed query string".into()),
-        }
-    }
-}
-
-impl From<actix_web::error::PathError> for ApiError {
-    fn from(e: actix_web::error::PathError) -> Self {
+impl ApiError {
+    /// A path segment that does not parse (`/tasks/abc`): 422 naming the
+    /// segment (`segment` is its name in the route, e.g. `id`).
+    pub fn from_path(e: actix_web::error::PathError, segment: Option<&str>) -> Self {
         match e {
             actix_web::error::PathError::Deserialize(err) => {
-                let (_, text) = serde_field_error(&err.to_string());
-                ApiError::Validation {
-                    detail: format!("path: {text}"),
-                    fields: BTreeMap::from([("path".to_owned(), text)]),
-                }
+                ApiError::field(segment.unwrap_or("path"), err.to_string())
             }
             _ => ApiError::NotFound,
         }
@@ -386,22 +399,58 @@ impl From<actix_web::error::PathError> for ApiError {
 mod tests {
     use super::*;
 
+    fn path_error(json: &str) -> ApiError {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Inner {
+            a: i64,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Body {
+            email: String,
+            inner: Option<Inner>,
+        }
+        let mut de = serde_json::Deserializer::from_str(json);
+        ApiError::from_json(serde_path_to_error::deserialize::<_, Body>(&mut de).unwrap_err())
+    }
+
+    fn fields(e: ApiError) -> Vec<(String, String)> {
+        match e {
+            ApiError::Validation { fields, .. } => fields.into_iter().collect(),
+            other => panic!("not a 422: {other:?}"),
+        }
+    }
+
     #[test]
-    fn serde_messages_name_the_field_when_they_can() {
+    fn serde_errors_name_the_input_at_fault_by_its_path() {
+        let one = |field: &str, text: &str| vec![(field.to_owned(), text.to_owned())];
         assert_eq!(
-            serde_field_error("unknown field `role`, expected one of `email`, `password`"),
-            ("role".into(), "unknown field".into())
+            fields(path_error(r#"{"email": "a", "role": "admin"}"#)),
+            one("role", "unknown field")
+        );
+        assert_eq!(fields(path_error("{}")), one("email", "field required"));
+        assert_eq!(
+            fields(path_error(r#"{"email": 5}"#)),
+            one("email", "invalid type: integer `5`, expected a string")
         );
         assert_eq!(
-            serde_field_error("missing field `email` at line 1 column 2"),
-            ("email".into(), "field required".into())
+            fields(path_error(r#"{"email": "a", "inner": {"a": "x"}}"#)),
+            one("inner.a", "invalid type: string \"x\", expected i64")
         );
         assert_eq!(
-            serde_field_error("invalid type: integer `1`, expected a string at line 1 column 9"),
-            (
-                "body".into(),
-                "invalid type: integer `1`, expected a string".into()
-            )
+            fields(path_error(r#"{"email": "a", "inner": {}}"#)),
+            one("inner.a", "field required")
         );
+        assert_eq!(
+            fields(path_error(r#"{"email": "a", "inner": {"b": 1}}"#)),
+            one("inner.b", "unknown field")
+        );
+        assert!(matches!(
+            path_error(r#"{"email": "#),
+            ApiError::InvalidRequest(_)
+        ));
     }
 }

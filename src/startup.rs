@@ -72,6 +72,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(cors(&origins))
+                .wrap(routes::refusals::json_refusals())
                 // No access log at all when RUST_LOG leaves it out: not even its per-request bookkeeping.
                 .wrap(Condition::new(
                     access_log,

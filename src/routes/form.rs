@@ -7,6 +7,7 @@ use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
 
+use super::body::read_all;
 use crate::error::ApiError;
 
 const HOW_TO: &str = "Send form data (application/x-www-form-urlencoded or multipart/form-data), \
@@ -28,7 +29,7 @@ impl FormFields {
             .unwrap_or("")
             .to_ascii_lowercase();
         let pairs = if content_type.starts_with("application/x-www-form-urlencoded") {
-            let body = read_limited(payload, limit).await?;
+            let body = read_all(req, payload.into_inner(), limit).await?;
             serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
                 .map_err(|_| ApiError::InvalidRequest("Malformed form data".into()))?
         } else if content_type.starts_with("multipart/form-data") {
@@ -50,18 +51,6 @@ impl FormFields {
             .map(String::as_str)
             .filter(|v| !v.is_empty())
     }
-}
-
-async fn read_limited(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 async fn read_multipart(

@@ -2,6 +2,9 @@
 use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 use serde::{Deserialize, Deserializer, Serializer};
 
+use super::body::{read_all, BodyLimit};
+use crate::error::ApiError;
+
 /// RFC 3339 UTC to the second: `2026-11-22T10:00:00Z`.
 ///
 /// Written into a stack buffer: a list of 50 tasks has 100 timestamps, and
@@ -66,23 +69,48 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
     }
 }
 
-/// The JSON body extractor of every handler: a JSON object only, with the
-/// limits and error bodies of `JsonConfig`.
+/// The JSON body extractor of every handler: a JSON object only, within the
+/// body limit; a field of the wrong shape is a 422 naming its JSON path.
 pub struct JsonBody<T>(pub T);
 
 impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for JsonBody<T> {
-    type Error = actix_web::Error;
-    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
+    type Error = ApiError;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(
         req: &actix_web::HttpRequest,
         payload: &mut actix_web::dev::Payload,
     ) -> Self::Future {
         use futures_util::FutureExt;
-        actix_web::web::Json::<Object<T>>::from_request(req, payload)
-            .map(|r| r.map(|json| JsonBody(json.into_inner().0)))
-            .boxed_local()
+        let is_json = is_json(req);
+        let (req, payload) = (req.clone(), payload.take());
+        async move {
+            if !is_json {
+                return Err(ApiError::UnsupportedMediaType(
+                    "Send a JSON body (Content-Type: application/json)".into(),
+                ));
+            }
+            let body = read_all(&req, payload, BodyLimit::of(&req)).await?;
+            parse_json::<Object<T>>(&body).map(|o| JsonBody(o.0))
+        }
+        .boxed_local()
     }
+}
+
+/// `application/json` or any `+json` type, as actix's own extractor accepts.
+fn is_json(req: &actix_web::HttpRequest) -> bool {
+    use actix_web::HttpMessage;
+    matches!(req.mime_type(), Ok(Some(m))
+        if m.subtype() == actix_web::mime::JSON || m.suffix() == Some(actix_web::mime::JSON))
+}
+
+/// `T` from JSON bytes, with the path of the field at fault on a 422.
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(ApiError::from_json)?;
+    de.end()
+        .map_err(|_| ApiError::InvalidRequest("Malformed JSON body".into()))?;
+    Ok(value)
 }
 
 impl<T> JsonBody<T> {

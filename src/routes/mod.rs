@@ -1,10 +1,13 @@
 //! The route table: every path, its methods and handlers, on one screen.
 pub mod admin;
+pub mod body;
 pub mod form;
 pub mod health;
 pub mod json;
 pub mod list_cache;
 pub mod paging;
+pub mod query;
+pub mod refusals;
 pub mod reports;
 pub mod sessions;
 pub mod tasks;
@@ -130,22 +133,16 @@ pub fn configure(cfg: &mut web::ServiceConfig, auth_limit: &AuthLimit) {
         );
 }
 
-/// Extractor settings that turn malformed input into API.md's 400/413/415/422
+/// The body limit our extractors apply, and a path-segment error handler
+/// that names the segment, so that malformed input gets API.md's 400/413/415/422
 /// bodies instead of actix's plain-text defaults.
 pub fn configure_extractors(cfg: &mut web::ServiceConfig, body_limit: usize) {
-    cfg.app_data(
-        web::JsonConfig::default()
-            .limit(body_limit)
-            .error_handler(|e, _| ApiError::from(e).into()),
-    )
-    .app_data(
-        web::FormConfig::default()
-            .limit(body_limit)
-            .error_handler(|e, _| ApiError::from(e).into()),
-    )
-    .app_data(web::PayloadConfig::default().limit(body_limit))
-    .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::from(e).into()))
-    .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::from(e).into()));
+    cfg.app_data(body::BodyLimit(body_limit))
+        .app_data(web::PathConfig::default().error_handler(|e, req| {
+            // Every route of ours has at most one dynamic segment.
+            let segment = req.match_info().iter().next().map(|(name, _)| name);
+            ApiError::from_path(e, segment).into()
+        }));
 }
 
 /// A resource whose other methods answer 405 with an `Allow` header.

@@ -7,7 +7,8 @@ use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::json::{rfc3339, Object};
+use super::body::{read_all, BodyLimit};
+use super::json::{parse_json, rfc3339, Object};
 use super::{client_ip, ErrorResponses};
 use crate::auth::jwt::TokenType;
 use crate::auth::CurrentUser;
@@ -114,16 +115,15 @@ pub async fn logout(
     state: web::Data<AppState>,
     req: HttpRequest,
     user: CurrentUser,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    let body = read_all(&req, payload.into_inner(), BodyLimit::of(&req)).await?;
     // The body is optional: an empty one is fine, a malformed one is not.
     let body: Option<LogoutBody> = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
         // `null` is the same as no body, as the schema says.
-        serde_json::from_slice::<Option<Object<LogoutBody>>>(&body)
-            .map_err(ApiError::from_json)?
-            .map(|o| o.0)
+        parse_json::<Option<Object<LogoutBody>>>(&body)?.map(|o| o.0)
     };
     let mut doomed = vec![user.session_id];
     if let Some(token) = body.and_then(|b| b.refresh_token) {

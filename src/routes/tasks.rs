@@ -9,6 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::json::{double_option, rfc3339, JsonBody};
 use super::list_cache::{CachedList, ListKey};
 use super::paging::{list_body, list_response_from, Page};
+use super::query::QueryParams;
 use super::ErrorResponses;
 use crate::auth::CurrentUser;
 use crate::db::tasks::{self, NewTask, Task, TaskChanges};
@@ -187,7 +188,7 @@ pub async fn create_task(
 pub async fn list_tasks(
     state: web::Data<AppState>,
     user: CurrentUser,
-    query: web::Query<TaskQuery>,
+    query: QueryParams<TaskQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let page = Page::parse(query.limit, query.offset)?;

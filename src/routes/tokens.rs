@@ -194,11 +194,11 @@ async fn record_failure(
     reason: &'static str,
     ip: Option<String>,
 ) -> Result<(), ApiError> {
-    let tried: String = email
-        .chars()
-        .take(254)
-        .map(|c| if c == '\0' { '\u{FFFD}' } else { c })
-        .collect();
+    // People type passwords into the username field: keep only what is an email.
+    let tried = match Email::parse(email) {
+        Ok(email) => json!({ "email": email.as_str(), "reason": reason }),
+        Err(_) => json!({ "email": null, "username": "not an email", "reason": reason }),
+    };
     let (max, window) = (
         state.settings.auth.max_failed_logins,
         state.settings.auth.lockout_seconds,
@@ -216,7 +216,7 @@ async fn record_failure(
                     actor_id: user_id,
                     subject_id: user_id,
                     ip: ip.as_deref(),
-                    detail: json!({ "email": tried, "reason": reason }),
+                    detail: tried,
                 },
             )
         })

@@ -270,3 +270,93 @@ async fn an_authenticated_request_costs_exactly_one_database_round_trip() {
     assert_eq!(resp.headers()["x-total-count"], "2");
     assert_eq!(app.queries.get() - before, 1);
 }
+
+#[tokio::test]
+async fn the_bearer_scheme_is_accepted_in_any_letter_case() {
+    let app = spawn_app().await;
+    let ada = app.signup_and_login("user").await;
+    for scheme in ["bearer", "BEARER", "BeArEr", "Bearer"] {
+        let resp = app
+            .request(reqwest::Method::GET, "/users/me")
+            .header("authorization", format!("{scheme} {}", ada.access))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "scheme {scheme}");
+        assert_eq!(resp.json::<Value>().await.unwrap()["id"], ada.id);
+    }
+    // Any case of the scheme, but still a bad token when the token is bad.
+    let resp = app
+        .request(reqwest::Method::GET, "/users/me")
+        .header("authorization", "bearer not-a-token")
+        .send()
+        .await
+        .unwrap();
+    assert_error(resp, StatusCode::UNAUTHORIZED, "invalid_token").await;
+}
+
+/// Signs `claims` with the server's secret and kid under `header`.
+fn forge_with_header(app: &TestApp, header: &Header, claims: &Value) -> String {
+    let secret = app.settings.jwt.signing_secret();
+    encode(header, claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+}
+
+#[tokio::test]
+async fn tokens_that_the_jwt_rfcs_say_to_refuse_are_refused() {
+    let app = spawn_app().await;
+    let ada = app.signup_and_login("user").await;
+    let (_, claims) = decode_jwt_parts(&ada.access);
+    let kid = taskgate::auth::jwt::key_id(app.settings.jwt.signing_secret());
+    let header = || {
+        let mut h = Header::new(Algorithm::HS256);
+        h.kid = Some(kid.clone());
+        h
+    };
+    // The control: our own header and claims, re-signed, pass.
+    assert_eq!(
+        app.get_with("/users/me", &forge_with_header(&app, &header(), &claims))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    let mut not_yet = claims.clone();
+    not_yet["nbf"] = json!(chrono::Utc::now().timestamp() + 3600);
+    assert_bad_token(
+        &app,
+        &forge_with_header(&app, &header(), &not_yet),
+        "nbf ahead",
+    )
+    .await;
+    let mut already = claims.clone();
+    already["nbf"] = json!(chrono::Utc::now().timestamp() - 10);
+    assert_eq!(
+        app.get_with("/users/me", &forge_with_header(&app, &header(), &already))
+            .await
+            .status(),
+        StatusCode::OK,
+        "an nbf in the past is fine"
+    );
+
+    let mut crit = header();
+    crit.crit = Some(vec!["exp".into()]);
+    assert_bad_token(&app, &forge_with_header(&app, &crit, &claims), "crit").await;
+
+    for typ in [Some("refresh"), Some("at+jwt"), None] {
+        let mut typed = header();
+        typed.typ = typ.map(str::to_owned);
+        assert_bad_token(&app, &forge_with_header(&app, &typed, &claims), "typ").await;
+    }
+
+    for sub in [
+        format!("+{}", ada.id),
+        format!("0{}", ada.id),
+        format!(" {}", ada.id),
+        "0".into(),
+        "-1".into(),
+    ] {
+        let mut odd = claims.clone();
+        odd["sub"] = json!(sub);
+        assert_bad_token(&app, &forge_with_header(&app, &header(), &odd), &sub).await;
+    }
+}

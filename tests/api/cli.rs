@@ -72,6 +72,86 @@ fn check_config_prints_a_summary_without_secrets() {
 }
 
 #[test]
+fn check_config_refuses_weak_and_placeholder_secrets_current_or_previous() {
+    let good = random_secret();
+    let placeholder = taskgate::config::DEV_FAKE_SECRET;
+    let a32 = "a".repeat(32);
+    let few = "abcabcabcabcabcabcabcabcabcabcabcabc"; // 3 distinct bytes
+    let production = [
+        ("APP_ENV", "production"),
+        ("DATABASE_URL", "postgres://db/x"),
+    ];
+    for (secret, previous, names) in [
+        (good.as_str(), placeholder, "APP__JWT__PREVIOUS_SECRETS"),
+        (good.as_str(), a32.as_str(), "APP__JWT__PREVIOUS_SECRETS"),
+        (good.as_str(), "short", "APP__JWT__PREVIOUS_SECRETS"),
+        (a32.as_str(), "", "APP__JWT__SECRET"),
+        (few, "", "APP__JWT__SECRET"),
+        (placeholder, "", "APP__JWT__SECRET"),
+    ] {
+        let mut env = production.to_vec();
+        env.push(("APP__JWT__SECRET", secret));
+        env.push(("APP__JWT__PREVIOUS_SECRETS", previous));
+        let out = taskgate(&["check-config"], &env, None);
+        let err = text(&out.stderr);
+        assert!(!out.status.success(), "accepted {secret:?} / {previous:?}");
+        assert!(err.contains(names), "{err}");
+        assert!(
+            !err.contains(secret) || secret == a32 || secret == few,
+            "{err}"
+        );
+    }
+    // A good current secret with a good previous one is fine.
+    let mut env = production.to_vec();
+    let previous = random_secret();
+    env.push(("APP__JWT__SECRET", &good));
+    env.push(("APP__JWT__PREVIOUS_SECRETS", &previous));
+    let out = taskgate(&["check-config"], &env, None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn development_signs_with_the_placeholder_only_on_a_loopback_address() {
+    for host in ["127.0.0.1", "::1", "localhost"] {
+        let out = taskgate(&["check-config"], &[("APP__SERVER__HOST", host)], None);
+        assert!(out.status.success(), "{host}: {}", text(&out.stderr));
+    }
+    for host in ["0.0.0.0", "::", "192.168.1.5"] {
+        let out = taskgate(&["check-config"], &[("APP__SERVER__HOST", host)], None);
+        assert!(
+            !out.status.success(),
+            "{host} accepted with the placeholder"
+        );
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("loopback") && err.contains("APP__JWT__SECRET"),
+            "{err}"
+        );
+    }
+    // `serve` refuses too, before it listens.
+    let out = taskgate(
+        &["serve"],
+        &[
+            ("APP__SERVER__HOST", "0.0.0.0"),
+            ("DATABASE_URL", "postgres://127.0.0.1:1/x"),
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    // With a real secret, any address is the operator's choice.
+    let secret = random_secret();
+    let out = taskgate(
+        &["check-config"],
+        &[
+            ("APP__SERVER__HOST", "0.0.0.0"),
+            ("APP__JWT__SECRET", &secret),
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
 fn migrate_creates_the_schema_and_is_idempotent() {
     let db = TestDatabase::empty();
     let env = [("DATABASE_URL", db.url.as_str())];

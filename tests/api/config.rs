@@ -118,7 +118,7 @@ fn variables_override_files_and_lists_are_comma_separated() {
         ("APP__JWT__ACCESS_TTL_SECONDS", "60"),
         (
             "APP__JWT__PREVIOUS_SECRETS",
-            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa,bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+            "0123456789abcdef0123456789abcdef-a,0123456789abcdef0123456789abcdef-b",
         ),
         (
             "APP__CORS__ALLOWED_ORIGINS",

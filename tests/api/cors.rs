@@ -1,7 +1,7 @@
 //! CORS for the admin dashboards of `cors.allowed_origins`, and nothing for others.
 use reqwest::{Method, StatusCode};
 
-use crate::helpers::{spawn_app_with, TestApp};
+use crate::helpers::{assert_error, spawn_app_with, TestApp};
 
 const DASHBOARD: &str = "https://admin.example.com";
 
@@ -48,6 +48,8 @@ async fn other_origins_get_no_cors_headers() {
     let app = app().await;
     let resp = preflight(&app, "https://evil.example").await;
     assert!(resp.headers().get("access-control-allow-origin").is_none());
+    // The refusal is API.md's JSON error body, not an empty 400.
+    assert_error(resp, StatusCode::BAD_REQUEST, "invalid_request").await;
     let resp = app
         .request(Method::GET, "/healthz")
         .header("origin", "https://evil.example")

@@ -1,8 +1,10 @@
 //! Error bodies of API.md: every failure is JSON with `error` and `detail`.
-use actix_web::{test, web, App, HttpResponse};
+use actix_web::{test, web, App, HttpRequest, HttpResponse};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
+use taskgate::routes::form::FormFields;
+use taskgate::routes::json::JsonBody;
 
 use crate::helpers::{assert_error, spawn_app};
 
@@ -62,11 +64,15 @@ async fn probe_app() -> impl actix_web::dev::Service<
             .configure(|cfg| taskgate::routes::configure_extractors(cfg, 64 * 1024))
             .route(
                 "/probe",
-                web::post().to(|_: web::Json<Probe>| async { HttpResponse::Ok().finish() }),
+                web::post().to(|_: JsonBody<Probe>| async { HttpResponse::Ok().finish() }),
             )
             .route(
                 "/form",
-                web::post().to(|_: web::Form<Probe>| async { HttpResponse::Ok().finish() }),
+                web::post().to(|req: HttpRequest, payload: web::Payload| async move {
+                    FormFields::read(&req, payload, 64 * 1024)
+                        .await
+                        .map(|_| HttpResponse::Ok().finish())
+                }),
             )
             .route(
                 "/items/{id}",
@@ -115,13 +121,19 @@ async fn unknown_and_missing_fields_are_422_naming_the_field() {
 
     let (status, body) = call(r#"{"email": 5}"#, "application/json", "/probe").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        body["fields"]["body"]
-            .as_str()
-            .unwrap()
-            .contains("expected a string"),
+    assert_eq!(
+        body["fields"]["email"], "invalid type: integer `5`, expected a string",
         "{body}"
     );
+    let (status, body) = call(
+        r#"{"email": "a", "count": -1}"#,
+        "application/json",
+        "/probe",
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body["fields"]["count"].is_string(), "{body}");
+    assert!(body.get("fields").unwrap().get("body").is_none(), "{body}");
 }
 
 #[actix_web::test]
@@ -157,6 +169,10 @@ async fn a_non_numeric_id_is_422_and_an_unknown_route_404() {
     assert_eq!(resp.status().as_u16(), 422);
     let body: Value = test::read_body_json(resp).await;
     assert_eq!(body["error"], "validation_error");
+    assert!(
+        body["fields"]["id"].is_string(),
+        "names the segment: {body}"
+    );
 
     let resp =
         test::call_service(&app, test::TestRequest::get().uri("/nowhere").to_request()).await;

@@ -173,6 +173,26 @@ async fn a_wrong_password_and_an_unknown_email_get_the_same_401() {
         )),
         0
     );
+
+    // A password typed into the username field never reaches the audit log.
+    let typo = "Tr0ub4dor&3-in-the-wrong-field";
+    assert_eq!(
+        app.login(typo, typo).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM audit_events WHERE detail::text LIKE '%{typo}%'"
+        )),
+        0
+    );
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM audit_events WHERE kind = 'login_failed' AND actor_id IS NULL
+               AND detail->>'email' IS NULL AND detail->>'username' = 'not an email'"
+        ),
+        1
+    );
     assert_eq!(app.count("SELECT count(*) FROM sessions"), 0);
 }
 

@@ -77,7 +77,9 @@ async fn task_rules_are_422_with_fields_and_nothing_is_written() {
         (json!({"title": "ok", "due_date": "tomorrow"}), "due_date"),
         (json!({"title": "ok", "due_date": "2026-02-30"}), "due_date"),
         (json!({"title": "ok", "owner_id": 1}), "owner_id"),
-        (json!({"title": "ok", "completed": "yes"}), "body"),
+        (json!({"title": "ok", "completed": "yes"}), "completed"),
+        (json!({"title": "ok", "due_date": 20261201}), "due_date"),
+        (json!({"title": 5}), "title"),
     ];
     for (body, field) in cases {
         let resp = app
@@ -315,8 +317,9 @@ async fn paging_bounds_and_bad_query_parameters_are_422() {
         ("limit=201", "limit"),
         ("limit=-1", "limit"),
         ("offset=-1", "offset"),
-        ("limit=abc", "body"),
-        ("completed=maybe", "body"),
+        ("limit=abc", "limit"),
+        ("offset=1.5", "offset"),
+        ("completed=maybe", "completed"),
         ("colour=blue", "colour"),
     ] {
         let resp = app
@@ -332,7 +335,8 @@ async fn paging_bounds_and_bad_query_parameters_are_422() {
         assert_eq!(resp.status(), StatusCode::OK, "{query}");
     }
     let resp = app.send_as(&ada, Method::GET, "/tasks/abc", None).await;
-    assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
+    let err = assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
+    assert!(err["fields"]["id"].is_string(), "names the segment: {err}");
 }
 
 #[tokio::test]
