@@ -232,13 +232,15 @@ fn check_config(settings: &Settings) {
         }
     );
     println!(
-        "  bcrypt cost: {}, idle cgroup: {}",
+        "  bcrypt cost: {}, hashes at once: {}, queue: {}, wait: {} ms",
         settings.auth.bcrypt_cost,
-        if settings.auth.bcrypt_idle_cgroup {
-            "where permitted"
-        } else {
-            "off"
-        }
+        settings.auth.hash_concurrency(),
+        settings.auth.hash_queue,
+        settings.auth.hash_wait_ms
+    );
+    println!(
+        "  trusted proxies: {}",
+        settings.server.trusted_proxies.len()
     );
     println!("  cors origins: {}", settings.cors.allowed_origins.len());
 }

@@ -86,6 +86,10 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     /// Worker threads; unset means one per core.
     pub workers: Option<usize>,
+    /// A body that has not fully arrived after this long is answered 408.
+    pub body_timeout_seconds: u64,
+    /// Peers (addresses or CIDRs) whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<String>,
     /// Memory for answers to GET /tasks kept until the owner's tasks change; 0 turns it off.
     pub task_list_cache_bytes: usize,
 }
@@ -129,10 +133,26 @@ impl JwtSettings {
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
     pub bcrypt_cost: u32,
-    /// Hash in a cgroup marked idle where the system lets us (see README).
-    pub bcrypt_idle_cgroup: bool,
     pub max_failed_logins: u32,
     pub lockout_seconds: u64,
+    /// Hashes running at once; unset means one less than the cores (at least 1).
+    pub hash_concurrency: Option<usize>,
+    /// Hashes that may wait for a turn; beyond that a login is 503 at once.
+    pub hash_queue: usize,
+    /// Longest wait for a turn before a login is 503.
+    pub hash_wait_ms: u64,
+}
+
+impl AuthSettings {
+    /// Hashes at once: configured, or one core always left for other requests.
+    pub fn hash_concurrency(&self) -> usize {
+        self.hash_concurrency.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .saturating_sub(1)
+                .max(1)
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -155,7 +175,11 @@ pub struct BootstrapSettings {
 }
 
 /// Keys whose environment value is a comma-separated list.
-const LIST_KEYS: [&str; 2] = ["jwt.previous_secrets", "cors.allowed_origins"];
+const LIST_KEYS: [&str; 3] = [
+    "jwt.previous_secrets",
+    "cors.allowed_origins",
+    "server.trusted_proxies",
+];
 
 impl Settings {
     /// Loads from `APP_CONFIG_DIR` (default `./config`) and the process environment.
@@ -222,6 +246,7 @@ impl Settings {
         }
         self.jwt.previous_secrets.retain(|s| !blank(s));
         self.cors.allowed_origins.retain(|o| !o.trim().is_empty());
+        self.server.trusted_proxies.retain(|p| !p.trim().is_empty());
         if self
             .bootstrap
             .admin_email
@@ -285,6 +310,11 @@ impl Settings {
             ("jwt.refresh_ttl_seconds", self.jwt.refresh_ttl_seconds),
             ("jwt.session_max_seconds", self.jwt.session_max_seconds),
             ("auth.lockout_seconds", self.auth.lockout_seconds),
+            ("auth.hash_wait_ms", self.auth.hash_wait_ms),
+            (
+                "server.body_timeout_seconds",
+                self.server.body_timeout_seconds,
+            ),
         ] {
             if value == 0 {
                 return fail(format!("{key} must be positive (APP__{})", env_name(key)));
@@ -305,6 +335,21 @@ impl Settings {
             return fail(
                 "auth.max_failed_logins must be at least 1 (APP__AUTH__MAX_FAILED_LOGINS)".into(),
             );
+        }
+        if self.auth.hash_concurrency == Some(0) {
+            return fail(
+                "auth.hash_concurrency must be at least 1 (APP__AUTH__HASH_CONCURRENCY)".into(),
+            );
+        }
+        if let Some(bad) = self
+            .server
+            .trusted_proxies
+            .iter()
+            .find(|p| crate::domain::TrustedProxies::parse_one(p).is_none())
+        {
+            return fail(format!(
+                "server.trusted_proxies entry {bad:?} is not an address or CIDR like 10.0.0.0/8 (APP__SERVER__TRUSTED_PROXIES, comma-separated)"
+            ));
         }
         if self.rate_limit.auth_per_minute == 0 {
             return fail(

@@ -57,6 +57,9 @@ pub enum ApiError {
         retry_after_seconds: u64,
         detail: &'static str,
     },
+    /// No capacity to hash a password now (bounded admission); try again shortly.
+    #[error("overloaded")]
+    Overloaded { retry_after_seconds: u64 },
     /// The database cannot be reached; the cause is logged, never sent.
     #[error("database unavailable")]
     Unavailable(#[source] Source),
@@ -150,7 +153,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Validation { .. } => "validation_error",
             ApiError::RateLimited { .. } => "rate_limited",
-            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Unavailable(_) | ApiError::Overloaded { .. } => "unavailable",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -182,6 +185,7 @@ impl ApiError {
                 .into(),
             ApiError::RateLimited { detail, .. } => (*detail).into(),
             ApiError::Unavailable(_) => "Service temporarily unavailable".into(),
+            ApiError::Overloaded { .. } => "Too many logins at once; try again in a moment".into(),
             ApiError::Internal(_) => "Internal server error".into(),
         }
     }
@@ -230,7 +234,9 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Overloaded { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -260,6 +266,9 @@ impl ResponseError for ApiError {
             ApiError::RateLimited {
                 retry_after_seconds,
                 ..
+            }
+            | ApiError::Overloaded {
+                retry_after_seconds,
             } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_seconds.to_string()));
             }
@@ -363,6 +372,10 @@ impl From<actix_web::error::PayloadError> for ApiError {
     fn from(e: actix_web::error::PayloadError) -> Self {
         match e {
             actix_web::error::PayloadError::Overflow => ApiError::PayloadTooLarge,
+            // Our body deadline (routes::body::body_deadline).
+            actix_web::error::PayloadError::Io(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                ApiError::RequestTimeout
+            }
             _ => ApiError::InvalidRequest("The request body could not be read".into()),
         }
     }

@@ -5,36 +5,31 @@ use std::time::Duration;
 
 use actix_cors::Cors;
 use actix_web::dev::Server;
-use actix_web::middleware::{Condition, Logger};
+use actix_web::middleware::{from_fn, Condition, Logger};
 use actix_web::{web, App, HttpServer};
 
 use crate::auth::jwt::Keys;
 use crate::auth::password::PasswordHasher;
-use crate::auth::rate_limit::auth_limit;
 use crate::config::Settings;
 use crate::db::{self, DbPool, QueryCounter};
+use crate::domain::TrustedProxies;
 use crate::routes;
 use crate::routes::list_cache::TaskListCache;
-
-/// Shared by every handler through `web::Data<AppState>`.
-pub struct AppState {
-    pub pool: DbPool,
-    pub keys: Keys,
-    pub settings: Arc<Settings>,
-    pub hasher: PasswordHasher,
-    pub task_lists: TaskListCache,
-}
+use crate::state::AppState;
 
 pub struct Application {
     port: u16,
     server: Server,
     pool: DbPool,
     queries: QueryCounter,
+    hasher: PasswordHasher,
 }
 
 /// How often dead sessions are pruned, and how many rows one pass may delete.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 const PRUNE_BATCH: i64 = 1000;
+/// A throttle window is full again a minute after its client's last request.
+const PRUNE_THROTTLE_EVERY: Duration = Duration::from_secs(60);
 
 /// Method and path only: the query string and headers (Authorization) never reach the log.
 const ACCESS_LOG_FORMAT: &str = r#"%a "%{method}xi %U" %s %b %Dms"#;
@@ -50,21 +45,24 @@ impl Application {
             Duration::from_secs(settings.database.timeout_seconds),
             queries.clone(),
         );
-        let hasher =
-            PasswordHasher::new(settings.auth.bcrypt_cost, settings.auth.bcrypt_idle_cgroup)
-                .map_err(std::io::Error::other)?;
+        let hasher = PasswordHasher::new(&settings.auth).map_err(std::io::Error::other)?;
+        let proxies = TrustedProxies::parse(&settings.server.trusted_proxies).ok_or_else(|| {
+            std::io::Error::other("server.trusted_proxies holds an entry that is not an address")
+        })?;
+        let body_timeout = Duration::from_secs(settings.server.body_timeout_seconds);
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
         let port = listener.local_addr()?.port();
         let body_limit = settings.server.body_limit_bytes;
         let workers = settings.server.workers;
         let pool_size = settings.pool_size() as usize;
-        let auth_limit = auth_limit(settings.rate_limit.auth_per_minute);
+        let state_hasher = hasher.clone();
         let state = web::Data::new(AppState {
             pool: pool.clone(),
             keys: Keys::new(&settings.jwt),
             task_lists: TaskListCache::new(settings.server.task_list_cache_bytes),
             settings: Arc::new(settings),
             hasher,
+            proxies,
         });
         let origins = state.settings.cors.allowed_origins.clone();
         let access_log =
@@ -79,11 +77,17 @@ impl Application {
                     Logger::new(ACCESS_LOG_FORMAT)
                         .custom_request_replace("method", |req| req.method().to_string()),
                 ))
+                .wrap(from_fn(routes::body::body_deadline))
                 .app_data(state.clone())
+                .app_data(routes::body::BodyTimeout(body_timeout))
                 .configure(|cfg| routes::configure_extractors(cfg, body_limit))
-                .configure(|cfg| routes::configure(cfg, &auth_limit))
+                .configure(routes::configure)
                 .default_service(web::to(routes::not_found))
         })
+        // A client that closes its side has gone: drop its request (a login
+        // waiting for a hashing turn then never hashes). HTTP/1.1 clients do
+        // not half-close to wait for an answer.
+        .h1_allow_half_closed(false)
         .listen(listener)?
         .shutdown_timeout(30);
         let workers =
@@ -96,6 +100,7 @@ impl Application {
             server: server.run(),
             pool,
             queries,
+            hasher: state_hasher,
         })
     }
 
@@ -108,17 +113,25 @@ impl Application {
         self.queries.clone()
     }
 
+    /// The password hasher (tests count its hashes: a dropped login must not hash).
+    pub fn hasher(&self) -> PasswordHasher {
+        self.hasher.clone()
+    }
+
     /// Stops the server from elsewhere (tests, signal handlers).
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
 
     /// Serves until SIGINT/SIGTERM, then finishes in-flight requests.
-    /// Meanwhile prunes dead sessions: now, then every hour.
+    /// Meanwhile prunes dead sessions (now, then every hour) and full
+    /// throttle windows (every minute).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let pruner = tokio::spawn(prune_sessions(self.pool));
+        let pruner = tokio::spawn(prune_sessions(self.pool.clone()));
+        let throttle_pruner = tokio::spawn(prune_throttle(self.pool));
         let result = self.server.await;
         pruner.abort();
+        throttle_pruner.abort();
         result
     }
 }
@@ -178,6 +191,18 @@ async fn prune_sessions(pool: DbPool) {
                     break;
                 }
             }
+        }
+    }
+}
+
+/// Deletes throttle windows that are full again, so that the table holds
+/// only the clients of about the last minute.
+async fn prune_throttle(pool: DbPool) {
+    let mut tick = tokio::time::interval(PRUNE_THROTTLE_EVERY);
+    loop {
+        tick.tick().await;
+        if let Err(e) = db::run(&pool, db::throttle::prune).await {
+            log::warn!("throttle pruning skipped: {e}");
         }
     }
 }

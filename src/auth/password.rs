@@ -1,334 +1,208 @@
 //! bcrypt hashing and verification: the 72-byte rule, a dummy hash for equal
-//! timing, and a pool of its own so that a burst of logins cannot starve
-//! cheap requests.
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+//! timing, and one bounded admission rule so that a burst of logins is
+//! answered at once instead of queueing without end.
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
 
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
-use super::idle_cgroup::IdleCgroup;
+use crate::config::AuthSettings;
 use crate::domain::password::MAX_BYTES;
 use crate::domain::Password;
 use crate::error::{ApiError, Message};
 
-/// Runs on a hashing thread and returns what delivers its result.
-type Job = Box<dyn FnOnce() -> Delivery + Send>;
-/// Hands a finished hash to the request waiting for it.
-type Delivery = Box<dyn FnOnce() + Send>;
+/// A hash to run on a hashing thread.
+type Job = Box<dyn FnOnce() + Send>;
 
-/// Hashes and verifies passwords on a fixed set of threads, one per core:
-/// bcrypt never occupies the blocking pool that runs Diesel, at most one hash
-/// per core runs at a time (the rest queue), and the threads run at idle
-/// priority, so that under a login storm the scheduler still serves cheap
-/// requests first and logins take the CPU that is left.
-///
-/// An idle-priority thread can be preempted at any instruction and then wait
-/// a long time for a core, so it must never hold a lock that a request's
-/// thread needs: a worker blocked on such a lock would stall every request it
-/// serves (priority inversion). So jobs and results pass through two
-/// normal-priority threads: a dispatcher takes jobs from the workers and
-/// queues them for the hashing threads, and a deliverer wakes the waiting
-/// requests. Workers share channels only with those two.
-///
-/// And while other requests are being served, only one hash runs at a time.
-/// Measured on the 2-core VM this was built on: a busy thread at the lowest
-/// priority there is (`SCHED_IDLE` in a `cpu.idle` cgroup, a shell loop)
-/// still doubled to tripled /users/me's p99, because an idle core answers a
-/// wakeup far faster than a busy one (guest halt-polling versus an IPI);
-/// with two such threads every core was busy. So under traffic one core stays
-/// free of hashing, and logins get at most half of the other
-/// (`BUSY_SHARE_PERCENT`): a login storm then costs cheap requests a core
-/// that is busy half the time, not all of it. Logins alone use every core.
-///
-/// A thread's policy ranks it only within its group (session or service
-/// cgroup); against PostgreSQL's group the hashing threads would take their
-/// group's full share. So, where permitted, they also move into a cgroup
-/// marked idle (`idle_cgroup`).
+/// Hashes and verifies passwords under one admission rule: at most
+/// `concurrency` hashes at once (each on a thread of its own, so bcrypt never
+/// occupies the blocking pool that runs Diesel), at most `queue` waiting for
+/// a turn, none waiting longer than `wait`. What does not fit is refused at
+/// once with 503 and `Retry-After`. A waiting request whose client has gone is
+/// dropped by actix, and its wait with it: it never hashes.
 #[derive(Clone)]
 pub struct PasswordHasher {
     cost: u32,
+    turns: Arc<Semaphore>,
+    waiting: Arc<AtomicUsize>,
+    queue: usize,
+    wait: Duration,
     jobs: mpsc::Sender<Job>,
-    traffic: Arc<Traffic>,
+    hashes: Arc<AtomicU64>,
     /// Verified against when the email is unknown, so that both failures cost the same.
     dummy_hash: Arc<str>,
 }
 
-/// nice(2) value of the hashing threads where `SCHED_IDLE` is refused.
-const FALLBACK_NICE: libc::c_int = 19;
+/// nice(2) value of the hashing threads: other requests get the CPU first
+/// when both want it. CPU shares between services are the operator's.
+const HASHING_NICE: libc::c_int = 10;
 
-/// When a request other than a login was last seen, in ms since `epoch`.
-#[derive(Debug)]
-struct Traffic {
-    epoch: Instant,
-    last_ms: AtomicU64,
-}
-
-/// How long after the last request hashing keeps to one thread.
-const QUIET_MS: u64 = 100;
-/// Share of one core that hashing may take while requests are being served:
-/// after a hash under traffic, the next one waits until this share is kept.
-/// Measured: a core busy half the time cost /users/me's p99 about half of what
-/// a core busy all the time did.
-const BUSY_SHARE_PERCENT: u64 = 50;
-/// How often a hash held back by traffic checks whether it may start.
-const RECHECK: Duration = Duration::from_millis(20);
-
-impl Traffic {
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
-    fn busy_at(&self, now_ms: u64) -> bool {
-        now_ms.saturating_sub(self.last_ms.load(Ordering::Relaxed)) < QUIET_MS
-    }
-
-    /// Whether a hash may start at `now_ms`: while the service is quiet, one
-    /// per thread; under traffic, one at a time and not before its rest is over.
-    fn may_start_at(&self, now_ms: u64, slots: &Slots, threads: usize) -> bool {
-        if self.busy_at(now_ms) {
-            slots.running == 0 && now_ms >= slots.rest_until_ms
-        } else {
-            slots.running < threads
-        }
-    }
-}
-
-/// When hashing may resume after a hash that ran from `started_ms` to
-/// `ended_ms` under traffic: as long again as the share allows.
-fn rest_until(started_ms: u64, ended_ms: u64) -> u64 {
-    let ran = ended_ms.saturating_sub(started_ms);
-    ended_ms.saturating_add(ran * (100 - BUSY_SHARE_PERCENT) / BUSY_SHARE_PERCENT)
-}
-
-#[derive(Debug, Default)]
-struct Slots {
-    running: usize,
-    /// Under traffic no hash starts before this (ms since `Traffic::epoch`).
-    rest_until_ms: u64,
-}
-
-/// Hashes running now; hashing threads wait on it for their turn.
-#[derive(Debug, Default)]
-struct Running {
-    slots: Mutex<Slots>,
-    freed: Condvar,
-}
-
-impl Running {
-    /// Waits for a turn to hash; the turn ends when the returned guard drops,
-    /// so a panicking hash cannot keep its slot.
-    fn start<'a>(&'a self, traffic: &'a Traffic, threads: usize) -> Turn<'a> {
-        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-        while !traffic.may_start_at(traffic.now_ms(), &slots, threads) {
-            // Neither traffic ending nor a rest ending is signalled, so the wait is bounded.
-            slots = self
-                .freed
-                .wait_timeout(slots, RECHECK)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-        slots.running += 1;
-        Turn {
-            running: self,
-            traffic,
-            started_ms: traffic.now_ms(),
-        }
-    }
-}
-
-struct Turn<'a> {
-    running: &'a Running,
-    traffic: &'a Traffic,
-    started_ms: u64,
-}
-
-impl Drop for Turn<'_> {
-    fn drop(&mut self) {
-        let now = self.traffic.now_ms();
-        let mut slots = self
-            .running
-            .slots
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        slots.running -= 1;
-        if self.traffic.busy_at(now) {
-            slots.rest_until_ms = slots.rest_until_ms.max(rest_until(self.started_ms, now));
-        }
-        drop(slots);
-        self.running.freed.notify_one();
-    }
-}
-
-fn spawn(name: String, body: impl FnOnce() + Send + 'static) {
-    if let Err(e) = std::thread::Builder::new().name(name.clone()).spawn(body) {
-        log::error!("could not start thread {name}: {e}");
-    }
-}
+/// Told to a client refused a turn: about one hash's time, rounded up.
+const RETRY_AFTER_SECONDS: u64 = 1;
 
 impl PasswordHasher {
-    /// Starts the hashing threads (in an idle cgroup if `idle_cgroup` and the
-    /// system permits it) and computes the dummy hash (a blocking bcrypt run
-    /// at start-up).
-    pub fn new(cost: u32, idle_cgroup: bool) -> Result<Self, bcrypt::BcryptError> {
-        let threads = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2);
-        let (jobs, submitted) = mpsc::channel::<Job>();
-        let (queue_tx, queue) = mpsc::channel::<Job>();
-        let (done, finished) = mpsc::channel::<Delivery>();
-        // Each loop ends when its senders are gone: the app stopped.
-        spawn("bcrypt-dispatch".into(), move || {
-            for job in submitted {
-                if queue_tx.send(job).is_err() {
-                    return;
-                }
-            }
-        });
-        spawn("bcrypt-deliver".into(), move || {
-            for deliver in finished {
-                deliver();
-            }
-        });
+    /// Starts the hashing threads and computes the dummy hash (a blocking
+    /// bcrypt run at start-up).
+    pub fn new(auth: &AuthSettings) -> Result<Self, bcrypt::BcryptError> {
+        let concurrency = auth.hash_concurrency();
+        let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
-        let traffic = Arc::new(Traffic {
-            epoch: Instant::now(),
-            last_ms: AtomicU64::new(0),
-        });
-        let running = Arc::new(Running::default());
-        let cgroup = if idle_cgroup {
-            prepare_idle_cgroup().map(Arc::new)
-        } else {
-            None
-        };
-        for i in 0..threads {
-            let (queue, done) = (Arc::clone(&queue), done.clone());
-            let (traffic, running) = (Arc::clone(&traffic), Arc::clone(&running));
-            let cgroup = cgroup.clone();
-            spawn(format!("bcrypt-{i}"), move || {
-                lower_priority();
-                if let Some(Err(e)) = cgroup.map(|cgroup| cgroup.join()) {
-                    log::info!("bcrypt thread stays in the service's cgroup: {e}");
-                }
-                loop {
-                    // Only hashing threads take this lock, to take the next job.
-                    let job = match queue.lock() {
-                        Ok(queue) => queue.recv(),
-                        Err(_) => return,
-                    };
-                    let Ok(job) = job else { return };
-                    let turn = running.start(&traffic, threads);
-                    let delivery = job();
-                    drop(turn);
-                    if done.send(delivery).is_err() {
-                        return;
+        for i in 0..concurrency {
+            let queue = Arc::clone(&queue);
+            let name = format!("bcrypt-{i}");
+            let started = std::thread::Builder::new()
+                .name(name.clone())
+                .spawn(move || {
+                    lower_priority();
+                    loop {
+                        let job = match queue.lock() {
+                            Ok(queue) => queue.recv(),
+                            Err(_) => return,
+                        };
+                        // Ends when every sender is gone: the app stopped.
+                        let Ok(job) = job else { return };
+                        job();
                     }
-                }
-            });
+                });
+            if let Err(e) = started {
+                log::error!("could not start thread {name}: {e}");
+            }
         }
         Ok(PasswordHasher {
-            cost,
+            cost: auth.bcrypt_cost,
+            turns: Arc::new(Semaphore::new(concurrency)),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            queue: auth.hash_queue,
+            wait: Duration::from_millis(auth.hash_wait_ms),
             jobs,
-            traffic,
-            dummy_hash: hash_blocking(&Password::dummy(), cost)?.into(),
+            hashes: Arc::new(AtomicU64::new(0)),
+            dummy_hash: hash_blocking(&Password::dummy(), auth.bcrypt_cost)?.into(),
         })
     }
 
-    /// Records that a request other than a login is being served: for the
-    /// next `QUIET_MS`, at most one hash runs at a time, on its share of a core.
-    pub fn note_request(&self) {
-        let now = self.traffic.now_ms();
-        // Every authenticated request passes here, on every worker: write the
-        // shared cache line once per millisecond, not once per request.
-        if self.traffic.last_ms.load(Ordering::Relaxed) != now {
-            self.traffic.last_ms.store(now, Ordering::Relaxed);
-        }
+    /// Hashes run through the gate so far (for tests and metrics).
+    pub fn hashes_run(&self) -> u64 {
+        self.hashes.load(Ordering::Relaxed)
     }
 
-    /// Runs `work` on a hashing thread and waits for it without blocking the caller's.
+    /// A turn to hash: at once if one is free, else after a wait in the
+    /// bounded queue; 503 when the queue is full or the wait too long. Take
+    /// it before any other work of a login, so that a refused login costs
+    /// nothing else.
+    pub async fn turn(&self) -> Result<Turn, ApiError> {
+        let busy = || ApiError::Overloaded {
+            retry_after_seconds: RETRY_AFTER_SECONDS,
+        };
+        let permit = match Arc::clone(&self.turns).try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                // One atomic step takes a place in the queue, or finds none free.
+                self.waiting
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                        (n < self.queue).then_some(n + 1)
+                    })
+                    .map_err(|_| busy())?;
+                let _place = QueuePlace(&self.waiting);
+                tokio::time::timeout(self.wait, Arc::clone(&self.turns).acquire_owned())
+                    .await
+                    .map_err(|_| busy())?
+                    .map_err(|_| ApiError::internal(Message("the hashing gate is closed".into())))?
+            }
+        };
+        Ok(Turn {
+            _permit: permit,
+            hasher: self.clone(),
+        })
+    }
+
+    /// Hashes a new password in a turn of its own.
+    pub async fn hash(&self, password: &Password) -> Result<String, ApiError> {
+        Ok(self.turn().await?.hash(password).await?.1)
+    }
+}
+
+/// The right to run hashes, one after another, while it is held; each hash
+/// hands it back with its result (a login may verify, then hash anew).
+pub struct Turn {
+    /// Given back to the gate when the turn drops.
+    _permit: OwnedSemaphorePermit,
+    hasher: PasswordHasher,
+}
+
+impl Turn {
+    /// Runs `work` on a hashing thread without blocking the caller's. The
+    /// turn travels with the job, so it stays taken until the hash is done
+    /// even if the request is dropped meanwhile.
     async fn run<T: Send + 'static>(
-        &self,
+        self,
         work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, ApiError> {
+    ) -> Result<(Turn, T), ApiError> {
         let (done, result) = oneshot::channel();
+        let jobs = self.hasher.jobs.clone();
         let job: Job = Box::new(move || {
+            // The request may have been dropped on the way to this thread.
+            if done.is_closed() {
+                return;
+            }
+            self.hasher.hashes.fetch_add(1, Ordering::Relaxed);
             let output = work();
-            Box::new(move || {
-                let _ = done.send(output);
-            })
+            let _ = done.send((self, output));
         });
-        self.jobs
-            .send(job)
+        jobs.send(job)
             .map_err(|_| ApiError::internal(Message("the bcrypt threads are gone".into())))?;
         result
             .await
             .map_err(|_| ApiError::internal(Message("a bcrypt job was dropped".into())))
     }
 
-    pub async fn hash(&self, password: &Password) -> Result<String, ApiError> {
-        let (password, cost) = (password.clone(), self.cost);
-        self.run(move || hash_blocking(&password, cost))
-            .await?
-            .map_err(ApiError::internal)
+    pub async fn hash(self, password: &Password) -> Result<(Turn, String), ApiError> {
+        let (password, cost) = (password.clone(), self.hasher.cost);
+        let (turn, hashed) = self.run(move || hash_blocking(&password, cost)).await?;
+        Ok((turn, hashed.map_err(ApiError::internal)?))
     }
 
     /// Checks `candidate` against `hash`, or against the dummy hash when there
     /// is no user (then the answer is always false). A candidate over 72
     /// bytes never matches (bcrypt would compare only its first 72), but is
     /// checked all the same so that it takes the same time.
-    pub async fn verify(&self, candidate: &str, hash: Option<&str>) -> Result<bool, ApiError> {
+    pub async fn verify(
+        self,
+        candidate: &str,
+        hash: Option<&str>,
+    ) -> Result<(Turn, bool), ApiError> {
         let known = hash.is_some();
         let hash = hash
             .map(str::to_owned)
-            .unwrap_or_else(|| self.dummy_hash.to_string());
+            .unwrap_or_else(|| self.hasher.dummy_hash.to_string());
         let too_long = candidate.len() > MAX_BYTES;
         let candidate = candidate.as_bytes()[..candidate.len().min(MAX_BYTES)].to_vec();
-        let matched = self
-            .run(move || bcrypt::verify(candidate, &hash))
-            .await?
-            .map_err(ApiError::internal)?;
-        Ok(known && !too_long && matched)
+        let (turn, matched) = self.run(move || bcrypt::verify(candidate, &hash)).await?;
+        Ok((
+            turn,
+            known && !too_long && matched.map_err(ApiError::internal)?,
+        ))
     }
 }
 
-/// Lowers the calling thread's scheduling priority to `SCHED_IDLE`: it runs
-/// only on a core that no normal thread wants, and any normal thread that
-/// wakes takes the core at once. (nice 10 was measured first: the scheduler
-/// let a hash finish its slice while requests waited, p99 63-305 ms during a
-/// login storm against 13-14 ms with `SCHED_IDLE`.) The cost: while cheap
-/// requests keep every core busy, logins wait. If the policy is refused,
-/// nice 19 is the fallback. Both are per thread on Linux (pid 0 = caller).
-fn lower_priority() {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: plain integers and a pointer to a local that outlives the call.
-    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } == 0 {
-        return;
+/// A place in the hashing queue, given back when the wait ends in any way
+/// (a turn, a timeout, or the request being dropped).
+struct QueuePlace<'a>(&'a AtomicUsize);
+
+impl Drop for QueuePlace<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
-    let idle_refused = std::io::Error::last_os_error();
+}
+
+/// Lowers the calling thread's priority (per thread on Linux: pid 0 = caller).
+fn lower_priority() {
     // SAFETY: setpriority takes plain integers and touches no memory of ours.
-    if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, FALLBACK_NICE) } != 0 {
+    if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, HASHING_NICE) } != 0 {
         log::debug!(
-            "bcrypt thread keeps normal priority: SCHED_IDLE: {idle_refused}; nice: {}",
+            "bcrypt thread keeps normal priority: {}",
             std::io::Error::last_os_error()
         );
-    }
-}
-
-/// The idle cgroup for the hashing threads, or why there is none.
-fn prepare_idle_cgroup() -> Option<IdleCgroup> {
-    match IdleCgroup::prepare() {
-        Ok(cgroup) => {
-            log::info!(
-                "bcrypt threads run in idle cgroup {}",
-                cgroup.dir().display()
-            );
-            Some(cgroup)
-        }
-        Err(e) => {
-            log::info!("bcrypt threads stay in the service's cgroup: {e}");
-            None
-        }
     }
 }
 
@@ -343,88 +217,83 @@ pub fn hash_blocking(password: &Password, cost: u32) -> Result<String, bcrypt::B
 mod tests {
     use super::*;
 
-    fn traffic_last_seen_at(ms: u64) -> Traffic {
-        Traffic {
-            epoch: Instant::now(),
-            last_ms: AtomicU64::new(ms),
+    fn settings(concurrency: usize, queue: usize, wait_ms: u64) -> AuthSettings {
+        AuthSettings {
+            bcrypt_cost: 4,
+            max_failed_logins: 5,
+            lockout_seconds: 900,
+            hash_concurrency: Some(concurrency),
+            hash_queue: queue,
+            hash_wait_ms: wait_ms,
         }
     }
 
-    fn slots(running: usize, rest_until_ms: u64) -> Slots {
-        Slots {
-            running,
-            rest_until_ms,
-        }
-    }
-
-    #[test]
-    fn under_traffic_one_hash_runs_and_once_quiet_all_threads_do() {
-        let traffic = traffic_last_seen_at(1_000);
-        assert!(traffic.may_start_at(1_000, &slots(0, 0), 4));
-        assert!(!traffic.may_start_at(1_000, &slots(1, 0), 4));
-        assert!(!traffic.may_start_at(1_000 + QUIET_MS - 1, &slots(1, 0), 4));
-        assert!(traffic.may_start_at(1_000 + QUIET_MS, &slots(1, 0), 4));
-        assert!(traffic.may_start_at(1_000 + QUIET_MS, &slots(3, 0), 4));
-        assert!(!traffic.may_start_at(1_000 + QUIET_MS, &slots(4, 0), 4));
-        // A clock read before the last request was noted is still traffic.
-        assert!(!traffic.may_start_at(900, &slots(1, 0), 4));
-    }
-
-    #[test]
-    fn under_traffic_hashing_rests_as_long_as_it_ran_and_quiet_ends_the_rest() {
-        assert_eq!(
-            BUSY_SHARE_PERCENT, 50,
-            "the figures below assume half a core"
-        );
-        assert_eq!(rest_until(1_000, 1_200), 1_400);
-        let traffic = traffic_last_seen_at(1_350);
-        assert!(!traffic.may_start_at(1_399, &slots(0, 1_400), 2));
-        assert!(traffic.may_start_at(1_400, &slots(0, 1_400), 2));
-        let quiet = traffic_last_seen_at(1_000);
-        assert!(quiet.may_start_at(1_300, &slots(0, 1_400), 2));
-    }
-
-    #[test]
-    fn a_hash_waits_for_its_turn_and_starts_after_the_rest_that_follows_one() {
-        let traffic = Arc::new(traffic_last_seen_at(u64::MAX / 2)); // busy for ages
-        let running = Arc::new(Running::default());
-        let first = running.start(&traffic, 2);
-        let (started, second) = mpsc::channel();
-        let waiter = {
-            let (traffic, running) = (Arc::clone(&traffic), Arc::clone(&running));
-            std::thread::spawn(move || {
-                let _turn = running.start(&traffic, 2);
-                started.send(()).unwrap();
-            })
-        };
-        assert!(
-            second.recv_timeout(RECHECK * 3).is_err(),
-            "only one under traffic"
-        );
-        drop(first);
-        // The first ran at least `RECHECK * 3`, so the second rests as long.
-        assert!(
-            second.recv_timeout(RECHECK).is_err(),
-            "under traffic the next hash rests first"
-        );
-        second
-            .recv_timeout(Duration::from_secs(5))
-            .expect("starts once the first finishes and its rest is over");
-        waiter.join().unwrap();
-        assert_eq!(running.slots.lock().unwrap().running, 0, "every turn ended");
+    async fn verify(
+        hasher: &PasswordHasher,
+        candidate: &str,
+        hash: Option<&str>,
+    ) -> Result<bool, ApiError> {
+        Ok(hasher.turn().await?.verify(candidate, hash).await?.1)
     }
 
     #[tokio::test]
     async fn hashes_and_verifies_through_the_hashing_threads() {
-        let hasher = PasswordHasher::new(4, true).unwrap();
-        hasher.note_request();
+        let hasher = PasswordHasher::new(&settings(1, 2, 1000)).unwrap();
         let password = Password::dummy();
         let hash = hasher.hash(&password).await.unwrap();
-        assert!(hasher.verify(password.expose(), Some(&hash)).await.unwrap());
-        assert!(!hasher.verify("wrong", Some(&hash)).await.unwrap());
+        assert!(verify(&hasher, password.expose(), Some(&hash))
+            .await
+            .unwrap());
+        assert!(!verify(&hasher, "wrong", Some(&hash)).await.unwrap());
         assert!(
-            !hasher.verify(password.expose(), None).await.unwrap(),
+            !verify(&hasher, password.expose(), None).await.unwrap(),
             "no user never matches"
         );
+        // One turn runs several hashes in a row.
+        let turn = hasher.turn().await.unwrap();
+        let (turn, ok) = turn.verify(password.expose(), Some(&hash)).await.unwrap();
+        assert!(ok);
+        let (_turn, rehashed) = turn.hash(&password).await.unwrap();
+        assert!(rehashed.starts_with("$2"));
+        assert_eq!(hasher.hashes_run(), 6);
+    }
+
+    #[tokio::test]
+    async fn beyond_the_turns_and_the_queue_a_hash_is_refused_at_once() {
+        let hasher = PasswordHasher::new(&settings(1, 1, 60_000)).unwrap();
+        let held = hasher.turn().await.unwrap();
+        let queued = {
+            let hasher = hasher.clone();
+            tokio::spawn(async move { verify(&hasher, "x", None).await })
+        };
+        while hasher.waiting.load(Ordering::Acquire) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let refused = verify(&hasher, "x", None).await;
+        assert!(
+            matches!(refused, Err(ApiError::Overloaded { .. })),
+            "{refused:?}"
+        );
+        drop(held);
+        assert!(!queued.await.unwrap().unwrap(), "the queued one ran");
+        assert_eq!(
+            hasher.waiting.load(Ordering::Acquire),
+            0,
+            "its place was given back"
+        );
+        assert_eq!(hasher.hashes_run(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_wait_longer_than_the_limit_is_refused() {
+        let hasher = PasswordHasher::new(&settings(1, 4, 50)).unwrap();
+        let _held = hasher.turn().await.unwrap();
+        let refused = verify(&hasher, "x", None).await;
+        assert!(
+            matches!(refused, Err(ApiError::Overloaded { .. })),
+            "{refused:?}"
+        );
+        assert_eq!(hasher.waiting.load(Ordering::Acquire), 0);
+        assert_eq!(hasher.hashes_run(), 0);
     }
 }

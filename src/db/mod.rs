@@ -4,6 +4,7 @@ pub mod reports;
 pub mod schema;
 pub mod sessions;
 pub mod tasks;
+pub mod throttle;
 pub mod users;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -13,6 +13,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    auth_throttle (client_key) {
+        client_key -> Text,
+        tat -> Timestamptz,
+    }
+}
+
+diesel::table! {
     sessions (id) {
         id -> Uuid,
         user_id -> Int8,
@@ -63,4 +70,4 @@ diesel::table! {
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(tasks -> users (owner_id));
 
-diesel::allow_tables_to_appear_in_same_query!(audit_events, sessions, tasks, users,);
+diesel::allow_tables_to_appear_in_same_query!(audit_events, auth_throttle, sessions, tasks, users,);

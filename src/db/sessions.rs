@@ -3,6 +3,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
+use super::audit;
 use super::schema::{sessions, users};
 use super::users::User;
 use crate::error::ApiError;
@@ -38,6 +39,21 @@ pub struct NewSession<'a> {
     pub expires_at: DateTime<Utc>,
     pub ip: Option<&'a str>,
     pub user_agent: Option<&'a str>,
+}
+
+/// A login: the session row, the account's failures cleared and its
+/// `login_succeeded` event, in one transaction.
+pub fn open_recorded(conn: &mut PgConnection, new: &NewSession) -> Result<Session, ApiError> {
+    conn.transaction(|conn| {
+        let session = insert(conn, new)?;
+        super::users::reset_failed_logins(conn, new.user_id)?;
+        audit::insert(
+            conn,
+            audit::NewEvent::by_self(audit::AuditKind::LoginSucceeded, new.user_id, new.ip)
+                .with_detail(serde_json::json!({ "session_id": new.id })),
+        )?;
+        Ok(session)
+    })
 }
 
 pub fn insert(conn: &mut PgConnection, new: &NewSession) -> Result<Session, ApiError> {

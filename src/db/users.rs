@@ -8,7 +8,7 @@ use super::schema::users;
 use crate::domain::{Email, Role};
 use crate::error::ApiError;
 
-#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Identifiable)]
 #[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
 pub struct User {
     pub id: i64,
@@ -108,39 +108,108 @@ pub fn active_admin_exists(conn: &mut PgConnection) -> Result<bool, ApiError> {
     .get_result(conn)?)
 }
 
-/// Counts a failed login: consecutive failures within `window_seconds` of the
-/// first one; the `max`-th locks the account for `window_seconds`. One
-/// statement, so racing failures on several instances all count.
-pub fn record_failed_login(
+/// The lockout's one conditional statement, keyed by `$1`: takes an attempt
+/// (counted as a failure until a success clears it) unless the account is
+/// locked or the attempts of this window already reach `$3`; the `$3`-th
+/// locks the account for `$2` seconds. A lapsed window or lock starts afresh.
+/// PostgreSQL re-evaluates the WHERE and SET on the newest row version when
+/// requests race, on any number of instances, so no more than `$3` attempts
+/// are ever taken per window.
+const RESERVE_ATTEMPT: &str = "
+    UPDATE users SET
+        failed_logins = CASE WHEN {fresh} THEN 1 ELSE failed_logins + 1 END,
+        failed_window_start = CASE WHEN {fresh} THEN now() ELSE failed_window_start END,
+        locked_until = CASE WHEN (CASE WHEN {fresh} THEN 1 ELSE failed_logins + 1 END) >= $3
+                            THEN now() + make_interval(secs => $2) ELSE NULL END
+    WHERE {key} = $1 AND ({fresh} OR (locked_until IS NULL AND failed_logins < $3))
+    RETURNING *";
+const FRESH: &str = "(failed_window_start IS NULL
+    OR failed_window_start <= now() - make_interval(secs => $2)
+    OR locked_until <= now())";
+
+fn reserve_sql(key: &str) -> String {
+    RESERVE_ATTEMPT
+        .replace("{fresh}", FRESH)
+        .replace("{key}", key)
+}
+
+/// What taking a login attempt for an account found.
+#[derive(Debug)]
+pub enum Attempt {
+    /// Taken: verify the password now.
+    Reserved(User),
+    /// Locked, or the window's attempts are all taken: try again after this long.
+    Refused {
+        user_id: i64,
+        retry_after_seconds: u64,
+    },
+    /// No such account.
+    Unknown,
+}
+
+/// Takes a login attempt for the account with this email (see `RESERVE_ATTEMPT`).
+pub fn reserve_attempt_by_email(
+    conn: &mut PgConnection,
+    email: &str,
+    max: u32,
+    window_seconds: u64,
+) -> Result<Attempt, ApiError> {
+    let reserved: Option<User> = diesel::sql_query(reserve_sql("email"))
+        .bind::<diesel::sql_types::Text, _>(email)
+        .bind::<diesel::sql_types::Double, _>(window_seconds as f64)
+        .bind::<diesel::sql_types::Integer, _>(max.min(i32::MAX as u32) as i32)
+        .get_result(conn)
+        .optional()?;
+    match reserved {
+        Some(user) => Ok(Attempt::Reserved(user)),
+        None => Ok(refused(find_by_email(conn, email)?)),
+    }
+}
+
+/// Takes an attempt for the account `id` (a password change checking the current one).
+pub fn reserve_attempt_by_id(
     conn: &mut PgConnection,
     id: i64,
     max: u32,
     window_seconds: u64,
-) -> Result<Option<DateTime<Utc>>, ApiError> {
-    #[derive(QueryableByName)]
-    struct Locked {
-        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>)]
-        locked_until: Option<DateTime<Utc>>,
+) -> Result<Attempt, ApiError> {
+    let reserved: Option<User> = diesel::sql_query(reserve_sql("id"))
+        .bind::<diesel::sql_types::BigInt, _>(id)
+        .bind::<diesel::sql_types::Double, _>(window_seconds as f64)
+        .bind::<diesel::sql_types::Integer, _>(max.min(i32::MAX as u32) as i32)
+        .get_result(conn)
+        .optional()?;
+    match reserved {
+        Some(user) => Ok(Attempt::Reserved(user)),
+        None => {
+            let user = users::table
+                .find(id)
+                .select(User::as_select())
+                .first(conn)
+                .optional()?;
+            Ok(refused(user))
+        }
     }
-    let row: Locked = diesel::sql_query(
-        "WITH counted AS (
-             SELECT id,
-                    (failed_window_start IS NULL
-                     OR failed_window_start <= now() - make_interval(secs => $2)) AS fresh
-             FROM users WHERE id = $1 FOR UPDATE)
-         UPDATE users u SET
-             failed_logins = CASE WHEN c.fresh THEN 1 ELSE u.failed_logins + 1 END,
-             failed_window_start = CASE WHEN c.fresh THEN now() ELSE u.failed_window_start END,
-             locked_until = CASE WHEN (CASE WHEN c.fresh THEN 1 ELSE u.failed_logins + 1 END) >= $3
-                                 THEN now() + make_interval(secs => $2) ELSE u.locked_until END
-         FROM counted c WHERE u.id = c.id
-         RETURNING u.locked_until",
-    )
-    .bind::<diesel::sql_types::BigInt, _>(id)
-    .bind::<diesel::sql_types::Double, _>(window_seconds as f64)
-    .bind::<diesel::sql_types::Integer, _>(max.min(i32::MAX as u32) as i32)
-    .get_result(conn)?;
-    Ok(row.locked_until)
+}
+
+/// Why no attempt was taken for `user` (read after the refusal).
+fn refused(user: Option<User>) -> Attempt {
+    let Some(user) = user else {
+        return Attempt::Unknown;
+    };
+    let left_ms = user
+        .locked_until
+        .map_or(0, |until| (until - Utc::now()).num_milliseconds());
+    // A lock that lapsed between the two statements: the next attempt is free.
+    let retry_after_seconds = if left_ms > 0 {
+        (left_ms as u64).div_ceil(1000)
+    } else {
+        1
+    };
+    Attempt::Refused {
+        user_id: user.id,
+        retry_after_seconds,
+    }
 }
 
 /// A successful login ends the run of failures (and writes only if there was one).
@@ -158,6 +227,18 @@ pub fn reset_failed_logins(conn: &mut PgConnection, id: i64) -> Result<(), ApiEr
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// Ends the run of failures and records why, in one transaction.
+pub fn reset_failed_logins_recorded(
+    conn: &mut PgConnection,
+    id: i64,
+    event: audit::NewEvent,
+) -> Result<(), ApiError> {
+    conn.transaction(|conn| {
+        reset_failed_logins(conn, id)?;
+        audit::insert(conn, event)
+    })
 }
 
 pub fn update_password_hash(conn: &mut PgConnection, id: i64, hash: &str) -> Result<(), ApiError> {

@@ -2,11 +2,13 @@
 mod email;
 mod full_name;
 pub mod password;
+mod proxies;
 mod role;
 pub mod task;
 
 pub use email::Email;
 pub use full_name::FullName;
 pub use password::Password;
+pub use proxies::TrustedProxies;
 pub use role::Role;
 pub use task::TaskTitle;

@@ -22,7 +22,7 @@ use crate::db::users::{self, NewUser, User, UserChanges};
 use crate::db::{self, reports, sessions, tasks};
 use crate::domain::{FullName, Role};
 use crate::error::{ApiError, ErrorBody};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 const LAST_ADMIN: &str = "This is the last active admin: promote or enable another admin first";
 

@@ -5,7 +5,7 @@ use utoipa::ToSchema;
 
 use crate::db;
 use crate::error::{ApiError, ErrorBody};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
 pub struct Status {

@@ -11,31 +11,32 @@ pub mod refusals;
 pub mod reports;
 pub mod sessions;
 pub mod tasks;
+pub mod throttle;
 pub mod tokens;
 pub mod users;
 
 use std::collections::BTreeMap;
 
-use actix_governor::Governor;
 use actix_web::http::Method;
+use actix_web::middleware::from_fn;
 use actix_web::{web, HttpRequest, HttpResponse, Resource, Route};
 use actix_web_httpauth::middleware::HttpAuthentication;
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 
 use crate::auth::bearer;
-use crate::auth::rate_limit::AuthLimit;
 use crate::auth::require_role::RequireRole;
 use crate::domain::Role;
 use crate::error::ApiError;
 use crate::openapi;
+use crate::state::AppState;
 
 /// Mounts every route. Area-wide policy (authentication, roles, throttling)
 /// wraps resources and scopes here, so a route added to an area is covered.
-pub fn configure(cfg: &mut web::ServiceConfig, auth_limit: &AuthLimit) {
+pub fn configure(cfg: &mut web::ServiceConfig) {
     use Method as M;
     let bearer = || HttpAuthentication::with_fn(bearer::validate);
-    let throttled =
-        |path, route: Route| resource(path, [(M::POST, route)]).wrap(Governor::new(auth_limit));
+    let throttle = || from_fn(throttle::throttle_auth);
+    let throttled = |path, route: Route| resource(path, [(M::POST, route)]).wrap(throttle());
     cfg.service(resource("/healthz", [(M::GET, web::to(health::healthz))]))
         .service(resource("/readyz", [(M::GET, web::to(health::readyz))]))
         .service(resource(
@@ -59,10 +60,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, auth_limit: &AuthLimit) {
                         (M::PATCH, web::to(users::update_me)),
                     ],
                 ))
-                .service(resource(
-                    "/password",
-                    [(M::POST, web::to(users::change_password))],
-                ))
+                .service(
+                    resource("/password", [(M::POST, web::to(users::change_password))])
+                        .wrap(throttle()),
+                )
                 .service(resource(
                     "/sessions",
                     [(M::GET, web::to(sessions::list_sessions))],
@@ -168,9 +169,22 @@ pub async fn not_found(_req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound)
 }
 
-/// The peer's address. `X-Forwarded-For` is not trusted: any client can set it.
+/// The client's address: the TCP peer, or when that is one of
+/// `server.trusted_proxies`, the client its `X-Forwarded-For` names (see
+/// `TrustedProxies::client`). Throttling, audit and sessions all use this.
 pub fn client_ip(req: &HttpRequest) -> Option<String> {
-    req.peer_addr().map(|a| a.ip().to_string())
+    let peer = req.peer_addr()?.ip();
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        return Some(peer.to_string());
+    };
+    // Several headers are one list, in order (RFC 9110 §5.3).
+    let forwarded: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let forwarded = (!forwarded.is_empty()).then(|| forwarded.join(","));
+    Some(state.proxies.client(peer, forwarded.as_deref()).to_string())
 }
 
 /// The `User-Agent` header, cut to a sane length for storage.

@@ -8,7 +8,7 @@ use super::json::rfc3339;
 use super::ErrorResponses;
 use crate::db::{self, reports};
 use crate::error::{ApiError, ErrorBody};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserReport {

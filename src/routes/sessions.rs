@@ -15,7 +15,7 @@ use crate::auth::CurrentUser;
 use crate::db::sessions::{self, Session};
 use crate::db::{self, audit};
 use crate::error::{ApiError, ErrorBody};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionView {

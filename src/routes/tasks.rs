@@ -17,7 +17,7 @@ use crate::db::{self};
 use crate::domain::task::{parse_description, parse_due_date};
 use crate::domain::TaskTitle;
 use crate::error::{ApiError, ErrorBody};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TaskView {

@@ -1,23 +1,22 @@
 //! `POST /token` and `POST /login`: the OAuth2 password grant.
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use diesel::Connection;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use super::form::FormFields;
 use super::json::JsonBody;
 use super::{client_ip, user_agent};
 use crate::auth::jwt::TokenType;
-use crate::db::sessions::{self, NewSession, Refreshed};
-use crate::db::users::{self, User};
+use crate::auth::login::{self, Client};
+use crate::db::sessions::{self, Refreshed};
 use crate::db::{self, audit};
-use crate::domain::{Email, Role};
-use crate::error::{ApiError, ErrorBody, INCORRECT_LOGIN};
-use crate::startup::AppState;
+use crate::domain::Role;
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenPair {
@@ -122,166 +121,19 @@ async fn password_grant(
             ]));
         }
     };
-    let email = Email::normalise(username);
-    let ip = client_ip(req);
-    // PostgreSQL text cannot hold NUL: such a name can match no account.
-    let found = if email.contains('\0') {
-        None
-    } else {
-        let email = email.clone();
-        db::run(&state.pool, move |conn| users::find_by_email(conn, &email)).await?
+    let client = Client {
+        ip: client_ip(req),
+        user_agent: user_agent(req),
     };
-    if let Some(user) = &found {
-        refuse_if_locked(state, user, ip.clone()).await?;
-    }
-    // Unknown emails verify against a dummy hash: both failures take the same time.
-    let matched = state
-        .hasher
-        .verify(password, found.as_ref().map(|u| u.password_hash.as_str()))
-        .await?;
-    let user = match found {
-        Some(user) if matched => user,
-        found => {
-            let user_id = found.map(|u| u.id);
-            record_failure(state, user_id, &email, "bad_credentials", ip).await?;
-            return Err(ApiError::InvalidGrant(INCORRECT_LOGIN));
-        }
-    };
-    if user.disabled {
-        record_failure(state, Some(user.id), &email, "account_disabled", ip).await?;
-        return Err(ApiError::AccountDisabled);
-    }
-    let pair = open_session(state, &user, ip, user_agent(req)).await?;
+    let (user, session) = login::log_in(state, username, password, &client).await?;
+    let pair = sign_pair(
+        state,
+        user.id,
+        user.role()?,
+        &session,
+        session.refresh_iat.timestamp(),
+    )?;
     Ok(token_response(pair))
-}
-
-/// 429 while the account is locked after too many failures, whatever the
-/// password (so a guess in a locked window learns nothing).
-async fn refuse_if_locked(
-    state: &AppState,
-    user: &User,
-    ip: Option<String>,
-) -> Result<(), ApiError> {
-    let Some(until) = user.locked_until else {
-        return Ok(());
-    };
-    let left = (until - Utc::now()).num_milliseconds();
-    if left <= 0 {
-        return Ok(());
-    }
-    let retry_after_seconds = (left as u64).div_ceil(1000);
-    let user_id = user.id;
-    db::run(&state.pool, move |conn| {
-        audit::insert(
-            conn,
-            audit::NewEvent::by_self(audit::AuditKind::LoginLocked, user_id, ip.as_deref())
-                .with_detail(json!({ "retry_after": retry_after_seconds })),
-        )
-    })
-    .await?;
-    Err(ApiError::RateLimited {
-        retry_after_seconds,
-        detail: "Too many failed logins for this account; try again later",
-    })
-}
-
-/// Records `login_failed`: for an unknown email, actor and subject are null
-/// and the detail names the email tried (never the password).
-async fn record_failure(
-    state: &AppState,
-    user_id: Option<i64>,
-    email: &str,
-    reason: &'static str,
-    ip: Option<String>,
-) -> Result<(), ApiError> {
-    // People type passwords into the username field: keep only what is an email.
-    let tried = match Email::parse(email) {
-        Ok(email) => json!({ "email": email.as_str(), "reason": reason }),
-        Err(_) => json!({ "email": null, "username": "not an email", "reason": reason }),
-    };
-    let (max, window) = (
-        state.settings.auth.max_failed_logins,
-        state.settings.auth.lockout_seconds,
-    );
-    let counts = reason == "bad_credentials";
-    db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
-            if let (Some(id), true) = (user_id, counts) {
-                users::record_failed_login(conn, id, max, window)?;
-            }
-            audit::insert(
-                conn,
-                audit::NewEvent {
-                    kind: audit::AuditKind::LoginFailed,
-                    actor_id: user_id,
-                    subject_id: user_id,
-                    ip: ip.as_deref(),
-                    detail: tried,
-                },
-            )
-        })
-    })
-    .await
-}
-
-fn at(seconds: i64) -> Result<DateTime<Utc>, ApiError> {
-    DateTime::from_timestamp(seconds, 0)
-        .ok_or_else(|| ApiError::internal(crate::error::Message("timestamp out of range".into())))
-}
-
-/// Opens a session (one row, with its `login_succeeded` event) and signs its tokens.
-async fn open_session(
-    state: &AppState,
-    user: &User,
-    ip: Option<String>,
-    user_agent: Option<String>,
-) -> Result<TokenPair, ApiError> {
-    let jwt = &state.settings.jwt;
-    let precise_now = Utc::now();
-    // Whole seconds for whatever becomes a token claim.
-    let now = precise_now.timestamp();
-    let expires_at = now.saturating_add(jwt.session_max_seconds as i64);
-    let refresh_exp = now
-        .saturating_add(jwt.refresh_ttl_seconds as i64)
-        .min(expires_at);
-    let new = (
-        Uuid::new_v4(),
-        Uuid::new_v4(),
-        at(now)?,
-        at(refresh_exp)?,
-        at(expires_at)?,
-    );
-    let user_id = user.id;
-    let session = db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
-            let (id, refresh_jti, now, refresh_exp, expires_at) = new;
-            let session = sessions::insert(
-                conn,
-                &NewSession {
-                    id,
-                    user_id,
-                    refresh_jti,
-                    refresh_iat: now,
-                    refresh_exp,
-                    // Full precision: sessions are listed oldest first.
-                    created_at: precise_now,
-                    last_used_at: precise_now,
-                    expires_at,
-                    ip: ip.as_deref(),
-                    user_agent: user_agent.as_deref(),
-                },
-            )?;
-            users::reset_failed_logins(conn, user_id)?;
-            audit::insert(
-                conn,
-                audit::NewEvent::by_self(audit::AuditKind::LoginSucceeded, user_id, ip.as_deref())
-                    .with_detail(json!({ "session_id": id })),
-            )?;
-            Ok(session)
-        })
-    })
-    .await?;
-    sign_pair(state, user.id, user.role()?, &session, now)
 }
 
 const BAD_REFRESH: &str = "Invalid or expired refresh token";

@@ -7,12 +7,13 @@ use utoipa::ToSchema;
 
 use super::json::{double_option, rfc3339, JsonBody};
 use super::{client_ip, ErrorResponses};
+use crate::auth::login::{self, Client};
 use crate::auth::CurrentUser;
 use crate::db::users::{self, NewUser, User};
 use crate::db::{self, audit, sessions};
 use crate::domain::{Email, FullName, Password, Role};
 use crate::error::{ApiError, ErrorBody};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// A user as the API shows it: never a hash.
 #[derive(Debug, Serialize, ToSchema)]
@@ -182,16 +183,15 @@ pub async fn change_password(
     body: JsonBody<ChangePasswordBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let correct = state
-        .hasher
-        .verify(&body.current_password, Some(&user.user.password_hash))
-        .await?;
-    if !correct {
-        return Err(ApiError::field("current_password", "incorrect password"));
-    }
+    let client = Client {
+        ip: client_ip(&req),
+        user_agent: None,
+    };
+    let turn =
+        login::check_current_password(&state, &user.user, &body.current_password, &client).await?;
     let password =
         Password::parse(body.new_password).map_err(|e| ApiError::field("new_password", e))?;
-    let hash = state.hasher.hash(&password).await?;
+    let (_, hash) = turn.hash(&password).await?;
     let (user_id, ip) = (user.user.id, client_ip(&req));
     db::run(&state.pool, move |conn| {
         conn.transaction(|conn| {

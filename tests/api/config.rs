@@ -34,7 +34,11 @@ fn defaults_are_the_contracts() {
     assert_eq!(s.jwt.leeway_seconds, 0);
     assert!(s.jwt.previous_secrets.is_empty());
     assert_eq!(s.auth.bcrypt_cost, 12);
-    assert!(s.auth.bcrypt_idle_cgroup);
+    assert_eq!(s.auth.hash_concurrency, None, "one less than the cores");
+    assert!(s.auth.hash_concurrency() >= 1);
+    assert_eq!((s.auth.hash_queue, s.auth.hash_wait_ms), (8, 2000));
+    assert_eq!(s.server.body_timeout_seconds, 10);
+    assert!(s.server.trusted_proxies.is_empty());
     assert_eq!((s.auth.max_failed_logins, s.auth.lockout_seconds), (5, 900));
     assert_eq!(s.rate_limit.auth_per_minute, 30);
     assert!(s.cors.allowed_origins.is_empty());
@@ -125,11 +129,13 @@ fn variables_override_files_and_lists_are_comma_separated() {
             "https://a.example,https://b.example",
         ),
         ("DATABASE_URL", "postgres://elsewhere/db"),
-        ("APP__AUTH__BCRYPT_IDLE_CGROUP", "false"),
+        ("APP__AUTH__HASH_QUEUE", "3"),
+        ("APP__SERVER__TRUSTED_PROXIES", "10.0.0.0/8,127.0.0.1"),
     ])
     .unwrap();
     assert_eq!(s.server.port, 9001);
-    assert!(!s.auth.bcrypt_idle_cgroup);
+    assert_eq!(s.auth.hash_queue, 3);
+    assert_eq!(s.server.trusted_proxies, ["10.0.0.0/8", "127.0.0.1"]);
     assert_eq!(s.jwt.access_ttl_seconds, 60);
     assert_eq!(s.jwt.previous_secrets.len(), 2);
     assert_eq!(
@@ -141,7 +147,23 @@ fn variables_override_files_and_lists_are_comma_separated() {
 
 #[test]
 fn bad_values_are_refused_with_the_key_named() {
-    let cases: [(&[(&str, &str)], &str); 9] = [
+    let cases: [(&[(&str, &str)], &str); 13] = [
+        (
+            &[("APP__SERVER__TRUSTED_PROXIES", "10.0.0.0/8,proxy.local")],
+            "server.trusted_proxies",
+        ),
+        (
+            &[("APP__AUTH__HASH_CONCURRENCY", "0")],
+            "APP__AUTH__HASH_CONCURRENCY",
+        ),
+        (
+            &[("APP__AUTH__HASH_WAIT_MS", "0")],
+            "APP__AUTH__HASH_WAIT_MS",
+        ),
+        (
+            &[("APP__SERVER__BODY_TIMEOUT_SECONDS", "0")],
+            "APP__SERVER__BODY_TIMEOUT_SECONDS",
+        ),
         (
             &[("APP__CORS__ALLOWED_ORIGINS", "https://admin.example/")],
             "cors.allowed_origins",

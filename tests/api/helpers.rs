@@ -198,6 +198,8 @@ pub fn test_settings(database_url: &str) -> Settings {
     settings.database.timeout_seconds = 1;
     // Every test client is 127.0.0.1; the throttling test sets its own limit.
     settings.rate_limit.auth_per_minute = 100_000;
+    // Tests fire dozens of logins at once; the bound's own test sets its own.
+    settings.auth.hash_queue = 256;
     settings
 }
 
@@ -210,6 +212,8 @@ pub struct TestApp {
     server: Option<(actix_web::dev::ServerHandle, std::thread::JoinHandle<()>)>,
     /// Statements this app has sent to PostgreSQL.
     pub queries: taskgate::db::QueryCounter,
+    /// Its password hasher, to count the hashes it ran.
+    pub hasher: taskgate::auth::password::PasswordHasher,
 }
 
 /// The real application on a fresh, migrated database.
@@ -237,12 +241,12 @@ pub async fn spawn_on(settings: Settings) -> TestApp {
         actix_web::rt::System::new().block_on(async move {
             let app = Application::build(app_settings).expect("application builds");
             ready_tx
-                .send((app.port(), app.handle(), app.query_counter()))
+                .send((app.port(), app.handle(), app.query_counter(), app.hasher()))
                 .expect("test waits for the port");
             let _ = app.run_until_stopped().await;
         })
     });
-    let (port, handle, queries) = ready_rx.recv().expect("application started");
+    let (port, handle, queries, hasher) = ready_rx.recv().expect("application started");
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         client: reqwest::Client::builder()
@@ -253,6 +257,7 @@ pub async fn spawn_on(settings: Settings) -> TestApp {
         db: None,
         server: Some((handle, thread)),
         queries,
+        hasher,
     }
 }
 

@@ -1,5 +1,6 @@
 //! Brute force: the per-account lockout (in the database) and the per-IP limit.
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
 
 use crate::helpers::{assert_error, spawn_app, spawn_app_with, spawn_on, PASSWORD};
 
@@ -123,4 +124,134 @@ async fn auth_endpoints_are_throttled_per_client_ip() {
     );
     // Other routes are not throttled.
     assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+}
+
+fn statuses(resps: Vec<reqwest::Response>) -> Vec<StatusCode> {
+    resps.iter().map(|r| r.status()).collect()
+}
+
+#[tokio::test]
+async fn concurrent_guesses_on_two_instances_verify_at_most_the_limit() {
+    let a = spawn_app().await;
+    let b = spawn_on(a.settings.clone()).await;
+    a.signup("ada@example.com", PASSWORD).await;
+    let hashes_before = a.hasher.hashes_run() + b.hasher.hashes_run();
+    let guesses = (0..50).map(|i| {
+        let app = if i % 2 == 0 { &a } else { &b };
+        async move {
+            app.login("ada@example.com", &format!("wrong password {i}"))
+                .await
+        }
+    });
+    let answers = statuses(futures_util::future::join_all(guesses).await);
+    let failed = answers
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let locked = answers
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert!(failed <= 5, "{failed} guesses verified: {answers:?}");
+    assert_eq!(failed + locked, 50, "{answers:?}");
+    // The right password on either instance is refused while the lock lasts.
+    for app in [&a, &b] {
+        let resp = app.login("ada@example.com", PASSWORD).await;
+        assert!(resp.headers().contains_key("retry-after"));
+        assert_error(resp, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    }
+    assert!(
+        a.count("SELECT count(*) FROM audit_events WHERE kind = 'login_failed'") <= 5,
+        "at most the limit of failures was verified and recorded"
+    );
+    let hashed = a.hasher.hashes_run() + b.hasher.hashes_run() - hashes_before;
+    assert!(hashed <= 5, "{hashed} hashes for 5 allowed attempts");
+    assert_eq!(a.count("SELECT count(*) FROM sessions"), 0);
+}
+
+#[tokio::test]
+async fn wrong_current_passwords_count_against_the_account_and_lock_its_logins() {
+    let app = spawn_app().await;
+    let ada = app.signup_and_login("user").await;
+    let attempts = (0..20).map(|i| {
+        app.send_as(
+            &ada,
+            Method::POST,
+            "/users/me/password",
+            Some(json!({"current_password": format!("guess number {i}"), "new_password": "a brand new passphrase"})),
+        )
+    });
+    let answers = statuses(futures_util::future::join_all(attempts).await);
+    let wrong = answers
+        .iter()
+        .filter(|s| **s == StatusCode::UNPROCESSABLE_ENTITY)
+        .count();
+    let locked = answers
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert!(wrong <= 5, "{wrong} guesses checked: {answers:?}");
+    assert_eq!(wrong + locked, 20, "{answers:?}");
+    // The account's logins are locked too, even with the right password.
+    let resp = app.login(&ada.email, PASSWORD).await;
+    assert_error(resp, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    // And the right current password is refused while locked: nothing changed.
+    let resp = app
+        .send_as(
+            &ada,
+            Method::POST,
+            "/users/me/password",
+            Some(json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"})),
+        )
+        .await;
+    assert_error(resp, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_events WHERE kind = 'password_changed'"),
+        0
+    );
+    assert!(app.count("SELECT count(*) FROM audit_events WHERE kind = 'login_locked'") >= 1);
+}
+
+#[tokio::test]
+async fn the_right_current_password_clears_the_count_of_wrong_ones() {
+    let app = spawn_app().await;
+    let ada = app.signup_and_login("user").await;
+    let change = |current: &str| {
+        app.send_as(
+            &ada,
+            Method::POST,
+            "/users/me/password",
+            Some(json!({"current_password": current, "new_password": "a brand new passphrase"})),
+        )
+    };
+    for _ in 0..4 {
+        let resp = change("not my password").await;
+        let body = assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
+        assert_eq!(body["fields"]["current_password"], "incorrect password");
+    }
+    assert_eq!(change(PASSWORD).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.count("SELECT failed_logins::bigint FROM users"), 0);
+}
+
+#[tokio::test]
+async fn the_password_change_route_is_throttled_per_client() {
+    let app = spawn_app_with(|s| s.rate_limit.auth_per_minute = 3).await;
+    // Signup and login take two of the three.
+    let ada = app.signup_and_login("user").await;
+    let change = || {
+        app.send_as(
+            &ada,
+            Method::POST,
+            "/users/me/password",
+            Some(json!({"current_password": "not my password", "new_password": "a brand new passphrase"})),
+        )
+    };
+    assert_eq!(change().await.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let resp = change().await;
+    assert!(resp.headers().contains_key("retry-after"));
+    let body = assert_error(resp, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("address"),
+        "{body}"
+    );
 }

@@ -106,16 +106,8 @@ async fn request_logs_carry_method_path_status_and_latency_but_never_secrets() {
 #[tokio::test]
 async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
     let db = TestDatabase::migrated();
-    // A slow bcrypt keeps the login in flight when the signal arrives. (Out
-    // of the idle cgroup: there a busy test machine could stretch it past
-    // the shutdown grace.)
-    let mut served = serve(
-        &db,
-        &[
-            ("APP__AUTH__BCRYPT_COST", "13"),
-            ("APP__AUTH__BCRYPT_IDLE_CGROUP", "false"),
-        ],
-    );
+    // A slow bcrypt keeps the login in flight when the signal arrives.
+    let mut served = serve(&db, &[("APP__AUTH__BCRYPT_COST", "13")]);
     let base = served.base.clone();
     let client = reqwest::Client::new();
     let signup = client
@@ -154,21 +146,8 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
     );
 }
 
-/// The cpu-controller line of a thread's /proc cgroup file, if it has one.
-fn cpu_cgroup(cgroup_file: &str) -> Option<String> {
-    std::fs::read_to_string(cgroup_file)
-        .ok()?
-        .lines()
-        .find(|l| {
-            l.split(':')
-                .nth(1)
-                .is_some_and(|c| c.split(',').any(|c| c == "cpu"))
-        })
-        .map(str::to_owned)
-}
-
-/// The cpu cgroups of a process's `bcrypt-N` threads, once all have started.
-fn bcrypt_thread_cgroups(pid: u32) -> Vec<String> {
+/// The /proc cgroup files of a process's `bcrypt-N` threads, once `expected` have started.
+fn bcrypt_thread_cgroups(pid: u32, expected: usize) -> Vec<String> {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let cgroups: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
@@ -181,10 +160,9 @@ fn bcrypt_thread_cgroups(pid: u32) -> Vec<String> {
                         .is_some_and(|n| n.parse::<u32>().is_ok())
                 })
             })
-            .filter_map(|t| cpu_cgroup(&t.path().join("cgroup").to_string_lossy()))
+            .filter_map(|t| std::fs::read_to_string(t.path().join("cgroup")).ok())
             .collect();
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if cgroups.len() >= cores || std::time::Instant::now() > deadline {
+        if cgroups.len() >= expected || std::time::Instant::now() > deadline {
             return cgroups;
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -192,44 +170,18 @@ fn bcrypt_thread_cgroups(pid: u32) -> Vec<String> {
 }
 
 #[test]
-fn bcrypt_threads_run_in_an_idle_cgroup_where_permitted_and_stay_when_it_is_off() {
+fn bcrypt_threads_stay_in_the_services_own_cgroup() {
+    // CPU shares between services are the operator's: the service never
+    // creates or joins a cgroup of its own.
     let db = TestDatabase::migrated();
-    let Some(own) = cpu_cgroup("/proc/self/cgroup") else {
-        // No cgroup v1 cpu hierarchy: nothing to join, and the server must say so.
-        let log = stop_and_read_log(&mut serve(&db, &[]));
-        assert!(
-            log.contains("bcrypt threads stay in the service's cgroup"),
-            "{log}"
-        );
-        return;
-    };
-    // SAFETY: geteuid takes nothing and cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
-    let on = serve(&db, &[]);
-    let off = serve(&db, &[("APP__AUTH__BCRYPT_IDLE_CGROUP", "false")]);
-    let (on_cgroups, off_cgroups) = (
-        bcrypt_thread_cgroups(on.child.id()),
-        bcrypt_thread_cgroups(off.child.id()),
-    );
-    for mut served in [on, off] {
-        sigterm(&served.child);
-        served.child.wait().unwrap();
-    }
-    assert!(!on_cgroups.is_empty() && !off_cgroups.is_empty());
-    assert!(
-        off_cgroups.iter().all(|c| *c == own),
-        "{off_cgroups:?} vs {own}"
-    );
-    if root {
-        for c in &on_cgroups {
-            assert!(c.ends_with("/taskgate-bcrypt"), "{c}");
-        }
-        let path = on_cgroups[0].rsplit_once(':').unwrap().1;
-        let idle = ["/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct"]
-            .iter()
-            .find_map(|mount| std::fs::read_to_string(format!("{mount}{path}/cpu.idle")).ok());
-        assert_eq!(idle.as_deref().map(str::trim), Some("1"), "{path}");
-    } else {
-        assert!(on_cgroups.iter().all(|c| *c == own), "{on_cgroups:?}");
+    let served = serve(&db, &[("APP__AUTH__HASH_CONCURRENCY", "2")]);
+    let own = std::fs::read_to_string(format!("/proc/{}/cgroup", served.child.id())).unwrap();
+    let threads = bcrypt_thread_cgroups(served.child.id(), 2);
+    let mut served = served;
+    sigterm(&served.child);
+    served.child.wait().unwrap();
+    assert_eq!(threads.len(), 2, "auth.hash_concurrency hashing threads");
+    for cgroup in threads {
+        assert_eq!(cgroup, own, "a hashing thread moved cgroup");
     }
 }

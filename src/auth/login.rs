@@ -1,0 +1,229 @@
+//! The login flow: a hashing turn, a lockout attempt taken before bcrypt runs,
+//! the verification, and a new session; and the same guard around a password
+//! change's check of the current password.
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::password::Turn;
+use crate::db::sessions::{self, NewSession, Session};
+use crate::db::users::{self, Attempt, User};
+use crate::db::{self, audit};
+use crate::domain::Email;
+use crate::error::{ApiError, Message, INCORRECT_LOGIN};
+use crate::state::AppState;
+
+/// Where a request came from, as sessions and the audit log record it.
+#[derive(Debug, Clone, Default)]
+pub struct Client {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+const LOCKED: &str = "Too many failed logins for this account; try again later";
+
+/// The password grant: checks the credentials under the lockout and opens a
+/// session. Unknown emails verify against the dummy hash, in the same turn,
+/// so that both failures take the same time.
+pub async fn log_in(
+    state: &AppState,
+    username: &str,
+    password: &str,
+    client: &Client,
+) -> Result<(User, Session), ApiError> {
+    // First the turn: a login refused for capacity costs no database work.
+    let turn = state.hasher.turn().await?;
+    let email = Email::normalise(username);
+    let auth = &state.settings.auth;
+    let (max, window) = (auth.max_failed_logins, auth.lockout_seconds);
+    let attempt = if email.contains('\0') {
+        // PostgreSQL text cannot hold NUL: such a name can match no account.
+        Attempt::Unknown
+    } else {
+        let email = email.clone();
+        db::run(&state.pool, move |conn| {
+            users::reserve_attempt_by_email(conn, &email, max, window)
+        })
+        .await?
+    };
+    let user = match attempt {
+        Attempt::Reserved(user) => Some(user),
+        Attempt::Unknown => None,
+        Attempt::Refused {
+            user_id,
+            retry_after_seconds,
+        } => {
+            drop(turn);
+            return refuse_locked(state, user_id, retry_after_seconds, client, "login").await;
+        }
+    };
+    let (_, matched) = turn
+        .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
+        .await?;
+    match user {
+        Some(user) if matched && !user.disabled => {
+            let session = open_session(state, &user, client).await?;
+            Ok((user, session))
+        }
+        Some(user) if matched => {
+            // The right password: not a guess, so it does not count against the account.
+            record_failure(
+                state,
+                Some(user.id),
+                &email,
+                "account_disabled",
+                client,
+                true,
+            )
+            .await?;
+            Err(ApiError::AccountDisabled)
+        }
+        user => {
+            let id = user.map(|u| u.id);
+            record_failure(state, id, &email, "bad_credentials", client, false).await?;
+            Err(ApiError::InvalidGrant(INCORRECT_LOGIN))
+        }
+    }
+}
+
+/// Checks `user`'s current password under the same lockout as logins: a
+/// wrong one counts against the account; past the limit it is 429 (and the
+/// account's logins are locked too). On success returns the turn, so that the
+/// new password can be hashed without queueing again.
+pub async fn check_current_password(
+    state: &AppState,
+    user: &User,
+    candidate: &str,
+    client: &Client,
+) -> Result<Turn, ApiError> {
+    let turn = state.hasher.turn().await?;
+    let auth = &state.settings.auth;
+    let (id, max, window) = (user.id, auth.max_failed_logins, auth.lockout_seconds);
+    let attempt = db::run(&state.pool, move |conn| {
+        users::reserve_attempt_by_id(conn, id, max, window)
+    })
+    .await?;
+    let user = match attempt {
+        Attempt::Reserved(user) => user,
+        Attempt::Unknown => return Err(ApiError::InvalidToken { expired: false }),
+        Attempt::Refused {
+            user_id,
+            retry_after_seconds,
+        } => {
+            drop(turn);
+            return refuse_locked(
+                state,
+                user_id,
+                retry_after_seconds,
+                client,
+                "password_change",
+            )
+            .await;
+        }
+    };
+    let (turn, matched) = turn.verify(candidate, Some(&user.password_hash)).await?;
+    if !matched {
+        return Err(ApiError::field("current_password", "incorrect password"));
+    }
+    db::run(&state.pool, move |conn| {
+        users::reset_failed_logins(conn, id)
+    })
+    .await?;
+    Ok(turn)
+}
+
+/// 429 while the account is locked, whatever the password (so a guess in a
+/// locked window learns nothing); audited as `login_locked`.
+async fn refuse_locked<T>(
+    state: &AppState,
+    user_id: i64,
+    retry_after_seconds: u64,
+    client: &Client,
+    route: &'static str,
+) -> Result<T, ApiError> {
+    let ip = client.ip.clone();
+    db::run(&state.pool, move |conn| {
+        audit::insert(
+            conn,
+            audit::NewEvent::by_self(audit::AuditKind::LoginLocked, user_id, ip.as_deref())
+                .with_detail(json!({ "retry_after": retry_after_seconds, "route": route })),
+        )
+    })
+    .await?;
+    Err(ApiError::RateLimited {
+        retry_after_seconds,
+        detail: LOCKED,
+    })
+}
+
+/// Records `login_failed`: for an unknown email, actor and subject are null
+/// and the detail names the email tried only if it is one (people type
+/// passwords into the username field; never the password). `clear` ends the
+/// account's run of failures (the right password of a disabled account).
+async fn record_failure(
+    state: &AppState,
+    user_id: Option<i64>,
+    tried: &str,
+    reason: &'static str,
+    client: &Client,
+    clear: bool,
+) -> Result<(), ApiError> {
+    let detail = match Email::parse(tried) {
+        Ok(email) => json!({ "email": email.as_str(), "reason": reason }),
+        Err(_) => json!({ "email": null, "username": "not an email", "reason": reason }),
+    };
+    let ip = client.ip.clone();
+    db::run(&state.pool, move |conn| {
+        let event = audit::NewEvent {
+            kind: audit::AuditKind::LoginFailed,
+            actor_id: user_id,
+            subject_id: user_id,
+            ip: ip.as_deref(),
+            detail,
+        };
+        match (user_id, clear) {
+            (Some(id), true) => users::reset_failed_logins_recorded(conn, id, event),
+            _ => audit::insert(conn, event),
+        }
+    })
+    .await
+}
+
+fn at(seconds: i64) -> Result<DateTime<Utc>, ApiError> {
+    DateTime::from_timestamp(seconds, 0)
+        .ok_or_else(|| ApiError::internal(Message("timestamp out of range".into())))
+}
+
+/// Opens a session (one row, the failures cleared, its `login_succeeded` event).
+async fn open_session(state: &AppState, user: &User, client: &Client) -> Result<Session, ApiError> {
+    let jwt = &state.settings.jwt;
+    let precise_now = Utc::now();
+    // Whole seconds for whatever becomes a token claim.
+    let now = precise_now.timestamp();
+    let expires_at = now.saturating_add(jwt.session_max_seconds as i64);
+    let refresh_exp = now
+        .saturating_add(jwt.refresh_ttl_seconds as i64)
+        .min(expires_at);
+    let (now, refresh_exp, expires_at) = (at(now)?, at(refresh_exp)?, at(expires_at)?);
+    let (user_id, client) = (user.id, client.clone());
+    db::run(&state.pool, move |conn| {
+        let id = Uuid::new_v4();
+        sessions::open_recorded(
+            conn,
+            &NewSession {
+                id,
+                user_id,
+                refresh_jti: Uuid::new_v4(),
+                refresh_iat: now,
+                refresh_exp,
+                // Full precision: sessions are listed oldest first.
+                created_at: precise_now,
+                last_used_at: precise_now,
+                expires_at,
+                ip: client.ip.as_deref(),
+                user_agent: client.user_agent.as_deref(),
+            },
+        )
+    })
+    .await
+}

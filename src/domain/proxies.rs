@@ -1,0 +1,119 @@
+//! `server.trusted_proxies` and the rule that finds the client behind them.
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+/// The peers whose `X-Forwarded-For` header is believed.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies(Vec<IpNet>);
+
+impl TrustedProxies {
+    /// Parses every entry; `None` names nothing (config validation reports which).
+    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Option<TrustedProxies> {
+        entries
+            .iter()
+            .map(|e| TrustedProxies::parse_one(e.as_ref()))
+            .collect::<Option<Vec<_>>>()
+            .map(TrustedProxies)
+    }
+
+    /// `10.0.0.1` (one address) or `10.0.0.0/8`.
+    pub fn parse_one(entry: &str) -> Option<IpNet> {
+        let entry = entry.trim();
+        entry
+            .parse::<IpNet>()
+            .ok()
+            .or_else(|| entry.parse::<IpAddr>().ok().map(IpNet::from))
+    }
+
+    fn trusts(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+
+    /// The client of a request from `peer`: the peer itself unless it is a
+    /// trusted proxy; then the right-most `X-Forwarded-For` address that is not
+    /// itself trusted (each proxy appends the address it saw, so only the part
+    /// our own proxies wrote can be believed). Unparseable entries end the walk.
+    pub fn client(&self, peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
+        let peer = canonical(peer);
+        if !self.trusts(peer) {
+            return peer;
+        }
+        let Some(header) = forwarded_for else {
+            return peer;
+        };
+        let mut client = peer;
+        for hop in header.rsplit(',') {
+            match hop.trim().parse::<IpAddr>() {
+                Ok(ip) => {
+                    client = canonical(ip);
+                    if !self.trusts(client) {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        client
+    }
+}
+
+/// `::ffff:1.2.3.4` is `1.2.3.4`: a dual-stack listener reports IPv4 peers so.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn an_untrusted_peer_is_the_client_whatever_it_forwards() {
+        let none = TrustedProxies::default();
+        assert_eq!(none.client(ip("1.2.3.4"), Some("9.9.9.9")), ip("1.2.3.4"));
+        let proxies = TrustedProxies::parse(&["10.0.0.0/8"]).unwrap();
+        assert_eq!(
+            proxies.client(ip("1.2.3.4"), Some("9.9.9.9")),
+            ip("1.2.3.4")
+        );
+    }
+
+    #[test]
+    fn behind_trusted_proxies_the_right_most_untrusted_hop_is_the_client() {
+        let proxies = TrustedProxies::parse(&["10.0.0.0/8", "127.0.0.1"]).unwrap();
+        let peer = ip("127.0.0.1");
+        assert_eq!(proxies.client(peer, Some("203.0.113.7")), ip("203.0.113.7"));
+        // A client-supplied left part is not believed.
+        assert_eq!(
+            proxies.client(peer, Some("6.6.6.6, 203.0.113.7, 10.1.2.3")),
+            ip("203.0.113.7")
+        );
+        // Every hop trusted: the left-most one.
+        assert_eq!(
+            proxies.client(peer, Some("10.0.0.9, 10.1.2.3")),
+            ip("10.0.0.9")
+        );
+        // Garbage ends the walk at the last good hop.
+        assert_eq!(proxies.client(peer, Some("junk, 10.1.2.3")), ip("10.1.2.3"));
+        assert_eq!(proxies.client(peer, None), peer);
+        assert_eq!(
+            proxies.client(ip("::ffff:127.0.0.1"), Some("203.0.113.7")),
+            ip("203.0.113.7")
+        );
+    }
+
+    #[test]
+    fn entries_are_addresses_or_cidrs() {
+        assert!(TrustedProxies::parse(&["10.0.0.1", "fd00::/8", "192.168.0.0/16"]).is_some());
+        assert!(TrustedProxies::parse(&["10.0.0.300"]).is_none());
+        assert!(TrustedProxies::parse(&["proxy.local"]).is_none());
+    }
+}

@@ -1,0 +1,43 @@
+//! The per-client limit of the auth routes (`rate_limit.auth_per_minute`),
+//! as middleware: one upsert in PostgreSQL per request, so every instance
+//! behind a proxy enforces one limit.
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{web, ResponseError};
+
+use super::client_ip;
+use crate::db::{self, throttle};
+use crate::error::{ApiError, Message};
+use crate::state::AppState;
+
+/// For `middleware::from_fn`: a throttled request is answered 429 with
+/// `Retry-After` as a response (not an `Err`), so CORS and the log see it.
+pub async fn throttle_auth(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    match take(&req).await {
+        Ok(()) => Ok(next.call(req).await?.map_into_left_body()),
+        Err(e) => Ok(req.into_response(e.error_response()).map_into_right_body()),
+    }
+}
+
+async fn take(req: &ServiceRequest) -> Result<(), ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::internal(Message("AppState is not registered".into())))?;
+    let key = client_ip(req.request()).unwrap_or_else(|| "unknown".into());
+    let per_minute = state.settings.rate_limit.auth_per_minute;
+    let wait = db::run(&state.pool, move |conn| {
+        throttle::take(conn, &key, per_minute)
+    })
+    .await?;
+    match wait {
+        None => Ok(()),
+        Some(retry_after_seconds) => Err(ApiError::RateLimited {
+            retry_after_seconds,
+            detail: "Too many requests from this address; try again later",
+        }),
+    }
+}

@@ -1,0 +1,18 @@
+//! `AppState`: what handlers and middleware share, through `web::Data<AppState>`.
+use std::sync::Arc;
+
+use crate::auth::jwt::Keys;
+use crate::auth::password::PasswordHasher;
+use crate::config::Settings;
+use crate::db::DbPool;
+use crate::domain::TrustedProxies;
+use crate::routes::list_cache::TaskListCache;
+
+pub struct AppState {
+    pub pool: DbPool,
+    pub keys: Keys,
+    pub settings: Arc<Settings>,
+    pub hasher: PasswordHasher,
+    pub proxies: TrustedProxies,
+    pub task_lists: TaskListCache,
+}

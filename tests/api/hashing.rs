@@ -1,0 +1,107 @@
+//! Bounded hashing: at most `auth.hash_concurrency` hashes at once, at most
+//! `auth.hash_queue` waiting, the rest answered 503 at once.
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+
+use crate::helpers::{assert_error, spawn_app_with, TestApp, PASSWORD};
+
+/// One hash at a time, two waiting; a real cost so that hashes overlap.
+async fn bounded_app() -> TestApp {
+    spawn_app_with(|s| {
+        s.auth.bcrypt_cost = 12;
+        s.auth.hash_concurrency = Some(1);
+        s.auth.hash_queue = 2;
+        s.auth.hash_wait_ms = 30_000;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn logins_beyond_the_bound_are_503_at_once_with_retry_after() {
+    let app = bounded_app().await;
+    let logins = (0..10).map(|i| {
+        let app = &app;
+        async move {
+            let started = Instant::now();
+            let resp = app.login(&format!("nobody{i}@example.com"), PASSWORD).await;
+            (resp, started.elapsed())
+        }
+    });
+    let mut admitted = 0;
+    let mut refused = 0;
+    for (resp, took) in futures_util::future::join_all(logins).await {
+        match resp.status() {
+            StatusCode::UNAUTHORIZED => admitted += 1,
+            StatusCode::SERVICE_UNAVAILABLE => {
+                refused += 1;
+                assert!(took < Duration::from_millis(100), "a refusal took {took:?}");
+                let retry: u64 = resp.headers()["retry-after"]
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!(retry >= 1);
+                assert_error(resp, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(
+        admitted <= 3,
+        "one hashing and two waiting at most, {admitted} admitted"
+    );
+    assert_eq!(admitted + refused, 10);
+    assert!(refused >= 7, "{refused}");
+    assert_eq!(app.hasher.hashes_run(), admitted as u64);
+}
+
+#[tokio::test]
+async fn a_queued_login_whose_client_disconnects_never_hashes() {
+    let app = bounded_app().await;
+    app.signup("ada@example.com", PASSWORD).await;
+    let before = app.hasher.hashes_run();
+    // One login holds the only turn...
+    let first = {
+        let (client, url) = (app.client.clone(), format!("{}/token", app.address));
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .form(&[("username", "ada@example.com"), ("password", PASSWORD)])
+                .send()
+                .await
+                .map(|r| r.status())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    // ...a second waits for it, then its client goes away.
+    let address = app.address.trim_start_matches("http://").to_owned();
+    tokio::task::spawn_blocking(move || {
+        let body = "username=ada%40example.com&password=whatever-it-is";
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        write!(
+            stream,
+            "POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        drop(stream);
+    })
+    .await
+    .unwrap();
+    assert_eq!(first.await.unwrap().unwrap(), StatusCode::OK);
+    // Time for the dropped one to have hashed, had it been kept.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        app.hasher.hashes_run() - before,
+        1,
+        "only the connected login hashed"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_events WHERE kind = 'login_failed'"),
+        0,
+        "the dropped login was never checked"
+    );
+}

@@ -1,0 +1,131 @@
+//! The per-client limit of the auth routes: one limit for every instance,
+//! keyed on the client behind trusted proxies.
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::helpers::{assert_error, spawn_app_with, spawn_on, TestApp, PASSWORD};
+
+async fn login_from(app: &TestApp, forwarded_for: &str, email: &str) -> reqwest::Response {
+    app.request(Method::POST, "/token")
+        .header("x-forwarded-for", forwarded_for)
+        .form(&[("username", email), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn two_instances_on_one_database_enforce_one_limit() {
+    let a = spawn_app_with(|s| s.rate_limit.auth_per_minute = 5).await;
+    let b = spawn_on(a.settings.clone()).await;
+    for i in 0..5 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        let resp = app.login("nobody@example.com", PASSWORD).await;
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "request {i}");
+    }
+    for app in [&a, &b] {
+        let resp = app.login("nobody@example.com", PASSWORD).await;
+        let retry: u64 = resp.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=12).contains(&retry), "Retry-After {retry}");
+        assert_error(resp, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    }
+    assert_eq!(
+        a.count("SELECT count(*) FROM auth_throttle"),
+        1,
+        "one client, one row"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_requests_on_two_instances_never_exceed_the_limit() {
+    let a = spawn_app_with(|s| s.rate_limit.auth_per_minute = 10).await;
+    let b = spawn_on(a.settings.clone()).await;
+    let logins = (0..40).map(|i| {
+        let app = if i % 2 == 0 { &a } else { &b };
+        async move { app.login("nobody@example.com", PASSWORD).await.status() }
+    });
+    let answers = futures_util::future::join_all(logins).await;
+    let passed = answers
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let throttled = answers
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert!((10..=11).contains(&passed), "{passed} passed: {answers:?}");
+    assert_eq!(passed + throttled, 40);
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_client_is_throttled_audited_and_shown() {
+    let app = spawn_app_with(|s| {
+        s.rate_limit.auth_per_minute = 3;
+        s.server.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
+    for _ in 0..3 {
+        let resp = login_from(&app, "203.0.113.1", "nobody@example.com").await;
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    }
+    let resp = login_from(&app, "203.0.113.1", "nobody@example.com").await;
+    assert_error(resp, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    // Another client behind the same proxy has its own allowance; a spoofed
+    // left-hand entry changes nothing (the proxy appended the real one).
+    let resp = login_from(&app, "203.0.113.1, 203.0.113.2", "nobody@example.com").await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM audit_events WHERE kind = 'login_failed' AND ip = '203.0.113.1'"
+        ),
+        3
+    );
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM audit_events WHERE kind = 'login_failed' AND ip = '203.0.113.2'"
+        ),
+        1
+    );
+    // Sessions record the forwarded client too.
+    let signup = app
+        .request(Method::POST, "/users/signup")
+        .header("x-forwarded-for", "198.51.100.7")
+        .json(&serde_json::json!({"email": "ada@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signup.status(), StatusCode::CREATED);
+    let pair: Value = login_from(&app, "198.51.100.7", "ada@example.com")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let sessions: Value = app
+        .get_with("/users/me/sessions", pair["access_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(sessions[0]["ip"], "198.51.100.7");
+}
+
+#[tokio::test]
+async fn without_trusted_proxies_x_forwarded_for_changes_nothing() {
+    let app = spawn_app_with(|s| s.rate_limit.auth_per_minute = 3).await;
+    for client in ["203.0.113.1", "203.0.113.2", "203.0.113.3"] {
+        let resp = login_from(&app, client, "nobody@example.com").await;
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    }
+    let resp = login_from(&app, "203.0.113.4", "nobody@example.com").await;
+    assert_error(resp, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM audit_events WHERE kind = 'login_failed' AND ip = '127.0.0.1'"
+        ),
+        3
+    );
+}
