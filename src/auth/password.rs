@@ -40,6 +40,8 @@ const HASHING_NICE: libc::c_int = 10;
 
 /// Told to a client refused a turn: about one hash's time, rounded up.
 const RETRY_AFTER_SECONDS: u64 = 1;
+/// How long a refusal for a full queue waits before it is sent (see `refuse`).
+const REFUSAL_PAUSE: Duration = Duration::from_millis(25);
 
 impl PasswordHasher {
     /// Starts the hashing threads and computes the dummy hash (a blocking
@@ -86,27 +88,48 @@ impl PasswordHasher {
         self.hashes.load(Ordering::Relaxed)
     }
 
+    /// Whether a turn now would be refused (every turn taken, the queue full):
+    /// lets a login be answered 503 before any other work, a database round
+    /// trip included. Only a hint: `turn` still decides.
+    pub fn is_full(&self) -> bool {
+        self.turns.available_permits() == 0 && self.waiting.load(Ordering::Acquire) >= self.queue
+    }
+
+    /// The 503 a login gets when there is no room to hash, after a short
+    /// pause: clients that ignore `Retry-After` and ask again at once (a
+    /// login storm) then cost a few refusals per connection per second, not
+    /// thousands, and leave the CPU to everyone else. Still well under the
+    /// time of one hash, so a refused client learns it at once.
+    pub async fn refuse(&self) -> ApiError {
+        tokio::time::sleep(REFUSAL_PAUSE).await;
+        ApiError::Overloaded {
+            retry_after_seconds: RETRY_AFTER_SECONDS,
+        }
+    }
+
     /// A turn to hash: at once if one is free, else after a wait in the
     /// bounded queue; 503 when the queue is full or the wait too long. Take
     /// it before any other work of a login, so that a refused login costs
     /// nothing else.
     pub async fn turn(&self) -> Result<Turn, ApiError> {
-        let busy = || ApiError::Overloaded {
-            retry_after_seconds: RETRY_AFTER_SECONDS,
-        };
         let permit = match Arc::clone(&self.turns).try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
                 // One atomic step takes a place in the queue, or finds none free.
-                self.waiting
+                let place = self
+                    .waiting
                     .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                         (n < self.queue).then_some(n + 1)
-                    })
-                    .map_err(|_| busy())?;
+                    });
+                if place.is_err() {
+                    return Err(self.refuse().await);
+                }
                 let _place = QueuePlace(&self.waiting);
                 tokio::time::timeout(self.wait, Arc::clone(&self.turns).acquire_owned())
                     .await
-                    .map_err(|_| busy())?
+                    .map_err(|_| ApiError::Overloaded {
+                        retry_after_seconds: RETRY_AFTER_SECONDS,
+                    })?
                     .map_err(|_| ApiError::internal(Message("the hashing gate is closed".into())))?
             }
         };
@@ -195,7 +218,9 @@ impl Drop for QueuePlace<'_> {
     }
 }
 
-/// Lowers the calling thread's priority (per thread on Linux: pid 0 = caller).
+/// Lowers the calling thread's priority (per thread on Linux: pid 0 = the
+/// caller). The bound above is what limits hashing; this only lets cheap
+/// requests of the same service go first when both want a core.
 fn lower_priority() {
     // SAFETY: setpriority takes plain integers and touches no memory of ours.
     if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, HASHING_NICE) } != 0 {

@@ -36,16 +36,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     use Method as M;
     let bearer = || HttpAuthentication::with_fn(bearer::validate);
     let throttle = || from_fn(throttle::throttle_auth);
+    let hashing = || from_fn(throttle::refuse_when_hashing_is_full);
     let throttled = |path, route: Route| resource(path, [(M::POST, route)]).wrap(throttle());
+    // `.wrap` order: the last one runs first, so a full hashing queue is answered before the throttle's round trip.
+    let hashing_throttled = |path, route| throttled(path, route).wrap(hashing());
     cfg.service(resource("/healthz", [(M::GET, web::to(health::healthz))]))
         .service(resource("/readyz", [(M::GET, web::to(health::readyz))]))
         .service(resource(
             "/openapi.json",
             [(M::GET, web::to(openapi::serve))],
         ))
-        .service(throttled("/users/signup", web::to(users::signup)))
-        .service(throttled("/token", web::to(tokens::token)))
-        .service(throttled("/login", web::to(tokens::token)))
+        .service(hashing_throttled("/users/signup", web::to(users::signup)))
+        .service(hashing_throttled("/token", web::to(tokens::token)))
+        .service(hashing_throttled("/login", web::to(tokens::token)))
         .service(throttled("/refresh", web::to(tokens::refresh)))
         .service(resource("/logout", [(M::POST, web::to(sessions::logout))]).wrap(bearer()))
         .service(resource("/logout/all", [(M::POST, web::to(sessions::logout_all))]).wrap(bearer()))
@@ -62,7 +65,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 ))
                 .service(
                     resource("/password", [(M::POST, web::to(users::change_password))])
-                        .wrap(throttle()),
+                        .wrap(throttle())
+                        .wrap(hashing()),
                 )
                 .service(resource(
                     "/sessions",

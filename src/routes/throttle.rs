@@ -1,6 +1,7 @@
-//! The per-client limit of the auth routes (`rate_limit.auth_per_minute`),
-//! as middleware: one upsert in PostgreSQL per request, so every instance
-//! behind a proxy enforces one limit.
+//! Middleware of the auth routes: the per-client limit
+//! (`rate_limit.auth_per_minute`, one upsert in PostgreSQL per request, so
+//! every instance behind a proxy enforces one limit), and before it, on the
+//! routes that hash, a 503 at once while there is no room to hash.
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
@@ -20,6 +21,27 @@ pub async fn throttle_auth(
     match take(&req).await {
         Ok(()) => Ok(next.call(req).await?.map_into_left_body()),
         Err(e) => Ok(req.into_response(e.error_response()).map_into_right_body()),
+    }
+}
+
+/// For `middleware::from_fn`, outside `throttle_auth` on the routes that
+/// hash a password: under a login storm the refusals cost no database work.
+pub async fn refuse_when_hashing_is_full(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let hasher = req
+        .app_data::<web::Data<AppState>>()
+        .map(|state| state.hasher.clone())
+        .filter(|hasher| hasher.is_full());
+    match hasher {
+        Some(hasher) => {
+            let busy = hasher.refuse().await;
+            Ok(req
+                .into_response(busy.error_response())
+                .map_into_right_body())
+        }
+        None => Ok(next.call(req).await?.map_into_left_body()),
     }
 }
 
