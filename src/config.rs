@@ -90,8 +90,6 @@ pub struct ServerSettings {
     pub body_timeout_seconds: u64,
     /// Peers (addresses or CIDRs) whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<String>,
-    /// Memory for answers to GET /tasks kept until the owner's tasks change; 0 turns it off.
-    pub task_list_cache_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -293,10 +293,23 @@ impl From<diesel::result::Error> for ApiError {
         use diesel::result::Error;
         match e {
             Error::NotFound => ApiError::NotFound,
-            e if crate::db::is_connection_lost(&e) => ApiError::Unavailable(Box::new(e)),
+            e if is_connection_lost(&e) => ApiError::Unavailable(Box::new(e)),
             other => ApiError::Internal(Box::new(other)),
         }
     }
+}
+
+/// True for errors that mean the server is gone, not that the query was bad:
+/// the one place that decides what becomes 503.
+fn is_connection_lost(e: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    matches!(
+        e,
+        Error::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _
+        )
+    )
 }
 
 impl From<actix_web::error::BlockingError> for ApiError {

@@ -5,7 +5,6 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
-pub mod openapi;
 pub mod routes;
 pub mod startup;
 pub mod state;

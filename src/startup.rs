@@ -14,7 +14,6 @@ use crate::config::Settings;
 use crate::db::{self, DbPool, QueryCounter};
 use crate::domain::TrustedProxies;
 use crate::routes;
-use crate::routes::list_cache::TaskListCache;
 use crate::state::AppState;
 
 pub struct Application {
@@ -59,7 +58,6 @@ impl Application {
         let state = web::Data::new(AppState {
             pool: pool.clone(),
             keys: Keys::new(&settings.jwt),
-            task_lists: TaskListCache::new(settings.server.task_list_cache_bytes),
             settings: Arc::new(settings),
             hasher,
             proxies,

@@ -6,7 +6,6 @@ use crate::auth::password::PasswordHasher;
 use crate::config::Settings;
 use crate::db::DbPool;
 use crate::domain::TrustedProxies;
-use crate::routes::list_cache::TaskListCache;
 
 pub struct AppState {
     pub pool: DbPool,
@@ -14,5 +13,4 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub hasher: PasswordHasher,
     pub proxies: TrustedProxies,
-    pub task_lists: TaskListCache,
 }

@@ -6,9 +6,9 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::password::Turn;
-use crate::db::sessions::{self, NewSession, Session};
+use crate::db::sessions::{NewSession, Session};
 use crate::db::users::{self, Attempt, User};
-use crate::db::{self, audit};
+use crate::db::{self, account, audit};
 use crate::domain::Email;
 use crate::error::{ApiError, Message, INCORRECT_LOGIN};
 use crate::state::AppState;
@@ -208,7 +208,7 @@ async fn open_session(state: &AppState, user: &User, client: &Client) -> Result<
     let (user_id, client) = (user.id, client.clone());
     db::run(&state.pool, move |conn| {
         let id = Uuid::new_v4();
-        sessions::open_recorded(
+        account::log_in_recorded(
             conn,
             &NewSession {
                 id,

@@ -1,4 +1,6 @@
 //! The connection pool, the embedded migrations, and `run`: Diesel work off the async workers.
+pub mod account;
+pub mod admin;
 pub mod audit;
 pub mod reports;
 pub mod schema;
@@ -15,7 +17,6 @@ use actix_web::web;
 use diesel::connection::InstrumentationEvent;
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection};
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::Connection;
 use diesel::PgConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
@@ -86,17 +87,6 @@ where
         f(&mut conn)
     })
     .await?
-}
-
-/// True for errors that mean the server is gone, not that the query was bad.
-pub fn is_connection_lost(e: &DieselError) -> bool {
-    matches!(
-        e,
-        DieselError::DatabaseError(
-            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
-            _
-        )
-    )
 }
 
 /// Applies pending migrations, one instance at a time; returns their names.

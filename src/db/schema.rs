@@ -63,7 +63,6 @@ diesel::table! {
         locked_until -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
-        tasks_version -> Int8,
     }
 }
 

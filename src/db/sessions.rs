@@ -41,21 +41,6 @@ pub struct NewSession<'a> {
     pub user_agent: Option<&'a str>,
 }
 
-/// A login: the session row, the account's failures cleared and its
-/// `login_succeeded` event, in one transaction.
-pub fn open_recorded(conn: &mut PgConnection, new: &NewSession) -> Result<Session, ApiError> {
-    conn.transaction(|conn| {
-        let session = insert(conn, new)?;
-        super::users::reset_failed_logins(conn, new.user_id)?;
-        audit::insert(
-            conn,
-            audit::NewEvent::by_self(audit::AuditKind::LoginSucceeded, new.user_id, new.ip)
-                .with_detail(serde_json::json!({ "session_id": new.id })),
-        )?;
-        Ok(session)
-    })
-}
-
 pub fn insert(conn: &mut PgConnection, new: &NewSession) -> Result<Session, ApiError> {
     Ok(diesel::insert_into(sessions::table)
         .values(new)
@@ -202,4 +187,99 @@ pub fn prune(conn: &mut PgConnection, batch: i64) -> Result<usize, ApiError> {
     )
     .bind::<diesel::sql_types::BigInt, _>(batch)
     .execute(conn)?)
+}
+
+/// `DELETE /users/me/sessions/{id}`: ends one of the user's live sessions and
+/// records `logout`, in one transaction; `NotFound` when it is not theirs.
+pub fn end_one_recorded(
+    conn: &mut PgConnection,
+    user_id: i64,
+    sid: Uuid,
+    ip: Option<&str>,
+) -> Result<(), ApiError> {
+    conn.transaction(|conn| {
+        if !revoke_one(conn, user_id, sid)? {
+            return Err(ApiError::NotFound);
+        }
+        audit::insert(
+            conn,
+            audit::NewEvent::by_self(audit::AuditKind::Logout, user_id, ip)
+                .with_detail(serde_json::json!({ "session_id": sid })),
+        )
+    })
+}
+
+/// `POST /logout`: ends the caller's session (the first of `sids`) and any
+/// other of theirs named, and records `logout`, in one transaction.
+pub fn log_out_recorded(
+    conn: &mut PgConnection,
+    user_id: i64,
+    sids: &[Uuid],
+    ip: Option<&str>,
+) -> Result<(), ApiError> {
+    conn.transaction(|conn| {
+        for sid in sids {
+            revoke_one(conn, user_id, *sid)?;
+        }
+        audit::insert(
+            conn,
+            audit::NewEvent::by_self(audit::AuditKind::Logout, user_id, ip)
+                .with_detail(serde_json::json!({ "session_id": sids.first() })),
+        )
+    })
+}
+
+/// `POST /logout/all`: ends every session of the user and records
+/// `logout_all`, in one transaction.
+pub fn log_out_all_recorded(
+    conn: &mut PgConnection,
+    user_id: i64,
+    ip: Option<&str>,
+) -> Result<(), ApiError> {
+    conn.transaction(|conn| {
+        let revoked = revoke_all(conn, user_id)?;
+        audit::insert(
+            conn,
+            audit::NewEvent::by_self(audit::AuditKind::LogoutAll, user_id, ip)
+                .with_detail(serde_json::json!({ "sessions": revoked })),
+        )
+    })
+}
+
+/// A refresh (see `refresh`) and the audit event of its outcome, in one
+/// transaction: `token_refreshed` (with `grace` within the grace window) or
+/// `refresh_reuse_detected`; a refused token records nothing.
+pub fn refresh_recorded(
+    conn: &mut PgConnection,
+    sid: Uuid,
+    user_id: i64,
+    jti: Uuid,
+    ttl: i64,
+    grace: i64,
+    ip: Option<&str>,
+) -> Result<Refreshed, ApiError> {
+    use serde_json::json;
+    conn.transaction(|conn| {
+        let outcome = refresh(conn, sid, user_id, jti, ttl, grace)?;
+        let (kind, detail) = match &outcome {
+            Refreshed::Rotated(..) => (
+                audit::AuditKind::TokenRefreshed,
+                json!({ "session_id": sid }),
+            ),
+            Refreshed::Grace(..) => (
+                audit::AuditKind::TokenRefreshed,
+                json!({ "session_id": sid, "grace": true }),
+            ),
+            Refreshed::ReuseDetected { .. } => (
+                audit::AuditKind::RefreshReuseDetected,
+                json!({ "session_id": sid }),
+            ),
+            Refreshed::Refused => return Ok(outcome),
+        };
+        audit::insert(
+            conn,
+            audit::NewEvent::by_self(kind, user_id, ip).with_detail(detail),
+        )?;
+        Ok(outcome)
+    })
 }

@@ -22,8 +22,6 @@ pub struct User {
     pub locked_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    /// Moves with every change to the user's tasks (a trigger on `tasks`).
-    pub tasks_version: i64,
 }
 
 impl User {
@@ -239,16 +237,6 @@ pub fn reset_failed_logins_recorded(
         reset_failed_logins(conn, id)?;
         audit::insert(conn, event)
     })
-}
-
-pub fn update_password_hash(conn: &mut PgConnection, id: i64, hash: &str) -> Result<(), ApiError> {
-    diesel::update(users::table.find(id))
-        .set((
-            users::password_hash.eq(hash),
-            users::updated_at.eq(diesel::dsl::now),
-        ))
-        .execute(conn)?;
-    Ok(())
 }
 
 pub fn find(conn: &mut PgConnection, id: i64) -> Result<User, ApiError> {

@@ -1,4 +1,5 @@
 //! Input parsed once into types that can only hold valid values.
+mod account;
 mod email;
 mod full_name;
 pub mod password;
@@ -6,6 +7,7 @@ mod proxies;
 mod role;
 pub mod task;
 
+pub use account::NewAccount;
 pub use email::Email;
 pub use full_name::FullName;
 pub use password::Password;

@@ -1,10 +1,12 @@
 //! The route table: every path, its methods and handlers, on one screen.
 pub mod admin;
 pub mod body;
+pub mod client;
+pub mod doc;
 pub mod form;
 pub mod health;
 pub mod json;
-pub mod list_cache;
+pub mod openapi;
 pub mod paging;
 pub mod query;
 pub mod refusals;
@@ -14,21 +16,17 @@ pub mod tasks;
 pub mod throttle;
 pub mod tokens;
 pub mod users;
-
-use std::collections::BTreeMap;
+pub mod views;
 
 use actix_web::http::Method;
 use actix_web::middleware::from_fn;
 use actix_web::{web, HttpRequest, HttpResponse, Resource, Route};
 use actix_web_httpauth::middleware::HttpAuthentication;
-use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 
 use crate::auth::bearer;
 use crate::auth::require_role::RequireRole;
 use crate::domain::Role;
 use crate::error::ApiError;
-use crate::openapi;
-use crate::state::AppState;
 
 /// Mounts every route. Area-wide policy (authentication, roles, throttling)
 /// wraps resources and scopes here, so a route added to an area is covered.
@@ -117,24 +115,30 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource(
                     "/users",
                     [
-                        (M::GET, web::to(admin::list_users)),
-                        (M::POST, web::to(admin::create_user)),
+                        (M::GET, web::to(admin::users::list_users)),
+                        (M::POST, web::to(admin::users::create_user)),
                     ],
                 ))
                 .service(resource(
                     "/users/{id}",
                     [
-                        (M::GET, web::to(admin::get_user)),
-                        (M::PATCH, web::to(admin::update_user)),
-                        (M::DELETE, web::to(admin::delete_user)),
+                        (M::GET, web::to(admin::users::get_user)),
+                        (M::PATCH, web::to(admin::users::update_user)),
+                        (M::DELETE, web::to(admin::users::delete_user)),
                     ],
                 ))
                 .service(resource(
                     "/users/{id}/revoke-sessions",
-                    [(M::POST, web::to(admin::revoke_sessions))],
+                    [(M::POST, web::to(admin::users::revoke_sessions))],
                 ))
-                .service(resource("/tasks", [(M::GET, web::to(admin::list_tasks))]))
-                .service(resource("/audit", [(M::GET, web::to(admin::list_audit))])),
+                .service(resource(
+                    "/tasks",
+                    [(M::GET, web::to(admin::tasks::list_tasks))],
+                ))
+                .service(resource(
+                    "/audit",
+                    [(M::GET, web::to(admin::audit::list_audit))],
+                )),
         );
 }
 
@@ -171,50 +175,4 @@ pub fn resource<const N: usize>(path: &str, routes: [(Method, Route); N]) -> Res
 /// Unknown paths: JSON 404 like every other error.
 pub async fn not_found(_req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound)
-}
-
-/// The client's address: the TCP peer, or when that is one of
-/// `server.trusted_proxies`, the client its `X-Forwarded-For` names (see
-/// `TrustedProxies::client`). Throttling, audit and sessions all use this.
-pub fn client_ip(req: &HttpRequest) -> Option<String> {
-    let peer = req.peer_addr()?.ip();
-    let Some(state) = req.app_data::<web::Data<AppState>>() else {
-        return Some(peer.to_string());
-    };
-    // Several headers are one list, in order (RFC 9110 §5.3).
-    let forwarded: Vec<&str> = req
-        .headers()
-        .get_all("x-forwarded-for")
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    let forwarded = (!forwarded.is_empty()).then(|| forwarded.join(","));
-    Some(state.proxies.client(peer, forwarded.as_deref()).to_string())
-}
-
-/// The `User-Agent` header, cut to a sane length for storage.
-pub fn user_agent(req: &HttpRequest) -> Option<String> {
-    req.headers()
-        .get(actix_web::http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|ua| ua.chars().take(512).collect())
-}
-
-/// The 401 every protected route may answer, for the OpenAPI description.
-pub struct ErrorResponses;
-
-impl utoipa::IntoResponses for ErrorResponses {
-    fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
-        let body = ContentBuilder::new()
-            .schema(Some(Ref::from_schema_name("ErrorBody")))
-            .build();
-        BTreeMap::from([(
-            "401".to_owned(),
-            RefOr::T(
-                ResponseBuilder::new()
-                    .description("Missing, invalid, expired or revoked token")
-                    .content("application/json", body)
-                    .build(),
-            ),
-        )])
-    }
 }

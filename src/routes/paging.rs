@@ -1,7 +1,6 @@
 //! Paging for every list: `limit` 1..=200 (default 50), `offset` >= 0, and the
 //! `X-Total-Count` header.
 use actix_web::http::header::ContentType;
-use actix_web::web::Bytes;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
@@ -37,22 +36,11 @@ impl Page {
 
 /// 200 with the items as a JSON array and the filter's total in `X-Total-Count`.
 pub fn list_response<T: Serialize>(items: &[T], total: i64) -> HttpResponse {
-    match list_body(items) {
-        Ok(body) => list_response_from(body, total),
-        Err(e) => e.error_response(),
-    }
-}
-
-/// The items as a JSON array.
-pub fn list_body<T: Serialize>(items: &[T]) -> Result<Bytes, ApiError> {
     // Sized for a typical row up front: growing a 10 KB body by doubling copied it ten times.
     let mut body = Vec::with_capacity(2 + items.len() * 256);
-    serde_json::to_writer(&mut body, items).map_err(ApiError::internal)?;
-    Ok(body.into())
-}
-
-/// `list_response` for a body already serialised.
-pub fn list_response_from(body: Bytes, total: i64) -> HttpResponse {
+    if let Err(e) = serde_json::to_writer(&mut body, items) {
+        return ApiError::internal(e).error_response();
+    }
     HttpResponse::Ok()
         .insert_header(ContentType::json())
         .insert_header(("X-Total-Count", total.to_string()))

@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::doc::ErrorResponses;
 use super::json::rfc3339;
-use super::ErrorResponses;
 use crate::db::{self, reports};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;

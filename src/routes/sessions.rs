@@ -1,19 +1,18 @@
 //! The caller's logins: list and end them, log out here or everywhere.
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
-use diesel::Connection;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::body::{read_all, BodyLimit};
+use super::client::client_ip;
+use super::doc::ErrorResponses;
 use super::json::{parse_json, rfc3339, Object};
-use super::{client_ip, ErrorResponses};
 use crate::auth::jwt::TokenType;
 use crate::auth::CurrentUser;
 use crate::db::sessions::{self, Session};
-use crate::db::{self, audit};
+use crate::db::{self};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
@@ -85,16 +84,7 @@ pub async fn delete_session(
     let user_id = user.user.id;
     let ip = client_ip(&req);
     db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
-            if !sessions::revoke_one(conn, user_id, sid)? {
-                return Err(ApiError::NotFound);
-            }
-            audit::insert(
-                conn,
-                audit::NewEvent::by_self(audit::AuditKind::Logout, user_id, ip.as_deref())
-                    .with_detail(json!({ "session_id": sid })),
-            )
-        })
+        sessions::end_one_recorded(conn, user_id, sid, ip.as_deref())
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -137,16 +127,7 @@ pub async fn logout(
     let user_id = user.user.id;
     let ip = client_ip(&req);
     db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
-            for sid in &doomed {
-                sessions::revoke_one(conn, user_id, *sid)?;
-            }
-            audit::insert(
-                conn,
-                audit::NewEvent::by_self(audit::AuditKind::Logout, user_id, ip.as_deref())
-                    .with_detail(json!({ "session_id": doomed[0] })),
-            )
-        })
+        sessions::log_out_recorded(conn, user_id, &doomed, ip.as_deref())
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -163,14 +144,7 @@ pub async fn logout_all(
     let user_id = user.user.id;
     let ip = client_ip(&req);
     db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
-            let revoked = sessions::revoke_all(conn, user_id)?;
-            audit::insert(
-                conn,
-                audit::NewEvent::by_self(audit::AuditKind::LogoutAll, user_id, ip.as_deref())
-                    .with_detail(json!({ "sessions": revoked })),
-            )
-        })
+        sessions::log_out_all_recorded(conn, user_id, ip.as_deref())
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -2,54 +2,21 @@
 //! task is the same 404 as a missing one, for every verb.
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
-use chrono::{DateTime, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::json::{double_option, rfc3339, JsonBody};
-use super::list_cache::{CachedList, ListKey};
-use super::paging::{list_body, list_response_from, Page};
+use super::doc::ErrorResponses;
+use super::json::{double_option, JsonBody};
+use super::paging::{list_response, Page};
 use super::query::QueryParams;
-use super::ErrorResponses;
+use super::views::TaskView;
 use crate::auth::CurrentUser;
-use crate::db::tasks::{self, NewTask, Task, TaskChanges};
+use crate::db::tasks::{self, NewTask, TaskChanges};
 use crate::db::{self};
 use crate::domain::task::{parse_description, parse_due_date};
 use crate::domain::TaskTitle;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TaskView {
-    pub id: i64,
-    pub title: String,
-    pub description: Option<String>,
-    pub completed: bool,
-    #[schema(value_type = Option<String>, format = Date, example = "2026-12-01")]
-    pub due_date: Option<NaiveDate>,
-    pub owner_id: i64,
-    #[serde(serialize_with = "rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: DateTime<Utc>,
-    #[serde(serialize_with = "rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    pub updated_at: DateTime<Utc>,
-}
-
-impl From<Task> for TaskView {
-    fn from(t: Task) -> TaskView {
-        TaskView {
-            id: t.id,
-            title: t.title,
-            description: t.description,
-            completed: t.completed,
-            due_date: t.due_date,
-            owner_id: t.owner_id,
-            created_at: t.created_at,
-            updated_at: t.updated_at,
-        }
-    }
-}
 
 /// POST and PUT bodies: `title` required; an omitted optional field takes its default.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -192,24 +159,13 @@ pub async fn list_tasks(
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let page = Page::parse(query.limit, query.offset)?;
-    let (owner, version) = (user.user.id, user.user.tasks_version);
-    let key = ListKey {
-        completed: query.completed,
-        limit: page.limit,
-        offset: page.offset,
-    };
-    if let Some(kept) = state.task_lists.get(owner, version, &key) {
-        return Ok(list_response_from(kept.body, kept.total));
-    }
+    let owner = user.user.id;
     let (rows, total) = db::run(&state.pool, move |conn| {
         tasks::list(conn, Some(owner), query.completed, page.limit, page.offset)
     })
     .await?;
     let views: Vec<TaskView> = rows.into_iter().map(TaskView::from).collect();
-    let body = list_body(&views)?;
-    let kept = CachedList { total, body };
-    state.task_lists.put(owner, version, key, kept.clone());
-    Ok(list_response_from(kept.body, kept.total))
+    Ok(list_response(&views, total))
 }
 
 /// GET /tasks/{id}

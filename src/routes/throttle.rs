@@ -7,7 +7,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, ResponseError};
 
-use super::client_ip;
+use super::client::client_ip;
 use crate::db::{self, throttle};
 use crate::error::{ApiError, Message};
 use crate::state::AppState;

@@ -2,18 +2,16 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
-use diesel::Connection;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 
+use super::client::{client_ip, user_agent};
 use super::form::FormFields;
 use super::json::JsonBody;
-use super::{client_ip, user_agent};
 use crate::auth::jwt::TokenType;
 use crate::auth::login::{self, Client};
 use crate::db::sessions::{self, Refreshed};
-use crate::db::{self, audit};
+use crate::db::{self};
 use crate::domain::Role;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -178,29 +176,7 @@ async fn refresh_grant(
     );
     let ip = client_ip(req);
     let outcome = db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
-            let outcome = sessions::refresh(conn, sid, user_id, jti, ttl, grace)?;
-            let (kind, detail) = match &outcome {
-                Refreshed::Rotated(..) => (
-                    audit::AuditKind::TokenRefreshed,
-                    json!({ "session_id": sid }),
-                ),
-                Refreshed::Grace(..) => (
-                    audit::AuditKind::TokenRefreshed,
-                    json!({ "session_id": sid, "grace": true }),
-                ),
-                Refreshed::ReuseDetected { .. } => (
-                    audit::AuditKind::RefreshReuseDetected,
-                    json!({ "session_id": sid }),
-                ),
-                Refreshed::Refused => return Ok(outcome),
-            };
-            audit::insert(
-                conn,
-                audit::NewEvent::by_self(kind, user_id, ip.as_deref()).with_detail(detail),
-            )?;
-            Ok(outcome)
-        })
+        sessions::refresh_recorded(conn, sid, user_id, jti, ttl, grace, ip.as_deref())
     })
     .await?;
     match outcome {

@@ -1,83 +1,19 @@
 //! Signup and the caller's own account.
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, Utc};
-use diesel::Connection;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::json::{double_option, rfc3339, JsonBody};
-use super::{client_ip, ErrorResponses};
+use super::client::client_ip;
+use super::doc::ErrorResponses;
+use super::json::{double_option, JsonBody};
+use super::views::UserView;
 use crate::auth::login::{self, Client};
 use crate::auth::CurrentUser;
-use crate::db::users::{self, NewUser, User};
-use crate::db::{self, audit, sessions};
-use crate::domain::{Email, FullName, Password, Role};
+use crate::db::users::{self, NewUser};
+use crate::db::{self, account, audit};
+use crate::domain::{FullName, NewAccount, Password, Role};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
-
-/// A user as the API shows it: never a hash.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct UserView {
-    pub id: i64,
-    #[schema(format = Email)]
-    pub email: String,
-    pub full_name: Option<String>,
-    pub role: Role,
-    pub disabled: bool,
-    #[serde(serialize_with = "rfc3339")]
-    #[schema(value_type = String, format = DateTime, example = "2026-11-22T10:00:00Z")]
-    pub created_at: DateTime<Utc>,
-}
-
-impl UserView {
-    pub fn new(user: &User, role: Role) -> UserView {
-        UserView {
-            id: user.id,
-            email: user.email.clone(),
-            full_name: user.full_name.clone(),
-            role,
-            disabled: user.disabled,
-            created_at: user.created_at,
-        }
-    }
-
-    pub fn from_row(user: &User) -> Result<UserView, ApiError> {
-        Ok(UserView::new(user, user.role()?))
-    }
-}
-
-/// What every new account needs, parsed together so that one 422 names every
-/// bad field (signup and admin-created users alike).
-pub struct NewAccount {
-    pub email: Email,
-    pub password: Password,
-    pub full_name: Option<String>,
-}
-
-impl NewAccount {
-    pub fn parse(
-        email: &str,
-        password: String,
-        full_name: Option<String>,
-    ) -> Result<NewAccount, ApiError> {
-        match (
-            Email::parse(email),
-            Password::parse(password),
-            FullName::parse(full_name),
-        ) {
-            (Ok(email), Ok(password), Ok(full_name)) => Ok(NewAccount {
-                email,
-                password,
-                full_name,
-            }),
-            (e, p, f) => Err(ApiError::invalid_fields([
-                ("email", e.err().map(str::to_owned)),
-                ("password", p.err()),
-                ("full_name", f.err()),
-            ])),
-        }
-    }
-}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -194,15 +130,7 @@ pub async fn change_password(
     let (_, hash) = turn.hash(&password).await?;
     let (user_id, ip) = (user.user.id, client_ip(&req));
     db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
-            users::update_password_hash(conn, user_id, &hash)?;
-            let revoked = sessions::revoke_all(conn, user_id)?;
-            audit::insert(
-                conn,
-                audit::NewEvent::by_self(audit::AuditKind::PasswordChanged, user_id, ip.as_deref())
-                    .with_detail(serde_json::json!({ "sessions_revoked": revoked })),
-            )
-        })
+        account::change_password_recorded(conn, user_id, &hash, ip.as_deref())
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

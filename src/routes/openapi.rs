@@ -20,8 +20,8 @@ use crate::routes::{admin, health, reports, sessions, tasks, tokens, users};
         tasks::create_task, tasks::list_tasks, tasks::get_task, tasks::replace_task, tasks::update_task,
         tasks::delete_task,
         reports::get_reports,
-        admin::welcome, admin::dashboard, admin::list_users, admin::create_user, admin::get_user,
-        admin::update_user, admin::delete_user, admin::revoke_sessions, admin::list_tasks, admin::list_audit,
+        admin::welcome, admin::dashboard, admin::users::list_users, admin::users::create_user, admin::users::get_user,
+        admin::users::update_user, admin::users::delete_user, admin::users::revoke_sessions, admin::tasks::list_tasks, admin::audit::list_audit,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerScheme, &Aliases, &CommonErrors),
@@ -73,7 +73,13 @@ impl Modify for Aliases {
 struct CommonErrors;
 
 /// Routes behind the per-IP throttle (and, for the logins, the account lockout).
-const THROTTLED: [&str; 4] = ["/users/signup", "/token", "/login", "/refresh"];
+const THROTTLED: [&str; 5] = [
+    "/users/signup",
+    "/token",
+    "/login",
+    "/refresh",
+    "/users/me/password",
+];
 /// Routes that never touch the database.
 const NO_DATABASE: [&str; 2] = ["/healthz", "/openapi.json"];
 
@@ -109,6 +115,7 @@ impl Modify for CommonErrors {
             for op in ops.into_iter().flatten() {
                 if op.request_body.is_some() {
                     add_error(op, "400", "Malformed body");
+                    add_error(op, "408", "The body did not arrive in time");
                     add_error(op, "413", "Body over the size limit");
                     add_error(op, "415", "Wrong content type");
                     add_error(op, "422", "A field breaks a rule");
@@ -124,7 +131,11 @@ impl Modify for CommonErrors {
                     );
                 }
                 if !NO_DATABASE.contains(&path.as_str()) {
-                    add_error(op, "503", "Database unreachable");
+                    add_error(
+                        op,
+                        "503",
+                        "Database unreachable, or (routes that hash a password) no capacity to hash; see Retry-After",
+                    );
                 }
             }
         }

@@ -1,0 +1,48 @@
+//! Writes that span a user's account and sessions, each with its audit event
+//! in one transaction: a login opening a session, a password change.
+use diesel::prelude::*;
+
+use super::audit;
+use super::schema::users as users_table;
+use super::sessions::{self, NewSession, Session};
+use super::users;
+use crate::error::ApiError;
+
+/// A login: the session row, the account's failures cleared and its
+/// `login_succeeded` event, in one transaction.
+pub fn log_in_recorded(conn: &mut PgConnection, new: &NewSession) -> Result<Session, ApiError> {
+    conn.transaction(|conn| {
+        let session = sessions::insert(conn, new)?;
+        users::reset_failed_logins(conn, new.user_id)?;
+        audit::insert(
+            conn,
+            audit::NewEvent::by_self(audit::AuditKind::LoginSucceeded, new.user_id, new.ip)
+                .with_detail(serde_json::json!({ "session_id": new.id })),
+        )?;
+        Ok(session)
+    })
+}
+
+/// A password change: the new hash, every session of the user revoked, and
+/// `password_changed`, in one transaction.
+pub fn change_password_recorded(
+    conn: &mut PgConnection,
+    id: i64,
+    hash: &str,
+    ip: Option<&str>,
+) -> Result<(), ApiError> {
+    conn.transaction(|conn| {
+        diesel::update(users_table::table.find(id))
+            .set((
+                users_table::password_hash.eq(hash),
+                users_table::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(conn)?;
+        let revoked = sessions::revoke_all(conn, id)?;
+        audit::insert(
+            conn,
+            audit::NewEvent::by_self(audit::AuditKind::PasswordChanged, id, ip)
+                .with_detail(serde_json::json!({ "sessions_revoked": revoked })),
+        )
+    })
+}

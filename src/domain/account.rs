@@ -1,0 +1,36 @@
+//! `NewAccount`: what every new account needs, parsed together.
+use super::{Email, FullName, Password};
+use crate::error::ApiError;
+
+/// What every new account needs, parsed together so that one 422 names every
+/// bad field (signup and admin-created users alike).
+pub struct NewAccount {
+    pub email: Email,
+    pub password: Password,
+    pub full_name: Option<String>,
+}
+
+impl NewAccount {
+    pub fn parse(
+        email: &str,
+        password: String,
+        full_name: Option<String>,
+    ) -> Result<NewAccount, ApiError> {
+        match (
+            Email::parse(email),
+            Password::parse(password),
+            FullName::parse(full_name),
+        ) {
+            (Ok(email), Ok(password), Ok(full_name)) => Ok(NewAccount {
+                email,
+                password,
+                full_name,
+            }),
+            (e, p, f) => Err(ApiError::invalid_fields([
+                ("email", e.err().map(str::to_owned)),
+                ("password", p.err()),
+                ("full_name", f.err()),
+            ])),
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! The admin API by resource: the welcome and the dashboard here; users,
+//! everyone's tasks and the audit log in their own files.
+pub mod audit;
+pub mod tasks;
+pub mod users;
+
+use std::collections::BTreeMap;
+
+use actix_web::{web, HttpResponse};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::doc::ErrorResponses;
+use crate::auth::CurrentUser;
+use crate::db::{self, reports};
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Welcome {
+    #[schema(example = "Welcome admin root@example.com")]
+    pub message: String,
+}
+
+/// GET /admin
+#[utoipa::path(get, path = "/admin", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = Welcome), ErrorResponses, (status = 403, body = ErrorBody)))]
+pub async fn welcome(admin: CurrentUser) -> HttpResponse {
+    HttpResponse::Ok().json(Welcome {
+        message: format!("Welcome admin {}", admin.user.email),
+    })
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DashboardUsers {
+    pub total: i64,
+    /// Counts for `user`, `manager` and `admin`.
+    pub by_role: BTreeMap<String, i64>,
+    pub disabled: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DashboardTasks {
+    pub total: i64,
+    pub completed: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DashboardSessions {
+    pub active: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DashboardView {
+    pub users: DashboardUsers,
+    pub tasks: DashboardTasks,
+    pub sessions: DashboardSessions,
+}
+
+/// GET /admin/dashboard
+#[utoipa::path(get, path = "/admin/dashboard", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = DashboardView), ErrorResponses, (status = 403, body = ErrorBody)))]
+pub async fn dashboard(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let d = db::run(&state.pool, reports::dashboard).await?;
+    Ok(HttpResponse::Ok().json(DashboardView {
+        users: DashboardUsers {
+            total: d.users_total,
+            by_role: BTreeMap::from([
+                ("user".to_owned(), d.users_user),
+                ("manager".to_owned(), d.users_manager),
+                ("admin".to_owned(), d.users_admin),
+            ]),
+            disabled: d.users_disabled,
+        },
+        tasks: DashboardTasks {
+            total: d.tasks_total,
+            completed: d.tasks_completed,
+        },
+        sessions: DashboardSessions {
+            active: d.sessions_active,
+        },
+    }))
+}

@@ -1,0 +1,203 @@
+//! `/admin/users`: list, create, read, change, delete, revoke sessions.
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::CurrentUser;
+use crate::db::admin::{self, AdminChanges};
+use crate::db::users::{self, NewUser};
+use crate::db::{self};
+use crate::domain::{FullName, NewAccount, Role};
+use crate::error::{ApiError, ErrorBody};
+use crate::routes::client::client_ip;
+use crate::routes::doc::ErrorResponses;
+use crate::routes::json::{double_option, JsonBody};
+use crate::routes::paging::{list_response, Page};
+use crate::routes::query::QueryParams;
+use crate::routes::views::UserView;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UserQuery {
+    /// Only users with this role.
+    pub role: Option<Role>,
+    /// A part of the email or the full name (case-insensitive).
+    #[param(max_length = 254, pattern = "^[^\\x00]*$")]
+    pub q: Option<String>,
+    #[param(minimum = 1, maximum = 200, default = 50)]
+    pub limit: Option<i64>,
+    #[param(minimum = 0, default = 0)]
+    pub offset: Option<i64>,
+}
+
+/// GET /admin/users
+#[utoipa::path(get, path = "/admin/users", tag = "admin", security(("bearer" = [])), params(UserQuery),
+    responses((status = 200, description = "Users by id; X-Total-Count", body = [UserView]), ErrorResponses,
+        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn list_users(
+    state: web::Data<AppState>,
+    query: QueryParams<UserQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let page = Page::parse(query.limit, query.offset)?;
+    let q = query.q.filter(|q| !q.trim().is_empty());
+    if q.as_deref()
+        .is_some_and(|q| q.contains('\0') || q.chars().count() > 254)
+    {
+        return Err(ApiError::field(
+            "q",
+            "must be at most 254 characters, without NUL",
+        ));
+    }
+    let (rows, total) = db::run(&state.pool, move |conn| {
+        users::list(conn, query.role, q.as_deref(), page.limit, page.offset)
+    })
+    .await?;
+    let views = rows
+        .iter()
+        .map(UserView::from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(list_response(&views, total))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserBody {
+    #[schema(format = Email, max_length = 254)]
+    pub email: String,
+    #[schema(min_length = 8, max_length = 72)]
+    pub password: String,
+    #[schema(max_length = 200, pattern = "^[^\\x00]*$")]
+    pub full_name: Option<String>,
+    /// Default `user`.
+    pub role: Option<Role>,
+}
+
+/// POST /admin/users
+#[utoipa::path(post, path = "/admin/users", tag = "admin", security(("bearer" = [])), request_body = CreateUserBody,
+    responses((status = 201, body = UserView), ErrorResponses, (status = 403, body = ErrorBody),
+        (status = 409, description = "Email already registered", body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_user(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    admin: CurrentUser,
+    body: JsonBody<CreateUserBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let role = body.role.unwrap_or(Role::User);
+    let NewAccount {
+        email,
+        password,
+        full_name,
+    } = NewAccount::parse(&body.email, body.password, body.full_name)?;
+    let hash = state.hasher.hash(&password).await?;
+    let ip = client_ip(&req);
+    let admin_id = admin.user.id;
+    let user = db::run(&state.pool, move |conn| {
+        let new = NewUser::new(&email, &hash, full_name.as_deref(), role);
+        admin::create_user_recorded(conn, admin_id, &new, role, ip.as_deref())
+    })
+    .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/admin/users/{}", user.id)))
+        .json(UserView::from_row(&user)?))
+}
+
+/// GET /admin/users/{id}
+#[utoipa::path(get, path = "/admin/users/{id}", tag = "admin", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 200, body = UserView), ErrorResponses, (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_user(
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let user = db::run(&state.pool, move |conn| users::find(conn, id)).await?;
+    Ok(HttpResponse::Ok().json(UserView::from_row(&user)?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserBody {
+    pub role: Option<Role>,
+    /// Disabling also ends every session of the user.
+    pub disabled: Option<bool>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, max_length = 200, pattern = "^[^\\x00]*$")]
+    pub full_name: Option<Option<String>>,
+}
+
+/// PATCH /admin/users/{id}
+#[utoipa::path(patch, path = "/admin/users/{id}", tag = "admin", security(("bearer" = [])), params(("id" = i64, Path)),
+    request_body = UpdateUserBody,
+    responses((status = 200, body = UserView), ErrorResponses, (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, description = "The last active admin", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn update_user(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    admin: CurrentUser,
+    id: web::Path<i64>,
+    body: JsonBody<UpdateUserBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let full_name = body
+        .full_name
+        .map(FullName::parse)
+        .transpose()
+        .map_err(|e| ApiError::field("full_name", e))?;
+    let (id, ip) = (id.into_inner(), client_ip(&req));
+    let changes = AdminChanges {
+        role: body.role,
+        disabled: body.disabled,
+        full_name,
+    };
+    let admin_id = admin.user.id;
+    let updated = db::run(&state.pool, move |conn| {
+        admin::update_user_recorded(conn, admin_id, id, changes, ip.as_deref())
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(UserView::from_row(&updated)?))
+}
+
+/// DELETE /admin/users/{id}
+#[utoipa::path(delete, path = "/admin/users/{id}", tag = "admin", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 204, description = "Deleted, with their tasks and sessions"), ErrorResponses,
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "The last active admin", body = ErrorBody)))]
+pub async fn delete_user(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    admin: CurrentUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, ip) = (id.into_inner(), client_ip(&req));
+    let admin_id = admin.user.id;
+    db::run(&state.pool, move |conn| {
+        admin::delete_user_recorded(conn, admin_id, id, ip.as_deref())
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// POST /admin/users/{id}/revoke-sessions
+#[utoipa::path(post, path = "/admin/users/{id}/revoke-sessions", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses((status = 204, description = "Every session of the user is revoked"), ErrorResponses,
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn revoke_sessions(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    admin: CurrentUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, ip) = (id.into_inner(), client_ip(&req));
+    let admin_id = admin.user.id;
+    db::run(&state.pool, move |conn| {
+        admin::revoke_sessions_recorded(conn, admin_id, id, ip.as_deref())
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
