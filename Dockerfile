@@ -1,4 +1,4 @@
-# Not built in CI (no Docker engine there): scripts/check-docker lints this file
+# Not built in CI yet: scripts/check-docker lints this file
 # with hadolint and checks the runtime stage's packages against the binary's libraries.
 
 FROM rust:1.95-slim-bookworm AS build
@@ -30,7 +30,7 @@ COPY --from=build /app/target/release/taskgate /usr/local/bin/taskgate
 COPY config config
 ENV APP_ENV=production \
     APP_CONFIG_DIR=/app/config \
-    RUST_LOG=info
+    RUST_LOG=info,actix_web::middleware::logger=warn
 USER 10001
 EXPOSE 8000
 # bash's /dev/tcp keeps curl out of the image.

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 type Source = Box<dyn std::error::Error + Send + Sync>;
 
-/// Every way a request can fail, in the terms of API.md's error table.
+/// Every way a request can fail, in the terms of docs/API.md's error table.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("invalid request: {0}")]

@@ -113,3 +113,33 @@ psql_cmd() {
   command -v psql >/dev/null || apt_install postgresql-client
   psql "$@"
 }
+
+# serve_fresh SERVER_URL NAME FIRST_PORT LOG [VAR=VALUE...]: creates a fresh
+# database NAME_<pid>_<random> on the PostgreSQL server of SERVER_URL (any
+# database URL of it), starts target/debug/taskgate on it on the first free
+# port from FIRST_PORT with the given variables, and waits until it is ready.
+# Sets SERVED_URL, SERVED_DB_URL and SERVED_PID; stop_served undoes it all.
+serve_fresh() {
+  local server=$1 name=$2 port=$3 log=$4; shift 4
+  SERVED_DB="${name}_$$_$RANDOM"
+  SERVED_SERVER=$server
+  psql "$server" -qc "CREATE DATABASE $SERVED_DB" >/dev/null
+  while port_answers "$port"; do port=$((port + 1)); done
+  SERVED_URL="http://127.0.0.1:$port"
+  SERVED_DB_URL="${server%/*}/$SERVED_DB"
+  env DATABASE_URL="$SERVED_DB_URL" APP__SERVER__PORT="$port" APP_CONFIG_DIR="$ROOT/config" "$@" \
+    "$ROOT/target/debug/taskgate" serve >"$log" 2>&1 &
+  SERVED_PID=$!
+  for _ in $(seq 1 100); do
+    curl -sf "$SERVED_URL/readyz" >/dev/null 2>&1 && return 0
+    kill -0 "$SERVED_PID" 2>/dev/null || { cat "$log" >&2; return 1; }
+    sleep 0.1
+  done
+  die "the server on $SERVED_URL did not get ready (see $log)"
+}
+
+stop_served() {
+  [ -n "${SERVED_PID:-}" ] && kill "$SERVED_PID" 2>/dev/null && wait "$SERVED_PID" 2>/dev/null
+  [ -n "${SERVED_DB:-}" ] && psql "$SERVED_SERVER" -qc "DROP DATABASE IF EXISTS $SERVED_DB WITH (FORCE)" >/dev/null 2>&1
+  SERVED_PID="" SERVED_DB=""
+}

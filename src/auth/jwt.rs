@@ -20,7 +20,7 @@ pub enum TokenType {
     Refresh,
 }
 
-/// The claims of both token types (API.md, "Tokens"). No personal data.
+/// The claims of both token types (docs/API.md, "Tokens"). No personal data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     pub sub: String,

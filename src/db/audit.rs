@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::schema::audit_events;
 use crate::error::ApiError;
 
-/// Every kind API.md lists; the table's CHECK constraint holds the same list.
+/// Every kind docs/API.md lists; the table's CHECK constraint holds the same list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuditKind {

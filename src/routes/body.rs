@@ -23,7 +23,7 @@ use crate::error::ApiError;
 pub struct BodyLimit(pub usize);
 
 impl BodyLimit {
-    /// The limit registered for this app, or API.md's default of 64 KiB.
+    /// The limit registered for this app, or docs/API.md's default of 64 KiB.
     pub fn of(req: &HttpRequest) -> usize {
         req.app_data::<BodyLimit>().map_or(64 * 1024, |l| l.0)
     }

@@ -143,7 +143,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// The body limit our extractors apply, and a path-segment error handler
-/// that names the segment, so that malformed input gets API.md's 400/413/415/422
+/// that names the segment, so that malformed input gets docs/API.md's 400/413/415/422
 /// bodies instead of actix's plain-text defaults.
 pub fn configure_extractors(cfg: &mut web::ServiceConfig, body_limit: usize) {
     cfg.app_data(body::BodyLimit(body_limit))

@@ -1,5 +1,5 @@
 //! Refusals made below our handlers (actix-cors, actix's own routing) carry
-//! an empty body; this middleware gives them API.md's JSON error body.
+//! an empty body; this middleware gives them docs/API.md's JSON error body.
 use actix_web::body::EitherBody;
 use actix_web::dev::ServiceResponse;
 use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};

@@ -158,7 +158,7 @@ pub async fn refresh(
     refresh_grant(&state, &req, &body.refresh_token).await
 }
 
-/// Rotates a refresh token (API.md, "Refresh tokens rotate").
+/// Rotates a refresh token (docs/API.md, "Refresh tokens rotate").
 async fn refresh_grant(
     state: &AppState,
     req: &HttpRequest,

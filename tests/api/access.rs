@@ -4,6 +4,8 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
+use taskgate::domain::Role;
+
 use crate::helpers::{assert_error, spawn_app};
 
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -14,7 +16,7 @@ enum Caller {
     Admin,
 }
 
-/// Who may use each area (API.md, "Roles").
+/// Who may use each area (docs/API.md, "Roles").
 const EVERYONE: &[Caller] = &[Caller::User, Caller::Manager, Caller::Admin];
 const STAFF: &[Caller] = &[Caller::Manager, Caller::Admin];
 const ADMINS: &[Caller] = &[Caller::Admin];
@@ -31,9 +33,9 @@ type Route = (
 #[tokio::test]
 async fn every_protected_route_admits_exactly_its_roles() {
     let app = spawn_app().await;
-    let user = app.signup_and_login("user").await;
-    let manager = app.signup_and_login("manager").await;
-    let admin = app.signup_and_login("admin").await;
+    let user = app.signup_and_login(Role::User).await;
+    let manager = app.signup_and_login(Role::Manager).await;
+    let admin = app.signup_and_login(Role::Admin).await;
     let target = user.id;
 
     let routes: Vec<Route> = vec![
@@ -179,7 +181,7 @@ async fn every_protected_route_admits_exactly_its_roles() {
 #[tokio::test]
 async fn a_forbidden_caller_gets_403_before_any_body_validation() {
     let app = spawn_app().await;
-    let user = app.signup_and_login("user").await;
+    let user = app.signup_and_login(Role::User).await;
     // An invalid body to an admin route: the role decides first, revealing no rules.
     let resp = app
         .request(Method::POST, "/admin/users")
@@ -195,8 +197,8 @@ async fn a_forbidden_caller_gets_403_before_any_body_validation() {
 #[tokio::test]
 async fn a_demoted_admin_loses_admin_access_on_the_very_next_request() {
     let app = spawn_app().await;
-    let boss = app.signup_and_login("admin").await;
-    let other = app.signup_and_login("admin").await;
+    let boss = app.signup_and_login(Role::Admin).await;
+    let other = app.signup_and_login(Role::Admin).await;
     assert_eq!(
         app.get_with("/admin", &other.access).await.status(),
         StatusCode::OK
@@ -226,17 +228,14 @@ async fn a_demoted_admin_loses_admin_access_on_the_very_next_request() {
 #[tokio::test]
 async fn a_promotion_takes_effect_on_the_next_request_too() {
     let app = spawn_app().await;
-    let ada = app.signup_and_login("user").await;
+    let ada = app.signup_and_login(Role::User).await;
     assert_error(
         app.get_with("/reports", &ada.access).await,
         StatusCode::FORBIDDEN,
         "forbidden",
     )
     .await;
-    app.sql(&format!(
-        "UPDATE users SET role = 'manager' WHERE id = {}",
-        ada.id
-    ));
+    app.set_role(ada.id, Role::Manager);
     assert_eq!(
         app.get_with("/reports", &ada.access).await.status(),
         StatusCode::OK
@@ -246,7 +245,7 @@ async fn a_promotion_takes_effect_on_the_next_request_too() {
 #[tokio::test]
 async fn unknown_paths_under_guarded_areas_do_not_leak_to_anonymous_callers() {
     let app = spawn_app().await;
-    let admin = app.signup_and_login("admin").await;
+    let admin = app.signup_and_login(Role::Admin).await;
     assert_error(
         app.get("/admin/nothing-here").await,
         StatusCode::UNAUTHORIZED,

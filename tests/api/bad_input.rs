@@ -1,7 +1,9 @@
 //! The bad-input catalogue: each malformed, oversized or hostile input gets the
-//! clear 4xx of API.md, never a 5xx, and writes nothing.
+//! clear 4xx of docs/API.md, never a 5xx, and writes nothing.
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+
+use taskgate::domain::Role;
 
 use crate::helpers::{assert_error, spawn_app, TestApp, TestUser, PASSWORD};
 
@@ -36,7 +38,7 @@ type Case = (
 #[tokio::test]
 async fn malformed_wrong_type_and_oversized_bodies() {
     let app = spawn_app().await;
-    let ada = app.signup_and_login("user").await;
+    let ada = app.signup_and_login(Role::User).await;
     let json = Some("application/json");
     let cases: Vec<Case> = vec![
         // serde's structs also read arrays; a body must be an object (schemathesis found this).
@@ -214,7 +216,7 @@ async fn malformed_wrong_type_and_oversized_bodies() {
 #[tokio::test]
 async fn nul_bytes_are_refused_or_harmless_never_a_500() {
     let app = spawn_app().await;
-    let admin = app.signup_and_login("admin").await;
+    let admin = app.signup_and_login(Role::Admin).await;
     let send = |method: Method, path: &str, body: Value| {
         app.request(method, path)
             .bearer_auth(&admin.access)
@@ -280,7 +282,7 @@ async fn a_nul_inside_a_password_is_part_of_it_not_its_end() {
 #[tokio::test]
 async fn hostile_strings_are_stored_verbatim_and_long_ones_refused() {
     let app = spawn_app().await;
-    let admin = app.signup_and_login("admin").await;
+    let admin = app.signup_and_login(Role::Admin).await;
     let sneaky = "o'brien\"; DROP TABLE users; --@example.com";
     let resp = app.signup(sneaky, PASSWORD).await;
     assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
@@ -317,7 +319,7 @@ async fn hostile_strings_are_stored_verbatim_and_long_ones_refused() {
 #[tokio::test]
 async fn odd_ids_paging_and_headers() {
     let app = spawn_app().await;
-    let ada = app.signup_and_login("user").await;
+    let ada = app.signup_and_login(Role::User).await;
     for (path, status) in [
         ("/tasks/abc", StatusCode::UNPROCESSABLE_ENTITY),
         (
@@ -363,8 +365,8 @@ async fn odd_ids_paging_and_headers() {
 #[tokio::test]
 async fn a_field_of_the_wrong_type_is_422_naming_that_field_and_writes_nothing() {
     let app = spawn_app().await;
-    let admin = app.signup_and_login("admin").await;
-    let ada = app.signup_and_login("user").await;
+    let admin = app.signup_and_login(Role::Admin).await;
+    let ada = app.signup_and_login(Role::User).await;
     let users_before = app.count("SELECT count(*) FROM users");
     let cases: Vec<(&TestUser, Method, String, Value, &str)> = vec![
         (

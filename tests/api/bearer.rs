@@ -3,6 +3,8 @@ use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+use taskgate::domain::Role;
+
 use crate::helpers::{assert_error, decode_jwt_parts, spawn_app, spawn_on, test_settings, TestApp};
 
 async fn assert_bad_token(app: &TestApp, token: &str, why: &str) {
@@ -43,7 +45,7 @@ async fn no_header_is_401_not_authenticated_with_a_bare_challenge() {
 #[tokio::test]
 async fn a_token_in_the_query_string_is_not_accepted() {
     let app = spawn_app().await;
-    let ada = app.signup_and_login("user").await;
+    let ada = app.signup_and_login(Role::User).await;
     let resp = app
         .get(&format!("/users/me?access_token={}", ada.access))
         .await;
@@ -54,7 +56,7 @@ async fn a_token_in_the_query_string_is_not_accepted() {
 #[tokio::test]
 async fn an_expired_token_says_token_expired() {
     let app = spawn_app().await;
-    let ada = app.signup_and_login("user").await;
+    let ada = app.signup_and_login(Role::User).await;
     let (_, mut claims) = decode_jwt_parts(&ada.access);
     let now = chrono::Utc::now().timestamp();
     claims["iat"] = json!(now - 1000);
@@ -73,7 +75,7 @@ async fn an_expired_token_says_token_expired() {
 #[tokio::test]
 async fn forged_and_malformed_tokens_are_all_refused_alike() {
     let app = spawn_app().await;
-    let ada = app.signup_and_login("user").await;
+    let ada = app.signup_and_login(Role::User).await;
     let (header, claims) = decode_jwt_parts(&ada.access);
     // The genuine claims, re-signed correctly, pass: the forgeries below fail for their one flaw.
     assert_eq!(
@@ -176,9 +178,9 @@ async fn a_non_bearer_authorization_header_is_an_invalid_token() {
 async fn revoked_sessions_disabled_and_deleted_users_lose_access_at_once() {
     let app = spawn_app().await;
     let (ada, bob, cyd) = (
-        app.signup_and_login("user").await,
-        app.signup_and_login("user").await,
-        app.signup_and_login("user").await,
+        app.signup_and_login(Role::User).await,
+        app.signup_and_login(Role::User).await,
+        app.signup_and_login(Role::User).await,
     );
     for user in [&ada, &bob, &cyd] {
         assert_eq!(
@@ -203,7 +205,7 @@ async fn revoked_sessions_disabled_and_deleted_users_lose_access_at_once() {
 #[tokio::test]
 async fn an_expired_session_ends_access_even_before_the_token_expires() {
     let app = spawn_app().await;
-    let ada = app.signup_and_login("user").await;
+    let ada = app.signup_and_login(Role::User).await;
     app.sql("UPDATE sessions SET expires_at = now() - interval '1 second'");
     assert_bad_token(&app, &ada.access, "session past its absolute end").await;
 }
@@ -211,7 +213,7 @@ async fn an_expired_session_ends_access_even_before_the_token_expires() {
 #[tokio::test]
 async fn tokens_signed_with_a_previous_secret_still_verify_after_rotation() {
     let app = spawn_app().await;
-    let ada = app.signup_and_login("user").await;
+    let ada = app.signup_and_login(Role::User).await;
     let old_secret = app.settings.jwt.signing_secret().to_owned();
 
     // A second instance on the same database, rotated: new secret, old one kept for verification.
@@ -241,7 +243,7 @@ async fn tokens_signed_with_a_previous_secret_still_verify_after_rotation() {
 #[tokio::test]
 async fn an_authenticated_request_costs_exactly_one_database_round_trip() {
     let app = spawn_app().await;
-    let ada = app.signup_and_login("user").await;
+    let ada = app.signup_and_login(Role::User).await;
     app.get_with("/users/me", &ada.access).await;
     let before = app.queries.get();
     for _ in 0..10 {
@@ -269,7 +271,7 @@ async fn an_authenticated_request_costs_exactly_one_database_round_trip() {
 #[tokio::test]
 async fn the_bearer_scheme_is_accepted_in_any_letter_case() {
     let app = spawn_app().await;
-    let ada = app.signup_and_login("user").await;
+    let ada = app.signup_and_login(Role::User).await;
     for scheme in ["bearer", "BEARER", "BeArEr", "Bearer"] {
         let resp = app
             .request(reqwest::Method::GET, "/users/me")
@@ -299,7 +301,7 @@ fn forge_with_header(app: &TestApp, header: &Header, claims: &Value) -> String {
 #[tokio::test]
 async fn tokens_that_the_jwt_rfcs_say_to_refuse_are_refused() {
     let app = spawn_app().await;
-    let ada = app.signup_and_login("user").await;
+    let ada = app.signup_and_login(Role::User).await;
     let (_, claims) = decode_jwt_parts(&ada.access);
     let kid = taskgate::auth::jwt::key_id(app.settings.jwt.signing_secret());
     let header = || {

@@ -1,4 +1,4 @@
-//! Configuration: the layers of API.md and the values production refuses.
+//! Configuration: the layers of docs/API.md and the values production refuses.
 use std::collections::HashMap;
 
 use taskgate::config::{AppEnv, Settings};

@@ -1,6 +1,8 @@
 //! CORS for the admin dashboards of `cors.allowed_origins`, and nothing for others.
 use reqwest::{Method, StatusCode};
 
+use taskgate::domain::Role;
+
 use crate::helpers::{assert_error, spawn_app_with, TestApp};
 
 const DASHBOARD: &str = "https://admin.example.com";
@@ -48,7 +50,7 @@ async fn other_origins_get_no_cors_headers() {
     let app = app().await;
     let resp = preflight(&app, "https://evil.example").await;
     assert!(resp.headers().get("access-control-allow-origin").is_none());
-    // The refusal is API.md's JSON error body, not an empty 400.
+    // The refusal is docs/API.md's JSON error body, not an empty 400.
     assert_error(resp, StatusCode::BAD_REQUEST, "invalid_request").await;
     let resp = app
         .request(Method::GET, "/healthz")
@@ -67,7 +69,7 @@ async fn other_origins_get_no_cors_headers() {
 #[tokio::test]
 async fn actual_responses_and_errors_carry_cors_and_expose_the_list_headers() {
     let app = app().await;
-    let admin = app.signup_and_login("admin").await;
+    let admin = app.signup_and_login(Role::Admin).await;
     let resp = app
         .request(Method::GET, "/admin/users")
         .header("origin", DASHBOARD)

@@ -1,4 +1,4 @@
-//! Error bodies of API.md: every failure is JSON with `error` and `detail`.
+//! Error bodies of docs/API.md: every failure is JSON with `error` and `detail`.
 use actix_web::{test, web, App, HttpRequest, HttpResponse};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;

@@ -1,6 +1,5 @@
 //! Test harness: a fresh database per test (cloned from a migrated template)
 //! and the real server on a random port.
-#![allow(dead_code)] // Helpers serve test files that come with later features.
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -11,6 +10,7 @@ use diesel::{Connection, PgConnection};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::Value;
 use taskgate::config::Settings;
+use taskgate::domain::Role;
 use taskgate::startup::Application;
 
 pub fn project_dir() -> &'static Path {
@@ -295,7 +295,7 @@ impl TestApp {
     }
 }
 
-/// Asserts an API.md error response and returns its body.
+/// Asserts a docs/API.md error response and returns its body.
 pub async fn assert_error(resp: Response, status: StatusCode, code: &str) -> Value {
     assert_eq!(resp.status(), status, "unexpected status");
     assert_eq!(
@@ -384,16 +384,17 @@ impl TestApp {
     }
 
     /// A new user with `role` (set in the database; signup always makes `user`), logged in.
-    pub async fn signup_and_login(&self, role: &str) -> TestUser {
-        let email = format!("{role}-{}@example.com", uuid::Uuid::new_v4().simple());
+    pub async fn signup_and_login(&self, role: Role) -> TestUser {
+        let email = format!(
+            "{}-{}@example.com",
+            role.as_str(),
+            uuid::Uuid::new_v4().simple()
+        );
         let resp = self.signup(&email, PASSWORD).await;
         assert_eq!(resp.status(), StatusCode::CREATED, "signup");
         let id = resp.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
-        if role != "user" {
-            self.db()
-                .connect()
-                .batch_execute(&format!("UPDATE users SET role = '{role}' WHERE id = {id}"))
-                .unwrap();
+        if role != Role::User {
+            self.set_role(id, role);
         }
         let pair: Value = self.login(&email, PASSWORD).await.json().await.unwrap();
         TestUser {
@@ -406,6 +407,26 @@ impl TestApp {
                 .expect("refresh token")
                 .into(),
         }
+    }
+
+    /// Gives user `id` the role `role`, in the database (no route does it for oneself).
+    pub fn set_role(&self, id: i64, role: Role) {
+        use diesel::prelude::*;
+        use taskgate::db::schema::users;
+        diesel::update(users::table.find(id))
+            .set(users::role.eq(role.as_str()))
+            .execute(&mut self.db().connect())
+            .expect("role set");
+    }
+
+    /// Asserts that `token` no longer opens anything: `/users/me` is 401 `invalid_token`.
+    pub async fn assert_token_dead(&self, token: &str) {
+        assert_error(
+            self.get_with("/users/me", token).await,
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+        )
+        .await;
     }
 
     /// Runs SQL on this app's database (for set-up and for checking what it holds).
@@ -490,15 +511,16 @@ pub fn signal(child: &std::process::Child, sig: &str) {
     assert!(status.success(), "kill {sig}");
 }
 
-/// The resident set of a process, in KiB (from /proc).
+/// The resident set of a process, in KiB (from /proc). Panics when it cannot
+/// be read: a memory check that reads 0 would pass whatever the memory did.
 pub fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/status is unreadable: {e}"));
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .filter(|kib| *kib > 0)
+        .unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status"))
 }

@@ -2,6 +2,8 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
+use taskgate::domain::Role;
+
 use crate::helpers::{assert_error, spawn_app, spawn_app_with, spawn_on, PASSWORD};
 
 #[tokio::test]
@@ -172,7 +174,7 @@ async fn concurrent_guesses_on_two_instances_verify_at_most_the_limit() {
 #[tokio::test]
 async fn wrong_current_passwords_count_against_the_account_and_lock_its_logins() {
     let app = spawn_app().await;
-    let ada = app.signup_and_login("user").await;
+    let ada = app.signup_and_login(Role::User).await;
     let attempts = (0..20).map(|i| {
         app.send_as(
             &ada,
@@ -215,7 +217,7 @@ async fn wrong_current_passwords_count_against_the_account_and_lock_its_logins()
 #[tokio::test]
 async fn the_right_current_password_clears_the_count_of_wrong_ones() {
     let app = spawn_app().await;
-    let ada = app.signup_and_login("user").await;
+    let ada = app.signup_and_login(Role::User).await;
     let change = |current: &str| {
         app.send_as(
             &ada,
@@ -237,7 +239,7 @@ async fn the_right_current_password_clears_the_count_of_wrong_ones() {
 async fn the_password_change_route_is_throttled_per_client() {
     let app = spawn_app_with(|s| s.rate_limit.auth_per_minute = 3).await;
     // Signup and login take two of the three.
-    let ada = app.signup_and_login("user").await;
+    let ada = app.signup_and_login(Role::User).await;
     let change = || {
         app.send_as(
             &ada,

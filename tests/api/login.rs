@@ -3,6 +3,8 @@ use reqwest::multipart;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+use taskgate::domain::Role;
+
 use crate::helpers::{assert_error, decode_jwt_parts, spawn_app, PASSWORD};
 
 #[tokio::test]
@@ -72,7 +74,7 @@ async fn a_login_opens_a_session_with_ip_and_user_agent() {
 #[tokio::test]
 async fn the_tokens_carry_exactly_the_contract_claims() {
     let app = spawn_app().await;
-    let ada = app.signup_and_login("user").await;
+    let ada = app.signup_and_login(Role::User).await;
 
     let (header, access) = decode_jwt_parts(&ada.access);
     assert_eq!(header["alg"], "HS256");

@@ -1,13 +1,15 @@
-//! /openapi.json describes exactly the routes the app serves (API.md's list),
+//! /openapi.json describes exactly the routes the app serves (docs/API.md's list),
 //! with the bearer scheme, error responses and closed request bodies.
 use std::collections::BTreeSet;
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+use taskgate::domain::Role;
+
 use crate::helpers::spawn_app;
 
-/// Every route of API.md.
+/// Every route of docs/API.md.
 const API_MD: &[(&str, &str)] = &[
     ("POST", "/users/signup"),
     ("POST", "/token"),
@@ -77,7 +79,7 @@ async fn the_document_lists_exactly_the_routes_of_the_contract() {
 #[tokio::test]
 async fn the_server_serves_exactly_the_documented_methods_of_each_path() {
     let app = spawn_app().await;
-    let admin = app.signup_and_login("admin").await;
+    let admin = app.signup_and_login(Role::Admin).await;
     let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
     for (path, item) in doc["paths"].as_object().unwrap() {
         let mut allowed: Vec<String> = item
@@ -175,6 +177,48 @@ async fn operations_document_their_security_errors_and_closed_bodies() {
                     "{what} documents 422"
                 );
             }
+        }
+    }
+}
+
+/// Every `METHOD /path` that docs/API.md names in backquotes, with query strings
+/// dropped and `GET /users/me, GET /me` style pairs split.
+fn routes_in_api_md() -> BTreeSet<(String, String)> {
+    let text = std::fs::read_to_string(crate::helpers::project_dir().join("docs/API.md"))
+        .expect("docs/API.md exists");
+    let mut routes = BTreeSet::new();
+    for quoted in text.split('`').skip(1).step_by(2) {
+        let Some((method, path)) = quoted.split_once(' ') else {
+            continue;
+        };
+        if METHODS.contains(&method) && path.starts_with('/') {
+            let path = path.split('?').next().unwrap().to_owned();
+            routes.insert((method.to_owned(), path));
+        }
+    }
+    routes
+}
+
+#[tokio::test]
+async fn docs_api_md_names_exactly_the_routes_that_are_served() {
+    let in_docs = routes_in_api_md();
+    let table: BTreeSet<(String, String)> = API_MD
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(in_docs, table, "docs/API.md and the route list differ");
+    // And each is answered by a route, not the 404 of an unknown path.
+    let app = spawn_app().await;
+    for (method, path) in &in_docs {
+        let path = path.replace("{id}", "1");
+        let resp = app
+            .request(Method::from_bytes(method.as_bytes()).unwrap(), &path)
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == StatusCode::NOT_FOUND {
+            let body: Value = resp.json().await.unwrap();
+            assert_ne!(body["detail"], "Not found", "{method} {path} is not served");
         }
     }
 }

@@ -10,6 +10,8 @@ use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
 use crate::cluster::ThrowawayCluster;
+use taskgate::domain::Role;
+
 use crate::helpers::{rss_kib, serve, signal, spawn_on, test_settings, TestDatabase, PASSWORD};
 
 fn count(db_url: &str, sql: &str) -> i64 {
@@ -231,7 +233,7 @@ async fn an_outage_under_traffic_gives_quick_503s_and_heals_without_a_restart() 
     taskgate::db::migrate(&mut conn).unwrap();
     drop(conn);
     let app = spawn_on(test_settings(&cluster.url("postgres"))).await;
-    let ada = app.signup_and_login("user").await;
+    let ada = app.signup_and_login(Role::User).await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let server_errors = Arc::new(AtomicU64::new(0));

@@ -2,14 +2,16 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use taskgate::domain::Role;
+
 use crate::helpers::spawn_app;
 
 #[tokio::test]
 async fn reports_count_each_users_tasks_including_users_without_any() {
     let app = spawn_app().await;
-    let manager = app.signup_and_login("manager").await;
-    let ada = app.signup_and_login("user").await;
-    let bob = app.signup_and_login("user").await;
+    let manager = app.signup_and_login(Role::Manager).await;
+    let ada = app.signup_and_login(Role::User).await;
+    let bob = app.signup_and_login(Role::User).await;
     for (who, n_done, n_open) in [(&ada, 2, 3), (&bob, 0, 1)] {
         for i in 0..(n_done + n_open) {
             let resp = app

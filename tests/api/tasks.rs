@@ -2,6 +2,8 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use taskgate::domain::Role;
+
 use crate::helpers::{assert_error, spawn_app, TestApp, TestUser};
 
 async fn create(app: &TestApp, who: &TestUser, body: Value) -> Value {
@@ -13,7 +15,7 @@ async fn create(app: &TestApp, who: &TestUser, body: Value) -> Value {
 #[tokio::test]
 async fn creating_a_task_returns_it_with_a_location() {
     let app = spawn_app().await;
-    let ada = app.signup_and_login("user").await;
+    let ada = app.signup_and_login(Role::User).await;
     let resp = app.send_as(&ada,
         Method::POST,
         "/tasks",
@@ -65,7 +67,7 @@ async fn creating_a_task_returns_it_with_a_location() {
 #[tokio::test]
 async fn task_rules_are_422_with_fields_and_nothing_is_written() {
     let app = spawn_app().await;
-    let ada = app.signup_and_login("user").await;
+    let ada = app.signup_and_login(Role::User).await;
     let cases = [
         (json!({}), "title"),
         (json!({"title": "   "}), "title"),
@@ -101,7 +103,7 @@ async fn task_rules_are_422_with_fields_and_nothing_is_written() {
 #[tokio::test]
 async fn put_replaces_the_whole_task_and_omitted_fields_return_to_defaults() {
     let app = spawn_app().await;
-    let ada = app.signup_and_login("user").await;
+    let ada = app.signup_and_login(Role::User).await;
     let task = create(
         &app,
         &ada,
@@ -132,7 +134,7 @@ async fn put_replaces_the_whole_task_and_omitted_fields_return_to_defaults() {
 #[tokio::test]
 async fn patch_changes_only_what_it_names_and_moves_updated_at() {
     let app = spawn_app().await;
-    let ada = app.signup_and_login("user").await;
+    let ada = app.signup_and_login(Role::User).await;
     let task = create(
         &app,
         &ada,
@@ -204,8 +206,8 @@ async fn patch_changes_only_what_it_names_and_moves_updated_at() {
 async fn another_users_task_is_404_for_every_verb_and_stays_untouched() {
     let app = spawn_app().await;
     let (ada, eve) = (
-        app.signup_and_login("user").await,
-        app.signup_and_login("admin").await,
+        app.signup_and_login(Role::User).await,
+        app.signup_and_login(Role::Admin).await,
     );
     let task = create(&app, &ada, json!({"title": "private"})).await;
     let path = format!("/tasks/{}", task["id"]);
@@ -239,7 +241,7 @@ async fn another_users_task_is_404_for_every_verb_and_stays_untouched() {
 #[tokio::test]
 async fn delete_removes_the_task() {
     let app = spawn_app().await;
-    let ada = app.signup_and_login("user").await;
+    let ada = app.signup_and_login(Role::User).await;
     let task = create(&app, &ada, json!({"title": "gone soon"})).await;
     let path = format!("/tasks/{}", task["id"]);
     assert_eq!(
@@ -266,8 +268,8 @@ async fn delete_removes_the_task() {
 #[tokio::test]
 async fn lists_are_ordered_paged_filtered_and_counted() {
     let app = spawn_app().await;
-    let ada = app.signup_and_login("user").await;
-    let bob = app.signup_and_login("user").await;
+    let ada = app.signup_and_login(Role::User).await;
+    let bob = app.signup_and_login(Role::User).await;
     create(&app, &bob, json!({"title": "bob's"})).await;
     for i in 0..7 {
         create(
@@ -311,7 +313,7 @@ async fn lists_are_ordered_paged_filtered_and_counted() {
 #[tokio::test]
 async fn paging_bounds_and_bad_query_parameters_are_422() {
     let app = spawn_app().await;
-    let ada = app.signup_and_login("user").await;
+    let ada = app.signup_and_login(Role::User).await;
     for (query, field) in [
         ("limit=0", "limit"),
         ("limit=201", "limit"),
@@ -342,7 +344,7 @@ async fn paging_bounds_and_bad_query_parameters_are_422() {
 #[tokio::test]
 async fn sql_looking_text_is_stored_verbatim() {
     let app = spawn_app().await;
-    let ada = app.signup_and_login("user").await;
+    let ada = app.signup_and_login(Role::User).await;
     let title = "'); DROP TABLE tasks; --";
     let task = create(&app, &ada, json!({"title": title})).await;
     assert_eq!(task["title"], title);
@@ -366,8 +368,8 @@ async fn list_titles(app: &TestApp, who: &TestUser, path: &str) -> (String, Vec<
 #[tokio::test]
 async fn a_list_reflects_every_change_to_the_owners_tasks_and_costs_two_statements() {
     let app = spawn_app().await;
-    let ada = app.signup_and_login("user").await;
-    let bob = app.signup_and_login("user").await;
+    let ada = app.signup_and_login(Role::User).await;
+    let bob = app.signup_and_login(Role::User).await;
     let first = create(&app, &ada, json!({"title": "one"})).await;
     create(&app, &ada, json!({"title": "two"})).await;
 
@@ -438,7 +440,7 @@ async fn a_list_reflects_every_change_to_the_owners_tasks_and_costs_two_statemen
 #[tokio::test]
 async fn a_write_to_a_task_touches_no_other_table() {
     let app = spawn_app().await;
-    let ada = app.signup_and_login("user").await;
+    let ada = app.signup_and_login(Role::User).await;
     assert_eq!(
         app.count("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'tasks'::regclass AND NOT tgisinternal"),
         0,

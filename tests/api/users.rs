@@ -2,6 +2,8 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use taskgate::domain::Role;
+
 use crate::helpers::{assert_error, spawn_app, PASSWORD};
 
 #[tokio::test]
@@ -205,7 +207,7 @@ async fn malformed_huge_and_non_json_signups_get_their_error_codes() {
 #[tokio::test]
 async fn me_and_users_me_return_the_caller() {
     let app = spawn_app().await;
-    let ada = app.signup_and_login("user").await;
+    let ada = app.signup_and_login(Role::User).await;
     for path in ["/users/me", "/me"] {
         let resp = app.get_with(path, &ada.access).await;
         assert_eq!(resp.status(), StatusCode::OK, "{path}");
@@ -219,7 +221,7 @@ async fn me_and_users_me_return_the_caller() {
 #[tokio::test]
 async fn patch_me_changes_only_the_name() {
     let app = spawn_app().await;
-    let ada = app.signup_and_login("user").await;
+    let ada = app.signup_and_login(Role::User).await;
     let patch = |body: Value| {
         app.request(Method::PATCH, "/users/me")
             .bearer_auth(&ada.access)
