@@ -129,3 +129,17 @@ async fn without_trusted_proxies_x_forwarded_for_changes_nothing() {
         3
     );
 }
+
+#[tokio::test]
+async fn full_windows_are_pruned_and_live_ones_kept() {
+    let app = spawn_app_with(|s| s.rate_limit.auth_per_minute = 5).await;
+    app.login("nobody@example.com", PASSWORD).await;
+    app.sql("INSERT INTO auth_throttle (client_key, tat) VALUES ('198.51.100.1', now() - interval '1 second')");
+    let pruned = taskgate::db::throttle::prune(&mut app.db().connect()).unwrap();
+    assert_eq!(pruned, 1, "the window that is full again");
+    assert_eq!(
+        app.count("SELECT count(*) FROM auth_throttle WHERE client_key = '127.0.0.1'"),
+        1,
+        "a client inside its minute keeps its count"
+    );
+}
