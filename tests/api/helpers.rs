@@ -469,6 +469,14 @@ pub struct Served {
     pub base: String,
 }
 
+impl Drop for Served {
+    /// A test that fails half-way must not leave its server running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// `taskgate serve` on a free port of `db`, with extra settings; waits until it listens.
 pub fn serve(db: &TestDatabase, env: &[(&str, &str)]) -> Served {
     use std::process::{Command, Stdio};

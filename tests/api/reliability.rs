@@ -91,7 +91,7 @@ async fn a_sigkill_during_a_write_burst_leaves_no_half_written_state() {
             "root passphrase for the crash",
         ),
     ];
-    let served = serve(&db, &env);
+    let mut served = serve(&db, &env);
     let base = served.base.clone();
     let client = Client::new();
     let (admin, _) = login(
@@ -169,8 +169,7 @@ async fn a_sigkill_during_a_write_burst_leaves_no_half_written_state() {
     for w in workers {
         let _ = w.await;
     }
-    let mut child = served.child;
-    let _ = child.wait();
+    let _ = served.child.wait();
 
     assert!(
         count(&db.url, "SELECT count(*) FROM users") > 5,
