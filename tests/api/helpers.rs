@@ -419,6 +419,13 @@ impl TestApp {
             .expect("role set");
     }
 
+    /// `POST /users/me/password` as `who`.
+    pub async fn change_password(&self, who: &TestUser, current: &str, new: &str) -> Response {
+        let body = serde_json::json!({ "current_password": current, "new_password": new });
+        self.send_as(who, Method::POST, "/users/me/password", Some(body))
+            .await
+    }
+
     /// Asserts that `token` no longer opens anything: `/users/me` is 401 `invalid_token`.
     pub async fn assert_token_dead(&self, token: &str) {
         assert_error(

@@ -1,6 +1,5 @@
 //! Brute force: the per-account lockout (in the database) and the per-IP limit.
-use reqwest::{Method, StatusCode};
-use serde_json::json;
+use reqwest::StatusCode;
 
 use taskgate::domain::Role;
 
@@ -175,14 +174,10 @@ async fn concurrent_guesses_on_two_instances_verify_at_most_the_limit() {
 async fn wrong_current_passwords_count_against_the_account_and_lock_its_logins() {
     let app = spawn_app().await;
     let ada = app.signup_and_login(Role::User).await;
-    let attempts = (0..20).map(|i| {
-        app.send_as(
-            &ada,
-            Method::POST,
-            "/users/me/password",
-            Some(json!({"current_password": format!("guess number {i}"), "new_password": "a brand new passphrase"})),
-        )
-    });
+    let guesses: Vec<String> = (0..20).map(|i| format!("guess number {i}")).collect();
+    let attempts = guesses
+        .iter()
+        .map(|guess| app.change_password(&ada, guess, "a brand new passphrase"));
     let answers = statuses(futures_util::future::join_all(attempts).await);
     let wrong = answers
         .iter()
@@ -199,12 +194,7 @@ async fn wrong_current_passwords_count_against_the_account_and_lock_its_logins()
     assert_error(resp, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
     // And the right current password is refused while locked: nothing changed.
     let resp = app
-        .send_as(
-            &ada,
-            Method::POST,
-            "/users/me/password",
-            Some(json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"})),
-        )
+        .change_password(&ada, PASSWORD, "a brand new passphrase")
         .await;
     assert_error(resp, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
     assert_eq!(
@@ -218,20 +208,17 @@ async fn wrong_current_passwords_count_against_the_account_and_lock_its_logins()
 async fn the_right_current_password_clears_the_count_of_wrong_ones() {
     let app = spawn_app().await;
     let ada = app.signup_and_login(Role::User).await;
-    let change = |current: &str| {
-        app.send_as(
-            &ada,
-            Method::POST,
-            "/users/me/password",
-            Some(json!({"current_password": current, "new_password": "a brand new passphrase"})),
-        )
-    };
     for _ in 0..4 {
-        let resp = change("not my password").await;
+        let resp = app
+            .change_password(&ada, "not my password", "a brand new passphrase")
+            .await;
         let body = assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
         assert_eq!(body["fields"]["current_password"], "incorrect password");
     }
-    assert_eq!(change(PASSWORD).await.status(), StatusCode::NO_CONTENT);
+    let resp = app
+        .change_password(&ada, PASSWORD, "a brand new passphrase")
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     assert_eq!(app.count("SELECT failed_logins::bigint FROM users"), 0);
 }
 
@@ -240,14 +227,7 @@ async fn the_password_change_route_is_throttled_per_client() {
     let app = spawn_app_with(|s| s.rate_limit.auth_per_minute = 3).await;
     // Signup and login take two of the three.
     let ada = app.signup_and_login(Role::User).await;
-    let change = || {
-        app.send_as(
-            &ada,
-            Method::POST,
-            "/users/me/password",
-            Some(json!({"current_password": "not my password", "new_password": "a brand new passphrase"})),
-        )
-    };
+    let change = || app.change_password(&ada, "not my password", "a brand new passphrase");
     assert_eq!(change().await.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let resp = change().await;
     assert!(resp.headers().contains_key("retry-after"));
