@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::password::Turn;
 use crate::db::sessions::{NewSession, Session};
-use crate::db::users::{self, Attempt, User};
+use crate::db::users::{self, AccountKey, Attempt, User};
 use crate::db::{self, account, audit};
 use crate::domain::Email;
 use crate::error::{ApiError, Message, INCORRECT_LOGIN};
@@ -42,7 +42,7 @@ pub async fn log_in(
     } else {
         let email = email.clone();
         db::run(&state.pool, move |conn| {
-            users::reserve_attempt_by_email(conn, &email, max, window)
+            users::reserve_attempt(conn, AccountKey::Email(&email), max, window)
         })
         .await?
     };
@@ -100,7 +100,7 @@ pub async fn check_current_password(
     let auth = &state.settings.auth;
     let (id, max, window) = (user.id, auth.max_failed_logins, auth.lockout_seconds);
     let attempt = db::run(&state.pool, move |conn| {
-        users::reserve_attempt_by_id(conn, id, max, window)
+        users::reserve_attempt(conn, AccountKey::Id(id), max, window)
     })
     .await?;
     let user = match attempt {

@@ -103,9 +103,7 @@ impl PasswordHasher {
     /// time of one hash, so a refused client learns it at once.
     pub async fn refuse(&self) -> ApiError {
         tokio::time::sleep(REFUSAL_PAUSE).await;
-        ApiError::Overloaded {
-            retry_after_seconds: RETRY_AFTER_SECONDS,
-        }
+        overloaded()
     }
 
     /// A turn to hash: at once if one is free, else after a wait in the
@@ -128,9 +126,7 @@ impl PasswordHasher {
                 let _place = QueuePlace(&self.waiting);
                 tokio::time::timeout(self.wait, Arc::clone(&self.turns).acquire_owned())
                     .await
-                    .map_err(|_| ApiError::Overloaded {
-                        retry_after_seconds: RETRY_AFTER_SECONDS,
-                    })?
+                    .map_err(|_| overloaded())?
                     .map_err(|_| ApiError::internal(Message("the hashing gate is closed".into())))?
             }
         };
@@ -206,6 +202,13 @@ impl Turn {
             turn,
             known && !too_long && matched.map_err(ApiError::internal)?,
         ))
+    }
+}
+
+/// The 503 of a login that found no room to hash.
+fn overloaded() -> ApiError {
+    ApiError::Overloaded {
+        retry_after_seconds: RETRY_AFTER_SECONDS,
     }
 }
 

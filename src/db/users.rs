@@ -106,29 +106,31 @@ pub fn active_admin_exists(conn: &mut PgConnection) -> Result<bool, ApiError> {
     .get_result(conn)?)
 }
 
-/// The lockout's one conditional statement, keyed by `$1`: takes an attempt
+/// The lockout's one conditional statement, keyed by `$3`: takes an attempt
 /// (counted as a failure until a success clears it) unless the account is
-/// locked or the attempts of this window already reach `$3`; the `$3`-th
-/// locks the account for `$2` seconds. A lapsed window or lock starts afresh.
+/// locked or the attempts of this window already reach `$2`; the `$2`-th
+/// locks the account for `$1` seconds. A lapsed window or lock starts afresh.
 /// PostgreSQL re-evaluates the WHERE and SET on the newest row version when
-/// requests race, on any number of instances, so no more than `$3` attempts
+/// requests race, on any number of instances, so no more than `$2` attempts
 /// are ever taken per window.
 const RESERVE_ATTEMPT: &str = "
     UPDATE users SET
         failed_logins = CASE WHEN {fresh} THEN 1 ELSE failed_logins + 1 END,
         failed_window_start = CASE WHEN {fresh} THEN now() ELSE failed_window_start END,
-        locked_until = CASE WHEN (CASE WHEN {fresh} THEN 1 ELSE failed_logins + 1 END) >= $3
-                            THEN now() + make_interval(secs => $2) ELSE NULL END
-    WHERE {key} = $1 AND ({fresh} OR (locked_until IS NULL AND failed_logins < $3))
+        locked_until = CASE WHEN (CASE WHEN {fresh} THEN 1 ELSE failed_logins + 1 END) >= $2
+                            THEN now() + make_interval(secs => $1) ELSE NULL END
+    WHERE {key} = $3 AND ({fresh} OR (locked_until IS NULL AND failed_logins < $2))
     RETURNING *";
 const FRESH: &str = "(failed_window_start IS NULL
-    OR failed_window_start <= now() - make_interval(secs => $2)
+    OR failed_window_start <= now() - make_interval(secs => $1)
     OR locked_until <= now())";
 
-fn reserve_sql(key: &str) -> String {
-    RESERVE_ATTEMPT
-        .replace("{fresh}", FRESH)
-        .replace("{key}", key)
+/// Which account a login attempt is for: by email (a login) or by id (a
+/// password change checking the current password).
+#[derive(Debug, Clone, Copy)]
+pub enum AccountKey<'a> {
+    Email(&'a str),
+    Id(i64),
 }
 
 /// What taking a login attempt for an account found.
@@ -145,49 +147,47 @@ pub enum Attempt {
     Unknown,
 }
 
-/// Takes a login attempt for the account with this email (see `RESERVE_ATTEMPT`).
-pub fn reserve_attempt_by_email(
+/// Takes a login attempt for the account (see `RESERVE_ATTEMPT`), or says
+/// why none was taken.
+pub fn reserve_attempt(
     conn: &mut PgConnection,
-    email: &str,
+    key: AccountKey,
     max: u32,
     window_seconds: u64,
 ) -> Result<Attempt, ApiError> {
-    let reserved: Option<User> = diesel::sql_query(reserve_sql("email"))
-        .bind::<diesel::sql_types::Text, _>(email)
-        .bind::<diesel::sql_types::Double, _>(window_seconds as f64)
-        .bind::<diesel::sql_types::Integer, _>(max.min(i32::MAX as u32) as i32)
-        .get_result(conn)
-        .optional()?;
-    match reserved {
-        Some(user) => Ok(Attempt::Reserved(user)),
-        None => Ok(refused(find_by_email(conn, email)?)),
+    let column = match key {
+        AccountKey::Email(_) => "email",
+        AccountKey::Id(_) => "id",
+    };
+    let query = diesel::sql_query(
+        RESERVE_ATTEMPT
+            .replace("{fresh}", FRESH)
+            .replace("{key}", column),
+    )
+    .bind::<diesel::sql_types::Double, _>(window_seconds as f64)
+    .bind::<diesel::sql_types::Integer, _>(max.min(i32::MAX as u32) as i32);
+    let reserved: Option<User> = match key {
+        AccountKey::Email(email) => query
+            .bind::<diesel::sql_types::Text, _>(email)
+            .get_result(conn)
+            .optional()?,
+        AccountKey::Id(id) => query
+            .bind::<diesel::sql_types::BigInt, _>(id)
+            .get_result(conn)
+            .optional()?,
+    };
+    if let Some(user) = reserved {
+        return Ok(Attempt::Reserved(user));
     }
-}
-
-/// Takes an attempt for the account `id` (a password change checking the current one).
-pub fn reserve_attempt_by_id(
-    conn: &mut PgConnection,
-    id: i64,
-    max: u32,
-    window_seconds: u64,
-) -> Result<Attempt, ApiError> {
-    let reserved: Option<User> = diesel::sql_query(reserve_sql("id"))
-        .bind::<diesel::sql_types::BigInt, _>(id)
-        .bind::<diesel::sql_types::Double, _>(window_seconds as f64)
-        .bind::<diesel::sql_types::Integer, _>(max.min(i32::MAX as u32) as i32)
-        .get_result(conn)
-        .optional()?;
-    match reserved {
-        Some(user) => Ok(Attempt::Reserved(user)),
-        None => {
-            let user = users::table
-                .find(id)
-                .select(User::as_select())
-                .first(conn)
-                .optional()?;
-            Ok(refused(user))
-        }
-    }
+    let user = match key {
+        AccountKey::Email(email) => find_by_email(conn, email)?,
+        AccountKey::Id(id) => users::table
+            .find(id)
+            .select(User::as_select())
+            .first(conn)
+            .optional()?,
+    };
+    Ok(refused(user))
 }
 
 /// Why no attempt was taken for `user` (read after the refusal).
