@@ -1,12 +1,14 @@
-//! The command line: serve (default), migrate, create-user, check-config.
+//! The command line: serve (default), migrate, create-user, check-config, keys generate.
 use std::io::BufRead;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use diesel::{Connection, PgConnection};
 
+use crate::auth::jwt::Keys;
+use crate::auth::keys;
 use crate::auth::password::hash_blocking;
-use crate::config::Settings;
+use crate::config::{JwtAlgorithm, Settings};
 use crate::db::{self, audit, users};
 use crate::domain::{Email, Password, Role};
 use crate::startup::Application;
@@ -54,11 +56,54 @@ pub enum Command {
     /// Load and validate the configuration, print a summary without secrets, and exit.
     #[command(after_help = ENV_HELP)]
     CheckConfig,
+    /// Signing keys (no configuration needed).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Print a new signing key: its kid, the private key (PKCS#8 PEM, for
+    /// APP__JWT__PRIVATE_KEY) and the public key (for jwt.previous_public_keys
+    /// once retired). For HS256, a random secret for APP__JWT__SECRET.
+    Generate {
+        #[arg(long, value_enum, default_value = "EdDSA")]
+        algorithm: AlgorithmArg,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum AlgorithmArg {
+    #[value(name = "EdDSA")]
+    EdDsa,
+    #[value(name = "ES256")]
+    Es256,
+    #[value(name = "HS256")]
+    Hs256,
+}
+
+impl From<AlgorithmArg> for JwtAlgorithm {
+    fn from(arg: AlgorithmArg) -> JwtAlgorithm {
+        match arg {
+            AlgorithmArg::EdDsa => JwtAlgorithm::EdDSA,
+            AlgorithmArg::Es256 => JwtAlgorithm::ES256,
+            AlgorithmArg::Hs256 => JwtAlgorithm::HS256,
+        }
+    }
 }
 
 type CliResult = Result<(), Box<dyn std::error::Error>>;
 
 pub fn run(cli: Cli) -> CliResult {
+    // A new key needs no configuration (an operator makes one before there is any).
+    if let Some(Command::Keys {
+        command: KeysCommand::Generate { algorithm },
+    }) = cli.command
+    {
+        return generate_key(algorithm.into());
+    }
     let settings = Settings::load()?;
     if settings.uses_fake_secret() {
         log::warn!(
@@ -84,14 +129,14 @@ pub fn run(cli: Cli) -> CliResult {
             full_name.as_deref(),
             unless_admin_exists,
         ),
-        Command::CheckConfig => {
-            check_config(&settings);
-            Ok(())
-        }
+        Command::CheckConfig => check_config(&settings),
+        Command::Keys { .. } => Ok(()),
     }
 }
 
 fn serve(settings: Settings) -> CliResult {
+    // A bad signing key is a configuration error: report it before touching the database.
+    Keys::new(&settings.jwt)?;
     // docker-compose may start us a moment before the database takes connections.
     migrate(&settings, Duration::from_secs(30))?;
     bootstrap_admin(&settings)?;
@@ -212,7 +257,27 @@ fn insert_user(
     Ok(user)
 }
 
-fn check_config(settings: &Settings) {
+fn generate_key(algorithm: JwtAlgorithm) -> CliResult {
+    let key = keys::generate(algorithm)?;
+    println!("algorithm: {}", algorithm.as_str());
+    println!("kid: {}", key.kid);
+    match &key.public {
+        Some(public) => {
+            println!("\n# private key: keep it secret (APP__JWT__PRIVATE_KEY or a file for APP__JWT__PRIVATE_KEY_FILE)");
+            print!("{}", key.private);
+            println!("\n# public key: the JWKS serves it; list it in APP__JWT__PREVIOUS_PUBLIC_KEYS once retired");
+            print!("{public}");
+        }
+        None => println!(
+            "\n# secret: keep it secret (APP__JWT__SECRET)\n{}",
+            key.private
+        ),
+    }
+    Ok(())
+}
+
+fn check_config(settings: &Settings) -> CliResult {
+    let keys = Keys::new(&settings.jwt)?;
     println!("configuration OK ({})", settings.env.as_str());
     println!(
         "  server: {}:{}",
@@ -220,11 +285,13 @@ fn check_config(settings: &Settings) {
     );
     println!("  database pool: {} connection(s)", settings.pool_size());
     println!(
-        "  jwt: access {}s, refresh {}s, session {}s, {} previous secret(s){}",
+        "  jwt: {}, access {}s, refresh {}s, session {}s, {} previous secret(s), {} public key(s){}",
+        settings.jwt.algorithm.as_str(),
         settings.jwt.access_ttl_seconds,
         settings.jwt.refresh_ttl_seconds,
         settings.jwt.session_max_seconds,
         settings.jwt.previous_secrets.len(),
+        keys.jwks.keys.len(),
         if settings.uses_fake_secret() {
             ", DEVELOPMENT PLACEHOLDER SECRET"
         } else {
@@ -243,4 +310,5 @@ fn check_config(settings: &Settings) {
         settings.server.trusted_proxies.len()
     );
     println!("  cors origins: {}", settings.cors.allowed_origins.len());
+    Ok(())
 }

@@ -102,11 +102,60 @@ pub struct DatabaseSettings {
     pub timeout_seconds: u64,
 }
 
+/// How tokens are signed: one shared secret, or a private key whose public
+/// half other services fetch from the JWKS.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum JwtAlgorithm {
+    #[default]
+    HS256,
+    EdDSA,
+    ES256,
+}
+
+impl TryFrom<String> for JwtAlgorithm {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        match value.as_str() {
+            // An empty variable counts as unset.
+            "" | "HS256" => Ok(JwtAlgorithm::HS256),
+            "EdDSA" => Ok(JwtAlgorithm::EdDSA),
+            "ES256" => Ok(JwtAlgorithm::ES256),
+            _ => Err(format!(
+                "jwt.algorithm must be HS256, EdDSA or ES256, not {value:?} (APP__JWT__ALGORITHM)"
+            )),
+        }
+    }
+}
+
+impl JwtAlgorithm {
+    pub fn is_asymmetric(self) -> bool {
+        self != JwtAlgorithm::HS256
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JwtAlgorithm::HS256 => "HS256",
+            JwtAlgorithm::EdDSA => "EdDSA",
+            JwtAlgorithm::ES256 => "ES256",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JwtSettings {
+    #[serde(default)]
+    pub algorithm: JwtAlgorithm,
+    /// HS256 only.
     pub secret: Option<Secret>,
+    /// HS256 only.
     pub previous_secrets: Vec<Secret>,
+    /// EdDSA/ES256: the signing key, PKCS#8 PEM (or read from `private_key_file`).
+    pub private_key: Option<Secret>,
+    pub private_key_file: Option<PathBuf>,
+    /// EdDSA/ES256: public keys (PEM) of retired keys that still verify.
+    #[serde(default)]
+    pub previous_public_keys: Vec<String>,
     pub access_ttl_seconds: u64,
     pub refresh_ttl_seconds: u64,
     pub refresh_reuse_grace_seconds: u64,
@@ -173,8 +222,9 @@ pub struct BootstrapSettings {
 }
 
 /// Keys whose environment value is a comma-separated list.
-const LIST_KEYS: [&str; 3] = [
+const LIST_KEYS: [&str; 4] = [
     "jwt.previous_secrets",
+    "jwt.previous_public_keys",
     "cors.allowed_origins",
     "server.trusted_proxies",
 ];
@@ -232,6 +282,7 @@ impl Settings {
             .map_err(|e| ConfigError(describe(e)))?;
         settings.env = env;
         settings.drop_empty_values();
+        settings.read_private_key_file()?;
         settings.validate()?;
         Ok(settings)
     }
@@ -243,6 +294,20 @@ impl Settings {
             self.jwt.secret = None;
         }
         self.jwt.previous_secrets.retain(|s| !blank(s));
+        if self.jwt.private_key.as_ref().is_some_and(blank) {
+            self.jwt.private_key = None;
+        }
+        if self
+            .jwt
+            .private_key_file
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            self.jwt.private_key_file = None;
+        }
+        self.jwt
+            .previous_public_keys
+            .retain(|k| !k.trim().is_empty());
         self.cors.allowed_origins.retain(|o| !o.trim().is_empty());
         self.server.trusted_proxies.retain(|p| !p.trim().is_empty());
         if self
@@ -263,9 +328,51 @@ impl Settings {
         }
     }
 
-    /// Rejects values the service cannot run with safely.
+    /// `jwt.private_key_file` becomes `jwt.private_key`: one place holds the key.
+    fn read_private_key_file(&mut self) -> Result<(), ConfigError> {
+        let Some(path) = &self.jwt.private_key_file else {
+            return Ok(());
+        };
+        if self.jwt.private_key.is_some() {
+            return Err(ConfigError("set jwt.private_key (APP__JWT__PRIVATE_KEY) or jwt.private_key_file (APP__JWT__PRIVATE_KEY_FILE), not both".into()));
+        }
+        let pem = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError(format!(
+                "jwt.private_key_file {} cannot be read: {e} (APP__JWT__PRIVATE_KEY_FILE)",
+                path.display()
+            ))
+        })?;
+        self.jwt.private_key = Some(Secret::new(pem));
+        Ok(())
+    }
+
+    /// Rejects values the service cannot run with safely. (Whether a PEM key
+    /// parses is checked where keys are built: `auth::keys`.)
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.jwt.algorithm.is_asymmetric() {
+            self.validate_key_pair()?;
+        } else {
+            self.validate_secrets()?;
+        }
+        self.validate_rest()
+    }
+
+    fn validate_key_pair(&self) -> Result<(), ConfigError> {
+        let algorithm = self.jwt.algorithm.as_str();
+        if self.jwt.private_key.is_none() {
+            return Err(ConfigError(format!("jwt.algorithm is {algorithm} but jwt.private_key is not set: run `taskgate keys generate --algorithm {algorithm}` and set APP__JWT__PRIVATE_KEY (or APP__JWT__PRIVATE_KEY_FILE)")));
+        }
+        if !self.jwt.previous_secrets.is_empty() {
+            return Err(ConfigError(format!("jwt.previous_secrets verify HS256 tokens only, and jwt.algorithm is {algorithm}: tokens of another algorithm are always refused, so unset APP__JWT__PREVIOUS_SECRETS (switching algorithms signs every session out)")));
+        }
+        Ok(())
+    }
+
+    fn validate_secrets(&self) -> Result<(), ConfigError> {
         let fail = |msg: String| Err(ConfigError(msg));
+        if self.jwt.private_key.is_some() || !self.jwt.previous_public_keys.is_empty() {
+            return fail("jwt.private_key and jwt.previous_public_keys need an asymmetric jwt.algorithm: set APP__JWT__ALGORITHM=EdDSA (or ES256), or unset them for HS256".into());
+        }
         match &self.jwt.secret {
             None if self.env == AppEnv::Production => {
                 return fail("jwt.secret is not set: set APP__JWT__SECRET to a random string of at least 32 bytes".into())
@@ -283,6 +390,11 @@ impl Settings {
                 self.env,
             )?;
         }
+        Ok(())
+    }
+
+    fn validate_rest(&self) -> Result<(), ConfigError> {
+        let fail = |msg: String| Err(ConfigError(msg));
         if self.database.url.expose().trim().is_empty() {
             return fail(
                 "database.url is not set: set DATABASE_URL (postgres://user:password@host:5432/db)"
@@ -374,7 +486,7 @@ impl Settings {
 
     /// Whether the development placeholder secret is in use (worth a warning).
     pub fn uses_fake_secret(&self) -> bool {
-        self.jwt.secret.is_none()
+        !self.jwt.algorithm.is_asymmetric() && self.jwt.secret.is_none()
     }
 
     /// Pool size: configured, or one connection per core (more backends than

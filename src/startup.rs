@@ -55,9 +55,10 @@ impl Application {
         let workers = settings.server.workers;
         let pool_size = settings.pool_size() as usize;
         let state_hasher = hasher.clone();
+        let keys = Keys::new(&settings.jwt).map_err(std::io::Error::other)?;
         let state = web::Data::new(AppState {
             pool: pool.clone(),
-            keys: Keys::new(&settings.jwt),
+            keys,
             settings: Arc::new(settings),
             hasher,
             proxies,

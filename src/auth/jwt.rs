@@ -2,16 +2,17 @@
 //! expected token type with a pinned algorithm.
 use std::collections::HashMap;
 
+use std::sync::Mutex;
+
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::config::JwtSettings;
+use super::keys::{self, SigningKey, VerifyingKey};
+use crate::config::{ConfigError, JwtSettings};
 use crate::domain::Role;
-
-const ALGORITHM: Algorithm = Algorithm::HS256;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -55,59 +56,101 @@ pub enum TokenError {
     Invalid(String),
 }
 
-/// The signing key and every key still accepted for verification.
+/// The signing key, every key still accepted for verification (each pinned
+/// to its algorithm), and the tokens verified lately.
 pub struct Keys {
-    kid: String,
-    encoding: EncodingKey,
-    decoding: HashMap<String, DecodingKey>,
-    validation: Validation,
+    signing: SigningKey,
+    verifying: HashMap<String, (VerifyingKey, Validation)>,
+    /// The public keys, current first, as `/.well-known/jwks.json` serves them.
+    pub jwks: JwkSet,
+    verified: VerifiedTokens,
+    leeway: i64,
     pub issuer: String,
     pub audience: String,
 }
 
-/// A short fingerprint naming a secret in the `kid` header; it cannot be
-/// turned back into the secret.
-pub fn key_id(secret: &str) -> String {
-    let digest = Sha256::digest([b"taskgate-kid:".as_slice(), secret.as_bytes()].concat());
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl Keys {
-    pub fn new(settings: &JwtSettings) -> Keys {
-        let current = settings.signing_secret();
-        let mut decoding = HashMap::new();
-        for secret in
-            std::iter::once(current).chain(settings.previous_secrets.iter().map(|s| s.expose()))
-        {
-            decoding.insert(key_id(secret), DecodingKey::from_secret(secret.as_bytes()));
-        }
-        let mut validation = Validation::new(ALGORITHM);
-        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
-        validation.set_issuer(&[&settings.issuer]);
-        validation.set_audience(&[&settings.audience]);
-        validation.leeway = settings.leeway_seconds;
-        validation.validate_exp = true;
-        // Checked when present (RFC 7519 §4.1.5); we never issue one.
-        validation.validate_nbf = true;
-        Keys {
-            kid: key_id(current),
-            encoding: EncodingKey::from_secret(current.as_bytes()),
-            decoding,
-            validation,
+    /// The keys `settings` name. A key that does not parse, or is not of
+    /// `jwt.algorithm`, is a configuration error naming the setting.
+    pub fn new(settings: &JwtSettings) -> Result<Keys, ConfigError> {
+        let (signing, verifying) = if settings.algorithm.is_asymmetric() {
+            key_pairs(settings)?
+        } else {
+            let (signing, current) = keys::secret(settings.signing_secret());
+            let previous = settings
+                .previous_secrets
+                .iter()
+                .map(|s| keys::secret(s.expose()).1);
+            (signing, std::iter::once(current).chain(previous).collect())
+        };
+        let jwks = JwkSet {
+            keys: verifying.iter().filter_map(|k| k.jwk.clone()).collect(),
+        };
+        let verifying = verifying
+            .into_iter()
+            .map(|key| {
+                let validation = validation(settings, key.algorithm);
+                (key.kid.clone(), (key, validation))
+            })
+            .collect();
+        let keys = Keys {
+            signing,
+            verifying,
+            jwks,
+            verified: VerifiedTokens::default(),
+            leeway: settings.leeway_seconds.min(i64::MAX as u64) as i64,
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
-        }
+        };
+        keys.check_round_trip()?;
+        Ok(keys)
+    }
+
+    /// A key that parses may still not sign (or not verify what it signs):
+    /// find out at start-up, not at the first login.
+    fn check_round_trip(&self) -> Result<(), ConfigError> {
+        let probe = self.access_claims(1, Role::User, Uuid::nil(), now(), 60, i64::MAX);
+        let token = self
+            .encode(&probe)
+            .map_err(|e| ConfigError(format!("the jwt signing key cannot sign: {e}")))?;
+        self.verify(&token).map(|_| ()).map_err(|e| {
+            ConfigError(format!(
+                "the jwt signing key cannot verify its own token: {e:?}"
+            ))
+        })
     }
 
     pub fn encode(&self, claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
-        let mut header = Header::new(ALGORITHM);
-        header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.encoding)
+        let mut header = Header::new(self.signing.algorithm);
+        header.kid = Some(self.signing.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.signing.key)
     }
 
     /// Verifies signature (key chosen by `kid`), algorithm, `exp`, `iss`,
     /// `aud`, the required claims, and that the token is of type `expected`.
     pub fn decode(&self, token: &str, expected: TokenType) -> Result<Claims, TokenError> {
+        let claims = match self.verified.get(token) {
+            Some(claims) if claims.exp.saturating_add(self.leeway) < now() => {
+                return Err(TokenError::Expired)
+            }
+            Some(claims) => claims,
+            None => {
+                let claims = self.verify(token)?;
+                self.verified.insert(token, &claims);
+                claims
+            }
+        };
+        if claims.token_type != expected {
+            return Err(TokenError::Invalid(format!(
+                "{:?} token where {expected:?} was expected",
+                claims.token_type
+            )));
+        }
+        Ok(claims)
+    }
+
+    /// Everything but the token type: header, signature and claims.
+    fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|e| TokenError::Invalid(format!("header: {e}")))?;
         // RFC 7515 §4.1.11: we understand no extension, so any `crit` is refused.
@@ -125,24 +168,26 @@ impl Keys {
         let kid = header
             .kid
             .ok_or_else(|| TokenError::Invalid("no kid".into()))?;
-        let key = self
-            .decoding
+        let (key, validation) = self
+            .verifying
             .get(&kid)
             .ok_or_else(|| TokenError::Invalid(format!("unknown kid {kid}")))?;
+        // Each key verifies its own algorithm only (RFC 8725 §3.1): no HS256
+        // token checked against a public key's bytes, nor the other way round.
+        if header.alg != key.algorithm {
+            return Err(TokenError::Invalid(format!(
+                "alg {:?} for a {:?} key",
+                header.alg, key.algorithm
+            )));
+        }
         let data =
-            jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|e| {
+            jsonwebtoken::decode::<Claims>(token, &key.key, validation).map_err(|e| {
                 match e.kind() {
                     ErrorKind::ExpiredSignature => TokenError::Expired,
                     _ => TokenError::Invalid(e.to_string()),
                 }
             })?;
         let claims = data.claims;
-        if claims.token_type != expected {
-            return Err(TokenError::Invalid(format!(
-                "{:?} token where {expected:?} was expected",
-                claims.token_type
-            )));
-        }
         if claims.user_id().is_none() {
             return Err(TokenError::Invalid("sub is not a user id".into()));
         }
@@ -188,13 +233,98 @@ impl Keys {
     }
 }
 
+/// EdDSA / ES256: the private key and the previous public keys, each error
+/// naming its setting without quoting the key.
+fn key_pairs(settings: &JwtSettings) -> Result<(SigningKey, Vec<VerifyingKey>), ConfigError> {
+    let algorithm = settings.algorithm.as_str();
+    let pem = settings.private_key.as_ref().ok_or_else(|| {
+        ConfigError(format!(
+            "jwt.algorithm is {algorithm} but jwt.private_key is not set"
+        ))
+    })?;
+    let (signing, current) = keys::private_key(settings.algorithm, pem.expose()).map_err(|e| {
+        ConfigError(format!(
+            "jwt.private_key (APP__JWT__PRIVATE_KEY or APP__JWT__PRIVATE_KEY_FILE) {e}; jwt.algorithm is {algorithm}"
+        ))
+    })?;
+    let mut verifying = vec![current];
+    for (n, pem) in settings.previous_public_keys.iter().enumerate() {
+        verifying.push(keys::public_key(settings.algorithm, pem).map_err(|e| {
+            ConfigError(format!(
+                "jwt.previous_public_keys entry {} (APP__JWT__PREVIOUS_PUBLIC_KEYS, comma-separated) {e}; jwt.algorithm is {algorithm}",
+                n + 1
+            ))
+        })?);
+    }
+    Ok((signing, verifying))
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// What every key checks besides its signature, for one algorithm.
+fn validation(settings: &JwtSettings, algorithm: Algorithm) -> Validation {
+    let mut validation = Validation::new(algorithm);
+    validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+    validation.set_issuer(&[&settings.issuer]);
+    validation.set_audience(&[&settings.audience]);
+    validation.leeway = settings.leeway_seconds;
+    validation.validate_exp = true;
+    // Checked when present (RFC 7519 §4.1.5); we never issue one.
+    validation.validate_nbf = true;
+    validation
+}
+
+/// Tokens whose signature and claims were verified, by their exact text: a
+/// client sends the same access token for its whole life, and an Ed25519 or
+/// P-256 check costs more than the rest of a `/users/me`. Bounded; a token
+/// that fails verification is never kept. Revocation is unaffected: the
+/// session is still looked up on every request.
+#[derive(Default)]
+struct VerifiedTokens(Mutex<HashMap<String, Claims>>);
+
+/// Enough for every client active within a token's life on one instance;
+/// beyond it the cache only costs a verification per request.
+const VERIFIED_TOKENS: usize = 4096;
+/// Ours are under 600 bytes; a longer one is verified every time.
+const LONGEST_CACHED_TOKEN: usize = 1024;
+
+impl VerifiedTokens {
+    fn get(&self, token: &str) -> Option<Claims> {
+        self.0.lock().ok()?.get(token).cloned()
+    }
+
+    fn insert(&self, token: &str, claims: &Claims) {
+        // A refresh token is used once: keeping it would only evict others.
+        if token.len() > LONGEST_CACHED_TOKEN || claims.token_type != TokenType::Access {
+            return;
+        }
+        let Ok(mut tokens) = self.0.lock() else {
+            return;
+        };
+        if tokens.len() >= VERIFIED_TOKENS {
+            let now = now();
+            tokens.retain(|_, c| c.exp >= now);
+            if tokens.len() >= VERIFIED_TOKENS {
+                tokens.clear();
+            }
+        }
+        tokens.insert(token.to_owned(), claims.clone());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Secret;
+    use crate::config::{JwtAlgorithm, Secret};
 
     fn settings(secret: &str, previous: &[&str]) -> JwtSettings {
         JwtSettings {
+            algorithm: JwtAlgorithm::HS256,
+            private_key: None,
+            private_key_file: None,
+            previous_public_keys: vec![],
             secret: Some(Secret::new(secret)),
             previous_secrets: previous.iter().map(|s| Secret::new(*s)).collect(),
             access_ttl_seconds: 900,
@@ -216,7 +346,7 @@ mod tests {
 
     #[test]
     fn a_token_round_trips_and_its_type_is_enforced() {
-        let keys = Keys::new(&settings(A, &[]));
+        let keys = Keys::new(&settings(A, &[])).unwrap();
         let claims = keys.access_claims(7, Role::User, Uuid::new_v4(), now(), 60, i64::MAX);
         let token = keys.encode(&claims).unwrap();
         assert_eq!(keys.decode(&token, TokenType::Access).unwrap(), claims);
@@ -228,26 +358,26 @@ mod tests {
 
     #[test]
     fn the_kid_names_the_secret_without_revealing_it() {
-        assert_eq!(key_id(A).len(), 16);
-        assert_ne!(key_id(A), key_id(B));
-        assert!(!A.contains(&key_id(A)));
+        assert_eq!(keys::secret_key_id(A).len(), 16);
+        assert_ne!(keys::secret_key_id(A), keys::secret_key_id(B));
+        assert!(!A.contains(&keys::secret_key_id(A)));
     }
 
     #[test]
     fn previous_secrets_still_verify_after_a_rotation() {
-        let old = Keys::new(&settings(A, &[]));
+        let old = Keys::new(&settings(A, &[])).unwrap();
         let token = old
             .encode(&old.access_claims(1, Role::Admin, Uuid::new_v4(), now(), 60, i64::MAX))
             .unwrap();
-        let rotated = Keys::new(&settings(B, &[A]));
+        let rotated = Keys::new(&settings(B, &[A])).unwrap();
         assert!(rotated.decode(&token, TokenType::Access).is_ok());
-        let forgotten = Keys::new(&settings(B, &[]));
+        let forgotten = Keys::new(&settings(B, &[])).unwrap();
         assert!(forgotten.decode(&token, TokenType::Access).is_err());
     }
 
     #[test]
     fn expiry_is_reported_as_such() {
-        let keys = Keys::new(&settings(A, &[]));
+        let keys = Keys::new(&settings(A, &[])).unwrap();
         let claims = keys.access_claims(1, Role::User, Uuid::new_v4(), now() - 100, 10, i64::MAX);
         assert_eq!(
             keys.decode(&keys.encode(&claims).unwrap(), TokenType::Access),
@@ -257,12 +387,71 @@ mod tests {
 
     #[test]
     fn access_tokens_never_outlive_their_session() {
-        let keys = Keys::new(&settings(A, &[]));
+        let keys = Keys::new(&settings(A, &[])).unwrap();
         let t = now();
         assert_eq!(
             keys.access_claims(1, Role::User, Uuid::new_v4(), t, 900, t + 5)
                 .exp,
             t + 5
         );
+    }
+
+    #[test]
+    fn a_verified_access_token_is_remembered_until_it_expires_and_a_refused_one_never() {
+        let keys = Keys::new(&settings(A, &[])).unwrap();
+        let claims = keys.access_claims(3, Role::User, Uuid::new_v4(), now(), 60, i64::MAX);
+        let token = keys.encode(&claims).unwrap();
+        assert_eq!(keys.decode(&token, TokenType::Access).unwrap(), claims);
+        assert_eq!(keys.verified.get(&token), Some(claims.clone()));
+        // Remembered or not, the type is still checked.
+        assert!(keys.decode(&token, TokenType::Refresh).is_err());
+
+        // A remembered token past its exp is expired, without a second verification.
+        let mut stale = claims.clone();
+        stale.exp = now() - 1;
+        keys.verified.insert("remembered.but.expired", &stale);
+        assert_eq!(
+            keys.decode("remembered.but.expired", TokenType::Access),
+            Err(TokenError::Expired)
+        );
+
+        // Refused tokens and refresh tokens are not kept.
+        let forged = format!("{}x", &token[..token.len() - 1]);
+        assert!(keys.decode(&forged, TokenType::Access).is_err());
+        assert_eq!(keys.verified.get(&forged), None);
+        let refresh = keys.refresh_claims(3, Uuid::new_v4(), Uuid::new_v4(), now(), now() + 60);
+        let refresh = keys.encode(&refresh).unwrap();
+        assert!(keys.decode(&refresh, TokenType::Refresh).is_ok());
+        assert_eq!(keys.verified.get(&refresh), None);
+    }
+
+    #[test]
+    fn the_verified_tokens_never_exceed_their_bound() {
+        let tokens = VerifiedTokens::default();
+        let keys = Keys::new(&settings(A, &[])).unwrap();
+        let claims = keys.access_claims(3, Role::User, Uuid::new_v4(), now(), 60, i64::MAX);
+        for n in 0..VERIFIED_TOKENS + 10 {
+            tokens.insert(&format!("token-{n}"), &claims);
+            assert!(tokens.0.lock().unwrap().len() <= VERIFIED_TOKENS);
+        }
+        tokens.insert(&"x".repeat(LONGEST_CACHED_TOKEN + 1), &claims);
+        assert_eq!(tokens.get(&"x".repeat(LONGEST_CACHED_TOKEN + 1)), None);
+    }
+
+    #[test]
+    fn an_eddsa_token_is_refused_by_an_hs256_service_and_the_other_way_round() {
+        let key = keys::generate(JwtAlgorithm::EdDSA).unwrap();
+        let mut ed = settings(A, &[]);
+        ed.algorithm = JwtAlgorithm::EdDSA;
+        ed.private_key = Some(Secret::new(key.private));
+        let ed = Keys::new(&ed).unwrap();
+        let hs = Keys::new(&settings(A, &[])).unwrap();
+        let claims = hs.access_claims(1, Role::User, Uuid::new_v4(), now(), 60, i64::MAX);
+        let (ed_token, hs_token) = (ed.encode(&claims).unwrap(), hs.encode(&claims).unwrap());
+        assert!(ed.decode(&ed_token, TokenType::Access).is_ok());
+        assert!(hs.decode(&ed_token, TokenType::Access).is_err());
+        assert!(ed.decode(&hs_token, TokenType::Access).is_err());
+        assert_eq!(ed.jwks.keys.len(), 1);
+        assert!(hs.jwks.keys.is_empty());
     }
 }

@@ -1,7 +1,8 @@
-//! Authentication: password hashing, JWTs, the bearer middleware and `CurrentUser`.
+//! Authentication: password hashing, JWTs and their keys, the bearer middleware and `CurrentUser`.
 pub mod bearer;
 pub mod extractor;
 pub mod jwt;
+pub mod keys;
 pub mod login;
 pub mod password;
 pub mod require_role;

@@ -17,6 +17,7 @@ pub mod throttle;
 pub mod tokens;
 pub mod users;
 pub mod views;
+pub mod well_known;
 
 use actix_web::http::Method;
 use actix_web::middleware::from_fn;
@@ -43,6 +44,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource(
             "/openapi.json",
             [(M::GET, web::to(openapi::serve))],
+        ))
+        .service(resource(
+            "/.well-known/jwks.json",
+            [(M::GET, web::to(well_known::jwks))],
+        ))
+        .service(resource(
+            "/.well-known/oauth-authorization-server",
+            [(M::GET, web::to(well_known::metadata))],
         ))
         .service(hashing_throttled("/users/signup", web::to(users::signup)))
         .service(hashing_throttled("/token", web::to(tokens::token)))

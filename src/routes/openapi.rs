@@ -6,13 +6,14 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorBody;
-use crate::routes::{admin, health, reports, sessions, tasks, tokens, users};
+use crate::routes::{admin, health, reports, sessions, tasks, tokens, users, well_known};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "taskgate", description = "JWT-auth task service: OAuth2 password flow, rotating refresh tokens, roles."),
     paths(
         health::healthz, health::readyz, serve,
+        well_known::jwks, well_known::metadata,
         users::signup, tokens::token,
         tokens::refresh,
         users::me, users::update_me, users::change_password,

@@ -24,7 +24,7 @@ async fn assert_bad_token(app: &TestApp, token: &str, why: &str) {
 fn forge(app: &TestApp, alg: Algorithm, claims: &Value, secret: Option<&str>) -> String {
     let real = app.settings.jwt.signing_secret();
     let mut header = Header::new(alg);
-    header.kid = Some(taskgate::auth::jwt::key_id(real));
+    header.kid = Some(taskgate::auth::keys::secret_key_id(real));
     encode(
         &header,
         claims,
@@ -303,7 +303,7 @@ async fn tokens_that_the_jwt_rfcs_say_to_refuse_are_refused() {
     let app = spawn_app().await;
     let ada = app.signup_and_login(Role::User).await;
     let (_, claims) = decode_jwt_parts(&ada.access);
-    let kid = taskgate::auth::jwt::key_id(app.settings.jwt.signing_secret());
+    let kid = taskgate::auth::keys::secret_key_id(app.settings.jwt.signing_secret());
     let header = || {
         let mut h = Header::new(Algorithm::HS256);
         h.kid = Some(kid.clone());

@@ -110,6 +110,195 @@ fn check_config_refuses_weak_and_placeholder_secrets_current_or_previous() {
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
+/// `taskgate keys generate` as an operator runs it: no configuration at all.
+fn generate_key(algorithm: &str) -> (String, String) {
+    let out = taskgate(&["keys", "generate", "--algorithm", algorithm], &[], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed = text(&out.stdout);
+    let kid = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("kid: "))
+        .expect("a kid line")
+        .to_owned();
+    (printed, kid)
+}
+
+/// The PEM block labelled `label` in `printed`.
+fn pem(printed: &str, label: &str) -> String {
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let from = printed.find(&begin).expect("BEGIN line");
+    let to = printed.find(&end).expect("END line") + end.len();
+    printed[from..to].to_owned()
+}
+
+#[test]
+fn a_generated_key_pair_is_accepted_by_production_without_any_secret() {
+    for algorithm in ["EdDSA", "ES256"] {
+        let (printed, kid) = generate_key(algorithm);
+        let private = pem(&printed, "PRIVATE KEY");
+        let public = pem(&printed, "PUBLIC KEY");
+        // As in a compose .env file: one line, `\n` for the newlines.
+        let one_line = private.replace('\n', "\\n");
+        for key in [private.as_str(), one_line.as_str()] {
+            let out = taskgate(
+                &["check-config"],
+                &[
+                    ("APP_ENV", "production"),
+                    ("DATABASE_URL", "postgres://db/x"),
+                    ("APP__JWT__ALGORITHM", algorithm),
+                    ("APP__JWT__PRIVATE_KEY", key),
+                    ("APP__JWT__PREVIOUS_PUBLIC_KEYS", &public),
+                ],
+                None,
+            );
+            assert!(out.status.success(), "{}", text(&out.stderr));
+            let all = text(&out.stdout) + &text(&out.stderr);
+            assert!(all.contains(&format!("jwt: {algorithm}")), "{all}");
+            assert!(all.contains("2 public key(s)"), "{all}");
+            let body = private.lines().nth(1).unwrap();
+            assert!(!all.contains(body), "the private key leaked: {all}");
+        }
+        assert!(!kid.is_empty());
+    }
+    // HS256: a secret that production takes.
+    let out = taskgate(&["keys", "generate", "--algorithm", "HS256"], &[], None);
+    let secret = text(&out.stdout).lines().last().unwrap().to_owned();
+    let out = taskgate(
+        &["check-config"],
+        &[
+            ("APP_ENV", "production"),
+            ("DATABASE_URL", "postgres://db/x"),
+            ("APP__JWT__SECRET", &secret),
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn production_refuses_a_missing_malformed_or_foreign_key_naming_the_setting() {
+    let (ed, _) = generate_key("EdDSA");
+    let (ec, _) = generate_key("ES256");
+    let (ed_private, ec_private) = (pem(&ed, "PRIVATE KEY"), pem(&ec, "PRIVATE KEY"));
+    let ec_public = pem(&ec, "PUBLIC KEY");
+    let previous = random_secret();
+    let truncated = ed_private.replacen("-----END PRIVATE KEY-----", "", 1);
+    let cases: [(&[(&str, &str)], &str); 8] = [
+        (&[("APP__JWT__ALGORITHM", "EdDSA")], "APP__JWT__PRIVATE_KEY"),
+        (
+            &[
+                ("APP__JWT__ALGORITHM", "EdDSA"),
+                ("APP__JWT__PRIVATE_KEY", "not a key"),
+            ],
+            "APP__JWT__PRIVATE_KEY",
+        ),
+        (
+            &[
+                ("APP__JWT__ALGORITHM", "EdDSA"),
+                ("APP__JWT__PRIVATE_KEY", &truncated),
+            ],
+            "APP__JWT__PRIVATE_KEY",
+        ),
+        (
+            &[
+                ("APP__JWT__ALGORITHM", "EdDSA"),
+                ("APP__JWT__PRIVATE_KEY", &ec_private),
+            ],
+            "APP__JWT__PRIVATE_KEY",
+        ),
+        (
+            &[
+                ("APP__JWT__ALGORITHM", "EdDSA"),
+                ("APP__JWT__PRIVATE_KEY", &ed_private),
+                ("APP__JWT__PREVIOUS_PUBLIC_KEYS", &ec_public),
+            ],
+            "APP__JWT__PREVIOUS_PUBLIC_KEYS",
+        ),
+        (
+            &[
+                ("APP__JWT__ALGORITHM", "EdDSA"),
+                ("APP__JWT__PRIVATE_KEY", &ed_private),
+                ("APP__JWT__PREVIOUS_SECRETS", &previous),
+            ],
+            "APP__JWT__PREVIOUS_SECRETS",
+        ),
+        (&[("APP__JWT__ALGORITHM", "RS256")], "APP__JWT__ALGORITHM"),
+        (
+            &[
+                ("APP__JWT__SECRET", &random_secret()),
+                ("APP__JWT__PRIVATE_KEY", &ed_private),
+            ],
+            "APP__JWT__ALGORITHM",
+        ),
+    ];
+    for (vars, names) in cases {
+        let mut env = vec![
+            ("APP_ENV", "production"),
+            ("DATABASE_URL", "postgres://db/x"),
+        ];
+        env.extend_from_slice(vars);
+        let out = taskgate(&["check-config"], &env, None);
+        let err = text(&out.stderr);
+        assert!(!out.status.success(), "accepted {vars:?}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(names), "{names} not in {err}");
+        assert!(!err.contains(ed_private.lines().nth(1).unwrap()), "{err}");
+        assert!(!err.contains(ec_private.lines().nth(1).unwrap()), "{err}");
+    }
+    // `serve` refuses the same way, before it reaches for the database.
+    let out = taskgate(
+        &["serve"],
+        &[
+            ("APP_ENV", "production"),
+            ("DATABASE_URL", "postgres://postgres@127.0.0.1:1/none"),
+            ("APP__JWT__ALGORITHM", "EdDSA"),
+            ("APP__JWT__PRIVATE_KEY", &ec_private),
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("APP__JWT__PRIVATE_KEY"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn the_private_key_can_come_from_a_file() {
+    let (printed, _) = generate_key("EdDSA");
+    let path = std::env::temp_dir().join(format!("taskgate-key-{}.pem", uuid::Uuid::new_v4()));
+    // The whole output of `keys generate`, as an operator might save it.
+    std::fs::write(&path, &printed).unwrap();
+    let file = path.to_str().unwrap();
+    let production = [
+        ("APP_ENV", "production"),
+        ("DATABASE_URL", "postgres://db/x"),
+        ("APP__JWT__ALGORITHM", "EdDSA"),
+    ];
+    let mut env = production.to_vec();
+    env.push(("APP__JWT__PRIVATE_KEY_FILE", file));
+    let out = taskgate(&["check-config"], &env, None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Both the file and the variable: which one is meant?
+    let private = pem(&printed, "PRIVATE KEY");
+    env.push(("APP__JWT__PRIVATE_KEY", &private));
+    let out = taskgate(&["check-config"], &env, None);
+    assert!(!out.status.success());
+    std::fs::remove_file(&path).unwrap();
+    // A file that is not there.
+    let mut env = production.to_vec();
+    env.push(("APP__JWT__PRIVATE_KEY_FILE", file));
+    let out = taskgate(&["check-config"], &env, None);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("APP__JWT__PRIVATE_KEY_FILE"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 #[test]
 fn development_signs_with_the_placeholder_only_on_a_loopback_address() {
     for host in ["127.0.0.1", "::1", "localhost"] {

@@ -33,6 +33,8 @@ fn defaults_are_the_contracts() {
     );
     assert_eq!(s.jwt.leeway_seconds, 0);
     assert!(s.jwt.previous_secrets.is_empty());
+    assert_eq!(s.jwt.algorithm, taskgate::config::JwtAlgorithm::HS256);
+    assert!(s.jwt.private_key.is_none() && s.jwt.previous_public_keys.is_empty());
     assert_eq!(s.auth.bcrypt_cost, 12);
     assert_eq!(s.auth.hash_concurrency, None, "one less than the cores");
     assert!(s.auth.hash_concurrency() >= 1);

@@ -15,7 +15,7 @@ use taskgate::domain::Role;
 use crate::helpers::{spawn_app, test_settings};
 
 fn keys() -> Keys {
-    Keys::new(&test_settings("postgres://unused/none").jwt)
+    Keys::new(&test_settings("postgres://unused/none").jwt).expect("test keys")
 }
 
 proptest! {

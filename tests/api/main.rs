@@ -13,6 +13,7 @@ mod fuzz;
 mod hashing;
 mod health;
 mod helpers;
+mod keys;
 mod lockout;
 mod login;
 mod migrations;

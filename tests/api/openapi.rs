@@ -43,6 +43,8 @@ const API_MD: &[(&str, &str)] = &[
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/openapi.json"),
+    ("GET", "/.well-known/jwks.json"),
+    ("GET", "/.well-known/oauth-authorization-server"),
 ];
 
 const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
@@ -133,6 +135,8 @@ async fn operations_document_their_security_errors_and_closed_bodies() {
                 "/healthz",
                 "/readyz",
                 "/openapi.json",
+                "/.well-known/jwks.json",
+                "/.well-known/oauth-authorization-server",
                 "/users/signup",
                 "/token",
                 "/login",
