@@ -71,6 +71,10 @@ pub struct Settings {
     pub cors: CorsSettings,
     #[serde(default)]
     pub bootstrap: BootstrapSettings,
+    #[serde(default)]
+    pub mail: MailSettings,
+    #[serde(default)]
+    pub recovery: RecoverySettings,
 }
 
 fn default_env() -> AppEnv {
@@ -221,6 +225,45 @@ pub struct BootstrapSettings {
     pub admin_password: Option<Secret>,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailSettings {
+    /// `smtp://host:25`, `smtp://user:pass@host:587?tls=required` (STARTTLS)
+    /// or `smtps://user:pass@host:465`. Unset: production has no recovery
+    /// routes; development logs the mail instead of sending it.
+    pub smtp_url: Option<Secret>,
+    pub from: String,
+    /// Where a reset link points; the token is appended as `?token=`.
+    pub link_base_url: String,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        MailSettings {
+            smtp_url: None,
+            from: "taskgate <no-reply@localhost>".into(),
+            link_base_url: "http://127.0.0.1:8000/password/reset".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecoverySettings {
+    pub token_ttl_seconds: u64,
+    /// At most one reset email per account in this long.
+    pub min_interval_seconds: u64,
+}
+
+impl Default for RecoverySettings {
+    fn default() -> Self {
+        RecoverySettings {
+            token_ttl_seconds: 1800,
+            min_interval_seconds: 60,
+        }
+    }
+}
+
 /// Keys whose environment value is a comma-separated list.
 const LIST_KEYS: [&str; 4] = [
     "jwt.previous_secrets",
@@ -310,6 +353,16 @@ impl Settings {
             .retain(|k| !k.trim().is_empty());
         self.cors.allowed_origins.retain(|o| !o.trim().is_empty());
         self.server.trusted_proxies.retain(|p| !p.trim().is_empty());
+        if self.mail.smtp_url.as_ref().is_some_and(blank) {
+            self.mail.smtp_url = None;
+        }
+        let defaults = MailSettings::default();
+        if self.mail.from.trim().is_empty() {
+            self.mail.from = defaults.from;
+        }
+        if self.mail.link_base_url.trim().is_empty() {
+            self.mail.link_base_url = defaults.link_base_url;
+        }
         if self
             .bootstrap
             .admin_email
@@ -467,6 +520,22 @@ impl Settings {
                     .into(),
             );
         }
+        if self.recovery.token_ttl_seconds == 0 {
+            return fail(
+                "recovery.token_ttl_seconds must be positive (APP__RECOVERY__TOKEN_TTL_SECONDS)"
+                    .into(),
+            );
+        }
+        if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
+            return fail(format!("mail.from {:?} is not an address like \"taskgate <no-reply@example.com>\" (APP__MAIL__FROM)", self.mail.from));
+        }
+        if let Some(url) = &self.mail.smtp_url {
+            if let Err(e) = lettre::SmtpTransport::from_url(url.expose()) {
+                return fail(format!(
+                    "mail.smtp_url is not an smtp:// or smtps:// URL ({e}) (APP__MAIL__SMTP_URL)"
+                ));
+            }
+        }
         if self.jwt.issuer.is_empty() || self.jwt.audience.is_empty() {
             return fail("jwt.issuer and jwt.audience must not be empty".into());
         }
@@ -482,6 +551,11 @@ impl Settings {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Password recovery: with an SMTP server, or in development (mail logged).
+    pub fn recovery_enabled(&self) -> bool {
+        self.mail.smtp_url.is_some() || self.env == AppEnv::Development
     }
 
     /// Whether the development placeholder secret is in use (worth a warning).

@@ -26,6 +26,10 @@ pub enum ApiError {
     /// Login failure (`/token`, `/login`) or an unusable refresh token.
     #[error("invalid grant: {0}")]
     InvalidGrant(&'static str),
+    /// A password-reset token that is unknown, used, expired or outlived by a
+    /// password change: one answer for all (400, as RFC 6749 §5.2 would).
+    #[error("invalid reset token")]
+    InvalidResetToken,
     #[error("forbidden: {0}")]
     Forbidden(String),
     #[error("account disabled")]
@@ -132,7 +136,7 @@ impl ApiError {
             ApiError::InvalidRequest(_) => "invalid_request",
             ApiError::UnsupportedGrantType => "unsupported_grant_type",
             ApiError::NotAuthenticated | ApiError::InvalidToken { .. } => "invalid_token",
-            ApiError::InvalidGrant(_) => "invalid_grant",
+            ApiError::InvalidGrant(_) | ApiError::InvalidResetToken => "invalid_grant",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::AccountDisabled => "account_disabled",
             ApiError::NotFound => "not_found",
@@ -172,6 +176,9 @@ impl ApiError {
             ApiError::InvalidToken { expired: true } => TOKEN_EXPIRED.into(),
             ApiError::InvalidToken { expired: false } => BAD_CREDENTIALS_TOKEN.into(),
             ApiError::InvalidGrant(d) => (*d).into(),
+            ApiError::InvalidResetToken => {
+                "The reset link is invalid, used or expired; ask for a new one".into()
+            }
             ApiError::AccountDisabled => "Account disabled".into(),
             ApiError::NotFound => "Not found".into(),
             ApiError::MethodNotAllowed { .. } => "Method not allowed".into(),
@@ -220,7 +227,9 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::InvalidRequest(_) | ApiError::UnsupportedGrantType => StatusCode::BAD_REQUEST,
+            ApiError::InvalidRequest(_)
+            | ApiError::UnsupportedGrantType
+            | ApiError::InvalidResetToken => StatusCode::BAD_REQUEST,
             ApiError::NotAuthenticated
             | ApiError::InvalidToken { .. }
             | ApiError::InvalidGrant(_) => StatusCode::UNAUTHORIZED,

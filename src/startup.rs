@@ -3,6 +3,8 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::Notify;
+
 use actix_cors::Cors;
 use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, Condition, Logger};
@@ -13,6 +15,7 @@ use crate::auth::password::PasswordHasher;
 use crate::config::Settings;
 use crate::db::{self, DbPool, QueryCounter};
 use crate::domain::TrustedProxies;
+use crate::mail::{self, Mailer};
 use crate::routes;
 use crate::state::AppState;
 
@@ -22,6 +25,8 @@ pub struct Application {
     pool: DbPool,
     queries: QueryCounter,
     hasher: PasswordHasher,
+    mailer: Option<Arc<Mailer>>,
+    mail_waiting: Arc<Notify>,
 }
 
 /// How often dead sessions are pruned, and how many rows one pass may delete.
@@ -56,12 +61,17 @@ impl Application {
         let pool_size = settings.pool_size() as usize;
         let state_hasher = hasher.clone();
         let keys = Keys::new(&settings.jwt).map_err(std::io::Error::other)?;
+        let mailer = Mailer::new(&settings.mail, settings.recovery_enabled())
+            .map_err(std::io::Error::other)?
+            .map(Arc::new);
+        let mail_waiting = Arc::new(Notify::new());
         let state = web::Data::new(AppState {
             pool: pool.clone(),
             keys,
             settings: Arc::new(settings),
             hasher,
             proxies,
+            mail_waiting: mail_waiting.clone(),
         });
         let origins = state.settings.cors.allowed_origins.clone();
         let access_log =
@@ -100,6 +110,8 @@ impl Application {
             pool,
             queries,
             hasher: state_hasher,
+            mailer,
+            mail_waiting,
         })
     }
 
@@ -127,10 +139,16 @@ impl Application {
     /// throttle windows (every minute).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let pruner = tokio::spawn(prune_sessions(self.pool.clone()));
-        let throttle_pruner = tokio::spawn(prune_throttle(self.pool));
+        let throttle_pruner = tokio::spawn(prune_throttle(self.pool.clone()));
+        let sender = self
+            .mailer
+            .map(|mailer| tokio::spawn(mail::deliver_outbox(self.pool, mailer, self.mail_waiting)));
         let result = self.server.await;
         pruner.abort();
         throttle_pruner.abort();
+        if let Some(sender) = sender {
+            sender.abort();
+        }
         result
     }
 }

@@ -13,4 +13,6 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub hasher: PasswordHasher,
     pub proxies: TrustedProxies,
+    /// Notified when a mail is queued, so the outbox sender leaves at once.
+    pub mail_waiting: Arc<tokio::sync::Notify>,
 }

@@ -5,6 +5,7 @@ pub mod jwt;
 pub mod keys;
 pub mod login;
 pub mod password;
+pub mod recovery;
 pub mod require_role;
 
 pub use extractor::CurrentUser;

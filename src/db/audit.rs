@@ -23,6 +23,8 @@ pub enum AuditKind {
     UserUpdated,
     UserDeleted,
     SessionsRevoked,
+    PasswordResetRequested,
+    PasswordReset,
 }
 
 impl AuditKind {
@@ -41,6 +43,8 @@ impl AuditKind {
             AuditKind::UserUpdated => "user_updated",
             AuditKind::UserDeleted => "user_deleted",
             AuditKind::SessionsRevoked => "sessions_revoked",
+            AuditKind::PasswordResetRequested => "password_reset_requested",
+            AuditKind::PasswordReset => "password_reset",
         }
     }
 }

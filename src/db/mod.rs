@@ -2,6 +2,8 @@
 pub mod account;
 pub mod admin;
 pub mod audit;
+pub mod outbox;
+pub mod recovery;
 pub mod reports;
 pub mod schema;
 pub mod sessions;

@@ -9,6 +9,7 @@ pub mod json;
 pub mod openapi;
 pub mod paging;
 pub mod query;
+pub mod recovery;
 pub mod refusals;
 pub mod reports;
 pub mod sessions;
@@ -57,6 +58,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(hashing_throttled("/token", web::to(tokens::token)))
         .service(hashing_throttled("/login", web::to(tokens::token)))
         .service(throttled("/refresh", web::to(tokens::refresh)))
+        .service(throttled("/password/forgot", web::to(recovery::forgot)))
+        .service(hashing_throttled(
+            "/password/reset",
+            web::to(recovery::reset),
+        ))
         .service(resource("/logout", [(M::POST, web::to(sessions::logout))]).wrap(bearer()))
         .service(resource("/logout/all", [(M::POST, web::to(sessions::logout_all))]).wrap(bearer()))
         .service(resource("/me", [(M::GET, web::to(users::me))]).wrap(bearer()))
@@ -139,6 +145,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource(
                     "/users/{id}/revoke-sessions",
                     [(M::POST, web::to(admin::users::revoke_sessions))],
+                ))
+                .service(resource(
+                    "/users/{id}/password-reset",
+                    [(M::POST, web::to(admin::users::send_password_reset))],
                 ))
                 .service(resource(
                     "/tasks",

@@ -6,7 +6,7 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorBody;
-use crate::routes::{admin, health, reports, sessions, tasks, tokens, users, well_known};
+use crate::routes::{admin, health, recovery, reports, sessions, tasks, tokens, users, well_known};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,13 +16,14 @@ use crate::routes::{admin, health, reports, sessions, tasks, tokens, users, well
         well_known::jwks, well_known::metadata,
         users::signup, tokens::token,
         tokens::refresh,
+        recovery::forgot, recovery::reset,
         users::me, users::update_me, users::change_password,
         sessions::list_sessions, sessions::delete_session, sessions::logout, sessions::logout_all,
         tasks::create_task, tasks::list_tasks, tasks::get_task, tasks::replace_task, tasks::update_task,
         tasks::delete_task,
         reports::get_reports,
         admin::welcome, admin::dashboard, admin::users::list_users, admin::users::create_user, admin::users::get_user,
-        admin::users::update_user, admin::users::delete_user, admin::users::revoke_sessions, admin::tasks::list_tasks, admin::audit::list_audit,
+        admin::users::update_user, admin::users::delete_user, admin::users::revoke_sessions, admin::users::send_password_reset, admin::tasks::list_tasks, admin::audit::list_audit,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerScheme, &Aliases, &CommonErrors),
@@ -74,12 +75,14 @@ impl Modify for Aliases {
 struct CommonErrors;
 
 /// Routes behind the per-IP throttle (and, for the logins, the account lockout).
-const THROTTLED: [&str; 5] = [
+const THROTTLED: [&str; 7] = [
     "/users/signup",
     "/token",
     "/login",
     "/refresh",
     "/users/me/password",
+    "/password/forgot",
+    "/password/reset",
 ];
 /// Routes that never touch the database.
 const NO_DATABASE: [&str; 2] = ["/healthz", "/openapi.json"];

@@ -208,3 +208,42 @@ fn production_refuses_a_toy_bcrypt_cost() {
     .unwrap_err();
     assert!(err.contains("bcrypt_cost"), "{err}");
 }
+
+#[test]
+fn recovery_is_off_in_production_until_smtp_is_set_and_bad_mail_settings_are_refused() {
+    let production = [
+        ("APP_ENV", "production"),
+        ("DATABASE_URL", "postgres://db/x"),
+        ("APP__JWT__SECRET", SECRET),
+    ];
+    let s = load(&production).unwrap();
+    assert!(!s.recovery_enabled());
+    assert_eq!(
+        (
+            s.recovery.token_ttl_seconds,
+            s.recovery.min_interval_seconds
+        ),
+        (1800, 60)
+    );
+    assert!(
+        load(&[]).unwrap().recovery_enabled(),
+        "development logs the mail"
+    );
+    let mut on = production.to_vec();
+    on.push(("APP__MAIL__SMTP_URL", "smtp://mail.example.com:25"));
+    // Empty variables (as in .env.example) count as unset.
+    on.push(("APP__MAIL__FROM", ""));
+    let s = load(&on).unwrap();
+    assert!(s.recovery_enabled());
+    assert_eq!(s.mail.from, "taskgate <no-reply@localhost>");
+    for (key, value) in [
+        ("APP__MAIL__FROM", "not an address"),
+        ("APP__MAIL__SMTP_URL", "http://mail.example.com"),
+        ("APP__RECOVERY__TOKEN_TTL_SECONDS", "0"),
+    ] {
+        let mut vars = production.to_vec();
+        vars.push((key, value));
+        let err = load(&vars).unwrap_err();
+        assert!(err.contains(key), "{key}: {err}");
+    }
+}

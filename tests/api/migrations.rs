@@ -10,9 +10,16 @@ fn migrations_run_up_down_and_up_again() {
     let db = TestDatabase::empty();
     let mut conn = db.connect();
     let applied = taskgate::db::migrate(&mut conn).expect("up");
-    assert_eq!(applied.len(), 7);
+    assert_eq!(applied.len(), 8);
     conn.revert_all_migrations(MIGRATIONS).expect("down");
-    for table in ["users", "sessions", "tasks", "audit_events"] {
+    for table in [
+        "users",
+        "sessions",
+        "tasks",
+        "audit_events",
+        "password_resets",
+        "outbox",
+    ] {
         assert!(
             conn.batch_execute(&format!("SELECT 1 FROM {table}"))
                 .is_err(),
@@ -24,7 +31,7 @@ fn migrations_run_up_down_and_up_again() {
             .is_err(),
         "the trigger function survived the down migrations"
     );
-    assert_eq!(taskgate::db::migrate(&mut conn).expect("up again").len(), 7);
+    assert_eq!(taskgate::db::migrate(&mut conn).expect("up again").len(), 8);
     assert!(taskgate::db::migrate(&mut conn)
         .expect("idempotent")
         .is_empty());

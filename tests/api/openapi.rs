@@ -15,6 +15,8 @@ const API_MD: &[(&str, &str)] = &[
     ("POST", "/token"),
     ("POST", "/login"),
     ("POST", "/refresh"),
+    ("POST", "/password/forgot"),
+    ("POST", "/password/reset"),
     ("POST", "/logout"),
     ("POST", "/logout/all"),
     ("GET", "/users/me"),
@@ -38,6 +40,7 @@ const API_MD: &[(&str, &str)] = &[
     ("PATCH", "/admin/users/{id}"),
     ("DELETE", "/admin/users/{id}"),
     ("POST", "/admin/users/{id}/revoke-sessions"),
+    ("POST", "/admin/users/{id}/password-reset"),
     ("GET", "/admin/tasks"),
     ("GET", "/admin/audit"),
     ("GET", "/healthz"),
@@ -141,6 +144,8 @@ async fn operations_document_their_security_errors_and_closed_bodies() {
                 "/token",
                 "/login",
                 "/refresh",
+                "/password/forgot",
+                "/password/reset",
             ];
             if !public.contains(&path.as_str()) {
                 assert_eq!(

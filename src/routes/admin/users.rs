@@ -1,9 +1,10 @@
-//! `/admin/users`: list, create, read, change, delete, revoke sessions.
+//! `/admin/users`: list, create, read, change, delete, revoke sessions, send a reset link.
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
+use crate::auth::recovery::{self, Requester};
 use crate::auth::CurrentUser;
 use crate::db::admin::{self, AdminChanges};
 use crate::db::users::{self, NewUser};
@@ -15,6 +16,7 @@ use crate::routes::doc::ErrorResponses;
 use crate::routes::json::{double_option, JsonBody};
 use crate::routes::paging::{list_response, Page};
 use crate::routes::query::QueryParams;
+use crate::routes::recovery::Accepted;
 use crate::routes::views::UserView;
 use crate::state::AppState;
 
@@ -200,4 +202,42 @@ pub async fn revoke_sessions(
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// POST /admin/users/{id}/password-reset: emails the user the same reset
+/// link as `POST /password/forgot` would (the admin never sees it).
+#[utoipa::path(post, path = "/admin/users/{id}/password-reset", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses((status = 202, description = "Queued, or (detail says so) already sent within recovery.min_interval_seconds", body = crate::routes::recovery::Accepted),
+        ErrorResponses,
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "No such user, or recovery is off", body = ErrorBody),
+        (status = 409, description = "The account is disabled", body = ErrorBody)))]
+pub async fn send_password_reset(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    admin: CurrentUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    if !state.settings.recovery_enabled() {
+        return Err(ApiError::NotFound);
+    }
+    let id = id.into_inner();
+    let user = db::run(&state.pool, move |conn| users::find(conn, id)).await?;
+    if user.disabled {
+        return Err(ApiError::Conflict(
+            "The account is disabled: enable it before sending a reset link".into(),
+        ));
+    }
+    let ip = client_ip(&req);
+    let requester = Requester::Admin {
+        id: admin.user.id,
+        ip: ip.as_deref(),
+    };
+    let queued = recovery::request(&state, user.id, &user.email, requester).await?;
+    Ok(HttpResponse::Accepted().json(Accepted::new(if queued {
+        "A reset link is on its way to the user"
+    } else {
+        "A reset link was sent less than recovery.min_interval_seconds ago; none was sent now"
+    })))
 }

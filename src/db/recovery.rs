@@ -1,0 +1,126 @@
+//! Account recovery: a reset request (token, email in the outbox and audit
+//! event in one transaction) and a reset (token spent, password set, every
+//! session revoked, audit event, in one transaction).
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bytea, Text};
+
+use super::audit::{self, AuditKind, NewEvent};
+use super::outbox::{self, NewMail};
+use super::sessions;
+use crate::error::ApiError;
+
+/// A reset to record: the token's hash only, never the token.
+pub struct NewReset<'a> {
+    pub user_id: i64,
+    pub token_hash: &'a [u8],
+    pub ttl_seconds: i64,
+    pub min_interval_seconds: i64,
+    /// Who asked: `None` for the user themselves, else the admin.
+    pub actor_id: Option<i64>,
+    pub ip: Option<&'a str>,
+}
+
+#[derive(QueryableByName)]
+struct UserId {
+    #[diesel(sql_type = BigInt)]
+    user_id: i64,
+}
+
+/// Records a reset for `new.user_id` and queues `mail`, unless one was
+/// requested within the interval (then nothing is written and `false`
+/// returned). One conditional upsert decides, so concurrent requests on any
+/// number of instances queue one email per interval. The token is bound to
+/// the current password hash: any later password change kills it.
+pub fn request_recorded(
+    conn: &mut PgConnection,
+    new: &NewReset,
+    mail: &NewMail,
+) -> Result<bool, ApiError> {
+    conn.transaction(|conn| {
+        let taken = diesel::sql_query(
+            "INSERT INTO password_resets (user_id, token_hash, password_fingerprint, requested_at, expires_at)
+             SELECT id, $2, sha256(convert_to(password_hash, 'UTF8')), now(), now() + make_interval(secs => $3)
+             FROM users WHERE id = $1 AND NOT disabled
+             ON CONFLICT (user_id) DO UPDATE SET
+                 token_hash = EXCLUDED.token_hash,
+                 password_fingerprint = EXCLUDED.password_fingerprint,
+                 requested_at = EXCLUDED.requested_at,
+                 expires_at = EXCLUDED.expires_at
+             WHERE password_resets.requested_at <= now() - make_interval(secs => $4)
+             RETURNING user_id",
+        )
+        .bind::<BigInt, _>(new.user_id)
+        .bind::<Bytea, _>(new.token_hash)
+        .bind::<BigInt, _>(new.ttl_seconds)
+        .bind::<BigInt, _>(new.min_interval_seconds)
+        .get_results::<UserId>(conn)?;
+        if taken.is_empty() {
+            return Ok(false);
+        }
+        outbox::insert(conn, mail)?;
+        audit::insert(
+            conn,
+            NewEvent {
+                kind: AuditKind::PasswordResetRequested,
+                actor_id: new.actor_id,
+                subject_id: Some(new.user_id),
+                ip: new.ip,
+                detail: serde_json::json!({ "expires_in": new.ttl_seconds }),
+            },
+        )?;
+        Ok(true)
+    })
+}
+
+/// Spends the token whose hash is `token_hash` and sets the password to
+/// `new_hash`: only a live token, issued for the password the account still
+/// has, of an enabled account. Revokes every session. `None` when the token
+/// is unknown, used, expired or outlived by a password change.
+pub fn reset_recorded(
+    conn: &mut PgConnection,
+    token_hash: &[u8],
+    new_hash: &str,
+    ip: Option<&str>,
+) -> Result<Option<i64>, ApiError> {
+    conn.transaction(|conn| {
+        let spent = diesel::sql_query(
+            "WITH spent AS (
+                 DELETE FROM password_resets r USING users u
+                 WHERE r.token_hash = $1 AND r.expires_at > now() AND u.id = r.user_id
+                   AND NOT u.disabled
+                   AND r.password_fingerprint = sha256(convert_to(u.password_hash, 'UTF8'))
+                 RETURNING r.user_id)
+             UPDATE users SET password_hash = $2, updated_at = now(),
+                 failed_logins = 0, failed_window_start = NULL, locked_until = NULL
+             FROM spent WHERE users.id = spent.user_id
+             RETURNING users.id AS user_id",
+        )
+        .bind::<Bytea, _>(token_hash)
+        .bind::<Text, _>(new_hash)
+        .get_results::<UserId>(conn)?;
+        let Some(UserId { user_id }) = spent.into_iter().next() else {
+            return Ok(None);
+        };
+        let revoked = sessions::revoke_all(conn, user_id)?;
+        audit::insert(
+            conn,
+            NewEvent::by_self(AuditKind::PasswordReset, user_id, ip)
+                .with_detail(serde_json::json!({ "sessions_revoked": revoked })),
+        )?;
+        Ok(Some(user_id))
+    })
+}
+
+/// Whether `token_hash` names a live reset (a cheap check before hashing
+/// the new password; `reset_recorded` decides).
+pub fn is_live(conn: &mut PgConnection, token_hash: &[u8]) -> Result<bool, ApiError> {
+    Ok(diesel::sql_query(
+        "SELECT r.user_id FROM password_resets r JOIN users u ON u.id = r.user_id
+         WHERE r.token_hash = $1 AND r.expires_at > now() AND NOT u.disabled
+           AND r.password_fingerprint = sha256(convert_to(u.password_hash, 'UTF8'))",
+    )
+    .bind::<Bytea, _>(token_hash)
+    .get_results::<UserId>(conn)?
+    .len()
+        == 1)
+}

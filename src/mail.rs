@@ -1,0 +1,146 @@
+//! The outbox sender. Every instance runs one: it claims due mails (no two
+//! senders get the same row), delivers them over SMTP with lettre, and marks
+//! each sent or due again later, backing off. A mail committed just before a
+//! crash is delivered after the restart (or by another instance).
+use std::sync::Arc;
+use std::time::Duration;
+
+use lettre::message::header::ContentType;
+use lettre::message::Mailbox;
+use lettre::{Message, SmtpTransport, Transport};
+use tokio::sync::Notify;
+
+use crate::config::MailSettings;
+use crate::db::outbox::{self, Mail};
+use crate::db::{self, DbPool};
+
+/// Mails claimed at once, and how long a claim keeps others off them.
+const BATCH: i64 = 10;
+const LEASE_SECONDS: i64 = 60;
+/// How often the outbox is looked at when nothing wakes the sender.
+const POLL: Duration = Duration::from_secs(1);
+/// Waits between attempts: 1 s, 2 s, 4 s ... at most 5 minutes; after this
+/// many attempts (about half an hour, a reset token's life) it gives up.
+const MAX_ATTEMPTS: i32 = 12;
+const MAX_BACKOFF_SECONDS: i64 = 300;
+/// An SMTP server that does not answer in this long is an attempt failed.
+const SMTP_TIMEOUT: Duration = Duration::from_secs(10);
+
+enum Delivery {
+    Smtp(SmtpTransport),
+    /// Development without `mail.smtp_url`: the mail goes to the log.
+    Log,
+}
+
+pub struct Mailer {
+    delivery: Delivery,
+    from: Mailbox,
+}
+
+impl Mailer {
+    /// `None` when mail is off (production without `mail.smtp_url`).
+    pub fn new(settings: &MailSettings, log_instead: bool) -> Result<Option<Mailer>, String> {
+        let from = settings
+            .from
+            .parse::<Mailbox>()
+            .map_err(|e| format!("mail.from: {e}"))?;
+        let delivery = match &settings.smtp_url {
+            Some(url) => Delivery::Smtp(
+                SmtpTransport::from_url(url.expose())
+                    .map_err(|e| format!("mail.smtp_url: {e}"))?
+                    .timeout(Some(SMTP_TIMEOUT))
+                    .build(),
+            ),
+            None if log_instead => Delivery::Log,
+            None => return Ok(None),
+        };
+        Ok(Some(Mailer { delivery, from }))
+    }
+
+    /// Blocking: one SMTP conversation. `Err(retry)` says whether another
+    /// attempt could succeed (a bad recipient never will).
+    fn send(&self, mail: &Mail) -> Result<(), (bool, String)> {
+        let to = mail
+            .recipient
+            .parse::<Mailbox>()
+            .map_err(|e| (false, format!("recipient: {e}")))?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(mail.subject.clone())
+            .header(ContentType::TEXT_PLAIN)
+            .body(mail.body.clone().unwrap_or_default())
+            .map_err(|e| (false, format!("message: {e}")))?;
+        match &self.delivery {
+            Delivery::Smtp(transport) => transport
+                .send(&message)
+                .map(|_| ())
+                .map_err(|e| (!e.is_permanent(), e.to_string())),
+            Delivery::Log => {
+                log::info!(
+                    "mail.smtp_url is not set (development): mail {} to {} not sent:\n{}",
+                    mail.id,
+                    mail.recipient,
+                    mail.body.as_deref().unwrap_or_default()
+                );
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Delivers the outbox until the task is aborted; `wake` is notified when a
+/// mail is queued, so it leaves at once rather than at the next poll.
+pub async fn deliver_outbox(pool: DbPool, mailer: Arc<Mailer>, wake: Arc<Notify>) {
+    loop {
+        let claimed = db::run(&pool, |conn| outbox::claim(conn, BATCH, LEASE_SECONDS)).await;
+        let mails = match claimed {
+            Ok(mails) => mails,
+            Err(e) => {
+                log::warn!("outbox: cannot claim mail: {e}");
+                Vec::new()
+            }
+        };
+        let idle = mails.is_empty();
+        for mail in mails {
+            deliver_one(&pool, &mailer, mail).await;
+        }
+        if idle {
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+            }
+        }
+    }
+}
+
+async fn deliver_one(pool: &DbPool, mailer: &Arc<Mailer>, mail: Mail) {
+    let (id, attempts) = (mail.id, mail.attempts);
+    let sender = mailer.clone();
+    let outcome = actix_web::web::block(move || sender.send(&mail))
+        .await
+        .unwrap_or_else(|e| Err((true, e.to_string())));
+    let marked = match outcome {
+        Ok(()) => db::run(pool, move |conn| outbox::mark_sent(conn, id)).await,
+        Err((retry, error)) => {
+            let retry_seconds = (retry && attempts < MAX_ATTEMPTS)
+                .then(|| (1i64 << (attempts - 1).clamp(0, 16)).min(MAX_BACKOFF_SECONDS));
+            log::warn!(
+                "outbox: mail {id} not delivered (attempt {attempts}): {error}; {}",
+                match retry_seconds {
+                    Some(s) => format!("next attempt in {s} s"),
+                    None => "giving up".into(),
+                }
+            );
+            db::run(pool, move |conn| {
+                outbox::mark_failed(conn, id, retry_seconds, &error)
+            })
+            .await
+        }
+    };
+    if let Err(e) = marked {
+        // The lease runs out and the mail is claimed again: sent twice at
+        // worst, never lost.
+        log::warn!("outbox: mail {id} could not be marked: {e}");
+    }
+}
