@@ -7,6 +7,7 @@ pub mod form;
 pub mod health;
 pub mod json;
 pub mod openapi;
+pub mod pages;
 pub mod paging;
 pub mod query;
 pub mod recovery;
@@ -59,9 +60,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(hashing_throttled("/login", web::to(tokens::token)))
         .service(throttled("/refresh", web::to(tokens::refresh)))
         .service(throttled("/password/forgot", web::to(recovery::forgot)))
-        .service(hashing_throttled(
-            "/password/reset",
-            web::to(recovery::reset),
+        // The page and its POST share a resource, so the page load counts against the throttle too.
+        .service(
+            resource(
+                "/password/reset",
+                [
+                    (M::GET, web::to(pages::reset_page)),
+                    (M::POST, web::to(recovery::reset)),
+                ],
+            )
+            .wrap(throttle())
+            .wrap(hashing()),
+        )
+        .service(resource(
+            "/password/reset.js",
+            [(M::GET, web::to(pages::reset_script))],
+        ))
+        .service(resource(
+            "/password/reset.css",
+            [(M::GET, web::to(pages::reset_style))],
         ))
         .service(resource("/logout", [(M::POST, web::to(sessions::logout))]).wrap(bearer()))
         .service(resource("/logout/all", [(M::POST, web::to(sessions::logout_all))]).wrap(bearer()))

@@ -6,7 +6,9 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorBody;
-use crate::routes::{admin, health, recovery, reports, sessions, tasks, tokens, users, well_known};
+use crate::routes::{
+    admin, health, pages, recovery, reports, sessions, tasks, tokens, users, well_known,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,7 +18,7 @@ use crate::routes::{admin, health, recovery, reports, sessions, tasks, tokens, u
         well_known::jwks, well_known::metadata,
         users::signup, tokens::token,
         tokens::refresh,
-        recovery::forgot, recovery::reset,
+        recovery::forgot, recovery::reset, pages::reset_page, pages::reset_script, pages::reset_style,
         users::me, users::update_me, users::change_password,
         sessions::list_sessions, sessions::delete_session, sessions::logout, sessions::logout_all,
         tasks::create_task, tasks::list_tasks, tasks::get_task, tasks::replace_task, tasks::update_task,

@@ -17,6 +17,9 @@ const API_MD: &[(&str, &str)] = &[
     ("POST", "/refresh"),
     ("POST", "/password/forgot"),
     ("POST", "/password/reset"),
+    ("GET", "/password/reset"),
+    ("GET", "/password/reset.js"),
+    ("GET", "/password/reset.css"),
     ("POST", "/logout"),
     ("POST", "/logout/all"),
     ("GET", "/users/me"),
@@ -146,6 +149,8 @@ async fn operations_document_their_security_errors_and_closed_bodies() {
                 "/refresh",
                 "/password/forgot",
                 "/password/reset",
+                "/password/reset.js",
+                "/password/reset.css",
             ];
             if !public.contains(&path.as_str()) {
                 assert_eq!(

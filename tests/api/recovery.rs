@@ -391,3 +391,71 @@ async fn an_admin_sends_the_same_link_without_ever_seeing_it() {
     assert_error(disabled, StatusCode::CONFLICT, "conflict").await;
     assert_eq!(smtp.messages().len(), 1);
 }
+
+#[tokio::test]
+async fn the_reset_page_is_served_with_a_strict_policy_and_no_inline_script() {
+    let app = spawn_app_with(|_| {}).await;
+    let page = app
+        .get(&format!("/password/reset?token={}", "ab".repeat(32)))
+        .await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let headers = page.headers().clone();
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    let html = page.text().await.unwrap();
+    assert!(
+        !html.contains("abab"),
+        "the token is the script's to read, never echoed"
+    );
+    // Every script comes from a file of ours; no inline handlers.
+    for tag in html.split("<script").skip(1) {
+        let tag = &tag[..tag.find('>').unwrap()];
+        assert!(tag.contains("src=\"reset.js\""), "<script{tag}>");
+    }
+    assert!(
+        !html.to_lowercase().contains(" on"),
+        "no inline event handlers"
+    );
+    for (path, kind) in [
+        ("/password/reset.js", "text/javascript; charset=utf-8"),
+        ("/password/reset.css", "text/css; charset=utf-8"),
+    ] {
+        let resp = app.get(path).await;
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+        assert_eq!(resp.headers()["content-type"], kind);
+        assert_eq!(
+            resp.headers()["content-security-policy"],
+            headers["content-security-policy"]
+        );
+    }
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    for directive in [
+        "default-src 'self'",
+        "script-src 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    ] {
+        assert!(csp.contains(directive), "{csp}");
+    }
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+        "{csp}"
+    );
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(headers["cache-control"], "no-store");
+
+    // Off with recovery.
+    let production = spawn_app_with(|s| s.env = AppEnv::Production).await;
+    for path in [
+        "/password/reset",
+        "/password/reset.js",
+        "/password/reset.css",
+    ] {
+        assert_error(
+            production.get(path).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        )
+        .await;
+    }
+}
