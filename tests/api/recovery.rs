@@ -191,10 +191,29 @@ async fn unknown_and_known_emails_get_the_same_answer_and_one_mail_per_interval(
         bob.id
     ));
 
+    let started = std::time::Instant::now();
     let known = accepted(app.forgot(&ada.email).await).await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(150),
+        "every answer takes the same floor"
+    );
     for other in ["nobody@example.com", bob.email.as_str(), "not an email"] {
+        let started = std::time::Instant::now();
         assert_eq!(accepted(app.forgot(other).await).await, known, "{other}");
+        assert!(
+            started.elapsed() >= Duration::from_millis(150),
+            "{other} answered early"
+        );
     }
+    // Bounded input: longer than any address can be.
+    let long = format!("{}@example.com", "a".repeat(250));
+    let body = assert_error(
+        app.forgot(&long).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_error",
+    )
+    .await;
+    assert!(body["fields"]["email"].is_string(), "{body}");
     // Many at once for the same account: one email (one conditional upsert decides).
     let requests: Vec<_> = (0..12).map(|_| app.forgot(&ada.email)).collect();
     for resp in futures_util::future::join_all(requests).await {
