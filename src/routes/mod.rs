@@ -80,6 +80,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/password/reset.css",
             [(M::GET, web::to(pages::reset_style))],
         ))
+        .service(resource(
+            "/console",
+            [(M::GET, web::to(pages::console_redirect))],
+        ))
+        .service(resource(
+            "/console/",
+            [(M::GET, web::to(pages::console_page))],
+        ))
+        .service(resource(
+            "/console/app.js",
+            [(M::GET, web::to(pages::console_script))],
+        ))
+        .service(resource(
+            "/console/style.css",
+            [(M::GET, web::to(pages::console_style))],
+        ))
         .service(resource("/logout", [(M::POST, web::to(sessions::logout))]).wrap(bearer()))
         .service(resource("/logout/all", [(M::POST, web::to(sessions::logout_all))]).wrap(bearer()))
         .service(resource("/me", [(M::GET, web::to(users::me))]).wrap(bearer()))

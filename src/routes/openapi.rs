@@ -19,6 +19,7 @@ use crate::routes::{
         users::signup, tokens::token,
         tokens::refresh,
         recovery::forgot, recovery::reset, pages::reset_page, pages::reset_script, pages::reset_style,
+        pages::console_redirect, pages::console_page, pages::console_script, pages::console_style,
         users::me, users::update_me, users::change_password,
         sessions::list_sessions, sessions::delete_session, sessions::logout, sessions::logout_all,
         tasks::create_task, tasks::list_tasks, tasks::get_task, tasks::replace_task, tasks::update_task,

@@ -73,3 +73,39 @@ pub async fn reset_style(state: web::Data<AppState>) -> Result<HttpResponse, Api
         include_str!("pages/reset.css"),
     )
 }
+
+/// GET /console: the console lives at /console/ (its files are relative).
+#[utoipa::path(get, path = "/console", tag = "console",
+    responses((status = 308, description = "To /console/", headers(("Location" = String)))))]
+pub async fn console_redirect() -> HttpResponse {
+    HttpResponse::PermanentRedirect()
+        .insert_header((actix_web::http::header::LOCATION, "/console/"))
+        .finish()
+}
+
+/// GET /console/: the admin console, a single page on the public API.
+#[utoipa::path(get, path = "/console/", tag = "console",
+    responses((status = 200, description = "The console page", content_type = "text/html")))]
+pub async fn console_page() -> HttpResponse {
+    asset(
+        "text/html; charset=utf-8",
+        include_str!("console/index.html"),
+    )
+}
+
+/// GET /console/app.js
+#[utoipa::path(get, path = "/console/app.js", tag = "console",
+    responses((status = 200, description = "The console's script", content_type = "text/javascript")))]
+pub async fn console_script() -> HttpResponse {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("console/app.js"),
+    )
+}
+
+/// GET /console/style.css
+#[utoipa::path(get, path = "/console/style.css", tag = "console",
+    responses((status = 200, description = "The console's style", content_type = "text/css")))]
+pub async fn console_style() -> HttpResponse {
+    asset("text/css; charset=utf-8", include_str!("console/style.css"))
+}

@@ -7,6 +7,7 @@ mod bodies;
 mod cli;
 mod cluster;
 mod config;
+mod console;
 mod cors;
 mod errors;
 mod fuzz;

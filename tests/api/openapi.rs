@@ -20,6 +20,10 @@ const API_MD: &[(&str, &str)] = &[
     ("GET", "/password/reset"),
     ("GET", "/password/reset.js"),
     ("GET", "/password/reset.css"),
+    ("GET", "/console"),
+    ("GET", "/console/"),
+    ("GET", "/console/app.js"),
+    ("GET", "/console/style.css"),
     ("POST", "/logout"),
     ("POST", "/logout/all"),
     ("GET", "/users/me"),
@@ -151,6 +155,10 @@ async fn operations_document_their_security_errors_and_closed_bodies() {
                 "/password/reset",
                 "/password/reset.js",
                 "/password/reset.css",
+                "/console",
+                "/console/",
+                "/console/app.js",
+                "/console/style.css",
             ];
             if !public.contains(&path.as_str()) {
                 assert_eq!(

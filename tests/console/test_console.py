@@ -1,0 +1,280 @@
+"""The admin console in a real, headless Chromium (selenium + Debian's
+chromium-driver), against the real service and PostgreSQL.
+
+usage: test_console.py BASE_URL ADMIN_EMAIL ADMIN_PASSWORD SCREENSHOT_DIR
+(DATABASE_URL in the environment: what the console did is checked there too).
+Prints one "console: ok <name>" line per flow and "console: N passed".
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+base, admin_email, admin_password, shots = sys.argv[1:5]
+database = os.environ["DATABASE_URL"]
+PASSWORD = "console test passphrase 8"
+
+
+# --- the API and the database, to check what the console did ------------------
+
+def call(method, path, token=None, json_body=None, form=None):
+    headers = {}
+    data = None
+    if json_body is not None:
+        headers["Content-Type"] = "application/json"
+        data = json.dumps(json_body).encode()
+    if form is not None:
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+        data = urllib.parse.urlencode(form).encode()
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(base + path, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            raw = resp.read()
+            return resp.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as e:
+        raw = e.read()
+        return e.code, json.loads(raw) if raw else None
+
+
+def login(email, password=PASSWORD):
+    status, body = call("POST", "/token", form={"username": email, "password": password})
+    assert status == 200, (status, body)
+    return body["access_token"]
+
+
+def sql(query):
+    out = subprocess.run(["psql", database, "-tAc", query], check=True, capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def new_user(token, role):
+    email = f"{role}-{uuid.uuid4().hex[:10]}@example.com"
+    status, body = call("POST", "/admin/users", token,
+                        {"email": email, "password": PASSWORD, "role": role})
+    assert status == 201, (status, body)
+    return email
+
+
+# --- the browser ------------------------------------------------------------------
+
+def browser(width=1280, height=900):
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for arg in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                f"--window-size={width},{height}"]:
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+
+
+def wait(driver, condition, timeout=10):
+    return WebDriverWait(driver, timeout).until(condition)
+
+
+def text_of(driver, css):
+    return wait(driver, EC.visibility_of_element_located((By.CSS_SELECTOR, css))).text
+
+
+def wait_text(driver, css, expected, timeout=10):
+    wait(driver, EC.text_to_be_present_in_element((By.CSS_SELECTOR, css), expected), timeout)
+
+
+def sign_in(driver, email, password=PASSWORD):
+    driver.get(base + "/console/")
+    wait(driver, EC.visibility_of_element_located((By.ID, "email")))
+    driver.find_element(By.ID, "email").send_keys(email)
+    driver.find_element(By.ID, "password").send_keys(password)
+    driver.find_element(By.CSS_SELECTOR, "#signin button").click()
+
+
+def go(driver, hash_):
+    driver.execute_script("location.hash = arguments[0]", hash_)
+
+
+def console_errors(driver):
+    """Browser log entries that are not the network log of refused requests
+    (a 401 or 403 the console shows on purpose): script errors, CSP reports."""
+    return [e for e in driver.get_log("browser")
+            if e["level"] == "SEVERE" and e.get("source") != "network"]
+
+
+passed = 0
+
+
+def ok(name):
+    global passed
+    passed += 1
+    print(f"console: ok {name}", flush=True)
+
+
+def admin():
+    """A fresh admin token: access tokens live 3 s in this run (scripts/console/run)."""
+    return login(admin_email, admin_password)
+
+
+driver = browser()
+try:
+    # The console's own page: no inline script, a strict policy.
+    with urllib.request.urlopen(base + "/console/") as resp:
+        html = resp.read().decode()
+        csp = resp.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp, csp
+    assert all('src="' in tag.split(">")[0] for tag in html.split("<script")[1:]), html
+    ok("no inline script, strict CSP")
+
+    # --- the admin's flow ---
+    sign_in(driver, admin_email, admin_password)
+    wait(driver, EC.visibility_of_element_located((By.ID, "figures")))
+    driver.save_screenshot(os.path.join(shots, "overview.png"))
+
+    go(driver, "#/create")
+    email = f"casey-{uuid.uuid4().hex[:8]}@example.com"
+    wait(driver, EC.visibility_of_element_located((By.ID, "new-email"))).send_keys(email)
+    driver.find_element(By.ID, "new-password").send_keys("short")
+    driver.find_element(By.ID, "new-name").send_keys("Casey <b>Bold</b>")
+    driver.find_element(By.CSS_SELECTOR, "#create button").click()
+    assert text_of(driver, "#error-password"), "the password rule is shown next to its field"
+    driver.find_element(By.ID, "new-password").clear()
+    driver.find_element(By.ID, "new-password").send_keys(PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, "#create button").click()
+    wait(driver, EC.url_contains("#/user/"))
+    wait_text(driver, "h1", email)
+    user_id = int(driver.current_url.rsplit("/", 1)[1])
+    # A name with markup is shown as text, not as HTML.
+    assert "Casey <b>Bold</b>" in driver.find_element(By.TAG_NAME, "main").text
+    assert not driver.find_elements(By.CSS_SELECTOR, "main b:not(.figure b)")
+    ok("admin creates a user")
+
+    Select(driver.find_element(By.ID, "user-role")).select_by_value("manager")
+    driver.find_element(By.ID, "save-role").click()
+    wait_text(driver, "#user-message", "Role set to manager")
+    status, body = call("GET", f"/admin/users/{user_id}", admin())
+    assert body["role"] == "manager", body
+    assert sql(f"SELECT role FROM users WHERE id = {user_id}") == "manager"
+    ok("admin promotes them to manager")
+
+    casey_token = login(email)
+    assert call("GET", "/users/me", casey_token)[0] == 200
+    driver.find_element(By.ID, "revoke").click()
+    wait_text(driver, "#user-message", "Every session revoked")
+    assert call("GET", "/users/me", casey_token)[0] == 401
+    assert sql(f"SELECT count(*) FROM sessions WHERE user_id = {user_id} AND revoked_at IS NULL") == "0"
+    ok("admin revokes their sessions")
+
+    driver.find_element(By.ID, "toggle-disabled").click()
+    wait_text(driver, "#user-status", "disabled")
+    assert call("GET", f"/admin/users/{user_id}", admin())[1]["disabled"] is True
+    assert sql(f"SELECT disabled FROM users WHERE id = {user_id}") == "t"
+    driver.save_screenshot(os.path.join(shots, "user.png"))
+    ok("admin disables them")
+
+    go(driver, "#/users")
+    wait(driver, EC.visibility_of_element_located((By.ID, "q"))).send_keys(email)
+    driver.find_element(By.CSS_SELECTOR, ".toolbar button").click()
+    wait_text(driver, "#page-info", "(1 in all)")
+    assert email in driver.find_element(By.TAG_NAME, "table").text
+    go(driver, "#/overview")
+    go(driver, "#/users")
+    wait_text(driver, "#page-info", "in all")
+    driver.save_screenshot(os.path.join(shots, "users.png"))
+    ok("admin finds them in the users list")
+
+    go(driver, "#/audit")
+    wait(driver, EC.visibility_of_element_located((By.TAG_NAME, "table")))
+    audit = driver.find_element(By.TAG_NAME, "table").text
+    for kind in ["user_created", "user_updated", "sessions_revoked"]:
+        assert kind in audit, f"{kind} not in the audit screen"
+    assert sql(f"SELECT count(*) FROM audit_events WHERE subject_id = {user_id} AND kind = 'user_updated'") == "2"
+    driver.save_screenshot(os.path.join(shots, "audit.png"))
+    ok("the audit log shows each change")
+
+    # Access tokens live 3 s here: the console has refreshed them all along,
+    # once each time (the audit log counts the refreshes).
+    time.sleep(3.5)
+    go(driver, "#/overview")
+    wait(driver, EC.visibility_of_element_located((By.ID, "figures")))
+    assert int(sql("SELECT count(*) FROM audit_events WHERE kind = 'token_refreshed'")) >= 1
+    ok("an expired access token is refreshed transparently")
+
+    # The last admin cannot demote themselves: the API's 409 as it words it.
+    me = call("GET", "/users/me", admin())[1]
+    go(driver, f"#/user/{me['id']}")
+    wait_text(driver, "h1", admin_email)
+    Select(driver.find_element(By.ID, "user-role")).select_by_value("user")
+    driver.find_element(By.ID, "save-role").click()
+    status, refusal = call("PATCH", f"/admin/users/{me['id']}", admin(), {"role": "user"})
+    assert status == 409, (status, refusal)
+    wait_text(driver, "#user-message", refusal["detail"])
+    ok("the last-admin refusal is shown as the API words it")
+    assert not console_errors(driver), console_errors(driver)
+
+    # Every session of the admin revoked elsewhere: the refresh is refused and
+    # the console goes back to signing in.
+    assert call("POST", "/logout/all", admin())[0] == 204
+    time.sleep(3.5)
+    go(driver, "#/users")
+    wait(driver, EC.visibility_of_element_located((By.ID, "signin")))
+    wait_text(driver, "#signin-message", "sign in again")
+    ok("a refused refresh returns to the sign-in screen")
+
+    # --- a plain user and a manager ---
+    plain = new_user(admin(), "user")
+    sign_in(driver, plain)
+    refusal = call("GET", "/reports", login(plain))[1]["detail"]
+    wait_text(driver, "main", refusal)
+    go(driver, "#/users")
+    wait_text(driver, "main", "admin role required")
+    ok("a plain user sees the refusal")
+    driver.find_element(By.ID, "signout").click()
+
+    manager = new_user(admin(), "manager")
+    sign_in(driver, manager)
+    wait(driver, EC.visibility_of_element_located((By.ID, "report-totals")))
+    go(driver, "#/users")
+    wait_text(driver, "main", "admin role required")
+    ok("a manager sees reports but not users")
+    driver.find_element(By.ID, "signout").click()
+
+    # --- wrong passwords, then the lockout's wait ---
+    victim = new_user(admin(), "user")
+    sign_in(driver, victim, "not the password")
+    wait_text(driver, "#signin-message", "Incorrect email or password")
+    ok("a wrong password is shown")
+    for _ in range(5):
+        driver.find_element(By.ID, "password").clear()
+        driver.find_element(By.ID, "password").send_keys("not the password")
+        driver.find_element(By.CSS_SELECTOR, "#signin button").click()
+        wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, "#signin button").is_enabled())
+    wait_text(driver, "#signin-message", "try again in")
+    ok("the lockout's wait is shown")
+    assert not console_errors(driver), console_errors(driver)
+    ok("no console errors")
+finally:
+    driver.quit()
+
+# A phone's width: the users screen still works.
+phone = browser(390, 844)
+try:
+    sign_in(phone, admin_email, admin_password)
+    wait(phone, EC.visibility_of_element_located((By.ID, "figures")))
+    go(phone, "#/users")
+    wait_text(phone, "#page-info", "in all")
+    assert phone.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+    ok("the users screen fits a phone's width")
+finally:
+    phone.quit()
+
+print(f"console: {passed} passed")
