@@ -248,6 +248,11 @@ try:
     ok("a manager sees reports but not users")
     driver.find_element(By.ID, "signout").click()
 
+    # --- a disabled account ---
+    sign_in(driver, email)
+    wait_text(driver, "#signin-message", "Account disabled")
+    ok("a disabled account is told so")
+
     # --- wrong passwords, then the lockout's wait ---
     victim = new_user(admin(), "user")
     sign_in(driver, victim, "not the password")
