@@ -8,4 +8,3 @@ pub mod error;
 pub mod mail;
 pub mod routes;
 pub mod startup;
-pub mod state;

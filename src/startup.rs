@@ -12,12 +12,12 @@ use actix_web::{web, App, HttpServer};
 
 use crate::auth::jwt::Keys;
 use crate::auth::password::PasswordHasher;
+use crate::auth::AppState;
 use crate::config::Settings;
 use crate::db::{self, DbPool, QueryCounter};
 use crate::domain::TrustedProxies;
 use crate::mail::{self, Mailer};
 use crate::routes;
-use crate::state::AppState;
 
 pub struct Application {
     port: u16,

@@ -7,9 +7,9 @@ use actix_web_httpauth::extractors::bearer::BearerAuth;
 
 use super::jwt::{TokenError, TokenType};
 use super::CurrentUser;
+use crate::auth::AppState;
 use crate::db::{self, sessions};
 use crate::error::{ApiError, Message};
-use crate::state::AppState;
 
 /// For `HttpAuthentication::with_fn`. `Option` so that a missing header
 /// becomes our JSON 401 rather than the extractor's own answer.

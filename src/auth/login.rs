@@ -6,12 +6,12 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::password::Turn;
+use crate::auth::AppState;
 use crate::db::sessions::{NewSession, Session};
 use crate::db::users::{self, AccountKey, Attempt, User};
 use crate::db::{self, account, audit};
 use crate::domain::Email;
 use crate::error::{ApiError, Message, INCORRECT_LOGIN};
-use crate::state::AppState;
 
 /// Where a request came from, as sessions and the audit log record it.
 #[derive(Debug, Clone, Default)]

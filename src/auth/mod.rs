@@ -7,5 +7,7 @@ pub mod login;
 pub mod password;
 pub mod recovery;
 pub mod require_role;
+pub mod state;
 
 pub use extractor::CurrentUser;
+pub use state::AppState;

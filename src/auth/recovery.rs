@@ -6,12 +6,12 @@ use std::time::{Duration, Instant};
 use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
 
+use crate::auth::AppState;
 use crate::db::outbox::NewMail;
 use crate::db::recovery::{self, NewReset};
 use crate::db::{self, users};
 use crate::domain::{Email, Password};
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// Every request for a reset takes at least this long, so that the answer's
 /// timing does not tell whether the account exists.

@@ -1,7 +1,7 @@
 //! Who sent a request: the client's address (through trusted proxies) and its user agent.
 use actix_web::{web, HttpRequest};
 
-use crate::state::AppState;
+use crate::auth::AppState;
 
 /// The client's address: the TCP peer, or when that is one of
 /// `server.trusted_proxies`, the client its `X-Forwarded-For` names (see

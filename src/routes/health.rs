@@ -3,9 +3,9 @@ use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::auth::AppState;
 use crate::db;
 use crate::error::{ApiError, ErrorBody};
-use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
 pub struct Status {

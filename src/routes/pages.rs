@@ -7,8 +7,8 @@ use actix_web::http::header::{
 };
 use actix_web::{web, HttpResponse};
 
+use crate::auth::AppState;
 use crate::error::ApiError;
-use crate::state::AppState;
 
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; \
 connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";

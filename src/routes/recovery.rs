@@ -7,8 +7,8 @@ use utoipa::ToSchema;
 use super::client::client_ip;
 use super::json::JsonBody;
 use crate::auth::recovery;
+use crate::auth::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

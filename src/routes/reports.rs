@@ -6,9 +6,9 @@ use utoipa::ToSchema;
 
 use super::doc::ErrorResponses;
 use super::json::rfc3339;
+use crate::auth::AppState;
 use crate::db::{self, reports};
 use crate::error::{ApiError, ErrorBody};
-use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserReport {

@@ -10,11 +10,11 @@ use super::client::client_ip;
 use super::doc::ErrorResponses;
 use super::json::{parse_json, rfc3339, Object};
 use crate::auth::jwt::TokenType;
+use crate::auth::AppState;
 use crate::auth::CurrentUser;
 use crate::db::sessions::{self, Session};
 use crate::db::{self};
 use crate::error::{ApiError, ErrorBody};
-use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionView {

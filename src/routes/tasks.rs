@@ -10,13 +10,13 @@ use super::json::{double_option, JsonBody};
 use super::paging::{list_response, Page};
 use super::query::QueryParams;
 use super::views::TaskView;
+use crate::auth::AppState;
 use crate::auth::CurrentUser;
 use crate::db::tasks::{self, NewTask, TaskChanges};
 use crate::db::{self};
 use crate::domain::task::{parse_description, parse_due_date};
 use crate::domain::TaskTitle;
 use crate::error::{ApiError, ErrorBody};
-use crate::state::AppState;
 
 /// POST and PUT bodies: `title` required; an omitted optional field takes its default.
 #[derive(Debug, Deserialize, ToSchema)]

@@ -8,9 +8,9 @@ use actix_web::middleware::Next;
 use actix_web::{web, ResponseError};
 
 use super::client::client_ip;
+use crate::auth::AppState;
 use crate::db::{self, throttle};
 use crate::error::{ApiError, Message};
-use crate::state::AppState;
 
 /// For `middleware::from_fn`: a throttled request is answered 429 with
 /// `Retry-After` as a response (not an `Err`), so CORS and the log see it.

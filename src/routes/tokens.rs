@@ -10,11 +10,11 @@ use super::form::FormFields;
 use super::json::JsonBody;
 use crate::auth::jwt::TokenType;
 use crate::auth::login::{self, Client};
+use crate::auth::AppState;
 use crate::db::sessions::{self, Refreshed};
 use crate::db::{self};
 use crate::domain::Role;
 use crate::error::{ApiError, ErrorBody};
-use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenPair {

@@ -8,12 +8,12 @@ use super::doc::ErrorResponses;
 use super::json::{double_option, JsonBody};
 use super::views::UserView;
 use crate::auth::login::{self, Client};
+use crate::auth::AppState;
 use crate::auth::CurrentUser;
 use crate::db::users::{self, NewUser};
 use crate::db::{self, account, audit};
 use crate::domain::{FullName, NewAccount, Password, Role};
 use crate::error::{ApiError, ErrorBody};
-use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::state::AppState;
+use crate::auth::AppState;
 
 /// How long a verifier may keep the keys: a rotation publishes the new key
 /// long before tokens signed by it could reach anyone (see README, "Rotating keys").

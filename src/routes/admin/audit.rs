@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
+use crate::auth::AppState;
 use crate::db::audit::{self, AuditEvent, AuditKind};
 use crate::db::{self};
 use crate::error::{ApiError, ErrorBody};
@@ -12,7 +13,6 @@ use crate::routes::doc::ErrorResponses;
 use crate::routes::json::rfc3339;
 use crate::routes::paging::{list_response, Page};
 use crate::routes::query::QueryParams;
-use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditEventView {

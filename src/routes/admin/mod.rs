@@ -11,10 +11,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::doc::ErrorResponses;
+use crate::auth::AppState;
 use crate::auth::CurrentUser;
 use crate::db::{self, reports};
 use crate::error::{ApiError, ErrorBody};
-use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Welcome {

@@ -3,13 +3,13 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use crate::auth::AppState;
 use crate::db::{self, tasks};
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::doc::ErrorResponses;
 use crate::routes::paging::{list_response, Page};
 use crate::routes::query::QueryParams;
 use crate::routes::views::TaskView;
-use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

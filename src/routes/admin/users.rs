@@ -5,6 +5,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::recovery::{self, Requester};
+use crate::auth::AppState;
 use crate::auth::CurrentUser;
 use crate::db::admin::{self, AdminChanges};
 use crate::db::users::{self, NewUser};
@@ -18,7 +19,6 @@ use crate::routes::paging::{list_response, Page};
 use crate::routes::query::QueryParams;
 use crate::routes::recovery::Accepted;
 use crate::routes::views::UserView;
-use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

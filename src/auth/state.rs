@@ -1,8 +1,10 @@
-//! `AppState`: what handlers and middleware share, through `web::Data<AppState>`.
+//! `AppState`: what handlers and the auth middleware share, through
+//! `web::Data<AppState>`. It lives in `auth` because authentication needs all
+//! of it (keys, hasher, pool, settings), so the layers keep pointing one way.
 use std::sync::Arc;
 
-use crate::auth::jwt::Keys;
-use crate::auth::password::PasswordHasher;
+use super::jwt::Keys;
+use super::password::PasswordHasher;
 use crate::config::Settings;
 use crate::db::DbPool;
 use crate::domain::TrustedProxies;
