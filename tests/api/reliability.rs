@@ -402,7 +402,7 @@ async fn a_mixed_workload_loses_nothing_has_no_5xx_and_keeps_its_memory() {
                     .await
                     .unwrap();
                 check(&resp, "patch");
-                if round % 2 == 0 {
+                if round.is_multiple_of(2) {
                     let resp = client
                         .delete(format!("{base}/tasks/{}", task["id"]))
                         .bearer_auth(&access)
@@ -414,7 +414,7 @@ async fn a_mixed_workload_loses_nothing_has_no_5xx_and_keeps_its_memory() {
                         deleted.fetch_add(1, Ordering::Relaxed);
                     }
                 }
-                if round % 5 == 0 {
+                if round.is_multiple_of(5) {
                     let resp = client
                         .post(format!("{base}/refresh"))
                         .json(&json!({"refresh_token": refresh}))
@@ -426,7 +426,7 @@ async fn a_mixed_workload_loses_nothing_has_no_5xx_and_keeps_its_memory() {
                     access = pair["access_token"].as_str().unwrap().to_owned();
                     refresh = pair["refresh_token"].as_str().unwrap().to_owned();
                 }
-                if round % 7 == 0 {
+                if round.is_multiple_of(7) {
                     for path in [
                         "/admin/dashboard",
                         "/admin/users?limit=50",
@@ -442,7 +442,7 @@ async fn a_mixed_workload_loses_nothing_has_no_5xx_and_keeps_its_memory() {
                         check(&resp, path);
                     }
                 }
-                if round % 11 == 0 {
+                if round.is_multiple_of(11) {
                     let fresh = login(&client, &base, &email, PASSWORD).await;
                     assert!(fresh.is_some(), "login during the soak");
                 }
