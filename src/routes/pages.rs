@@ -30,9 +30,7 @@ fn recovery_page(
     content_type: &'static str,
     body: &'static str,
 ) -> Result<HttpResponse, ApiError> {
-    if !state.settings.recovery_enabled() {
-        return Err(ApiError::NotFound);
-    }
+    super::recovery::enabled(state)?;
     Ok(asset(content_type, body))
 }
 

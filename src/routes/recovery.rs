@@ -35,7 +35,9 @@ const ACCEPTED: Accepted = Accepted {
 
 const MAX_EMAIL_BYTES: usize = 254;
 
-fn enabled(state: &AppState) -> Result<(), ApiError> {
+/// Recovery routes and pages are 404 while recovery is off (production
+/// without `mail.smtp_url`).
+pub fn enabled(state: &AppState) -> Result<(), ApiError> {
     state
         .settings
         .recovery_enabled()

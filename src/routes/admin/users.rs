@@ -219,9 +219,7 @@ pub async fn send_password_reset(
     admin: CurrentUser,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    if !state.settings.recovery_enabled() {
-        return Err(ApiError::NotFound);
-    }
+    crate::routes::recovery::enabled(&state)?;
     let id = id.into_inner();
     let user = db::run(&state.pool, move |conn| users::find(conn, id)).await?;
     if user.disabled {
