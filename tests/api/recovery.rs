@@ -478,3 +478,58 @@ async fn the_reset_page_is_served_with_a_strict_policy_and_no_inline_script() {
         .await;
     }
 }
+
+#[tokio::test]
+async fn across_two_instances_one_email_per_interval_and_a_token_spent_once() {
+    let smtp = SmtpServer::start();
+    let one = spawn_app_with(|s| mail_to(s, &smtp)).await;
+    let mut settings = test_settings(&one.db().url);
+    mail_to(&mut settings, &smtp);
+    let two = spawn_on(settings).await;
+    let ada = one.signup_and_login(Role::User).await;
+
+    // Requests for one account, at once, on both instances: one email.
+    let requests: Vec<_> = (0..12)
+        .map(|n| {
+            if n % 2 == 0 {
+                one.forgot(&ada.email)
+            } else {
+                two.forgot(&ada.email)
+            }
+        })
+        .collect();
+    for resp in futures_util::future::join_all(requests).await {
+        accepted(resp).await;
+    }
+    let token = reset_token(&smtp.wait_for(1, DELIVERY).await[0]);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(smtp.messages().len(), 1);
+
+    // The token spent at once on both instances: one succeeds, the other is refused.
+    let spends: Vec<_> = (0..6)
+        .map(|n| {
+            let password = format!("{NEW_PASSWORD} {n}");
+            let (app, token) = (if n % 2 == 0 { &one } else { &two }, &token);
+            async move { app.reset(token, &password).await.status() }
+        })
+        .collect();
+    let statuses = futures_util::future::join_all(spends).await;
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::NO_CONTENT)
+            .count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::NO_CONTENT || *s == StatusCode::BAD_REQUEST),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        one.count("SELECT count(*) FROM audit_events WHERE kind = 'password_reset'"),
+        1
+    );
+}
