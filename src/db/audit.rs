@@ -3,6 +3,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde_json::Value;
 
+use super::page;
 use super::schema::audit_events;
 use crate::error::ApiError;
 
@@ -117,12 +118,13 @@ pub fn list(
         }
         query
     };
-    let total = filtered().count().get_result(conn)?;
     let rows = filtered()
         .order(audit_events::id.desc())
-        .limit(limit)
+        .limit(page::rows_to_read(limit))
         .offset(offset)
         .select(AuditEvent::as_select())
         .load(conn)?;
-    Ok((rows, total))
+    page::with_total(rows, limit, offset, || {
+        Ok(filtered().count().get_result(conn)?)
+    })
 }

@@ -3,6 +3,7 @@ pub mod account;
 pub mod admin;
 pub mod audit;
 pub mod outbox;
+pub mod page;
 pub mod recovery;
 pub mod reports;
 pub mod schema;

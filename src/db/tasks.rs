@@ -4,6 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 
+use super::page;
 use super::schema::tasks;
 use crate::error::ApiError;
 
@@ -64,9 +65,7 @@ pub fn find_owned(conn: &mut PgConnection, id: i64, owner_id: i64) -> Result<Tas
         .first(conn)?)
 }
 
-/// Tasks matching the filters, by id, with the total count of matches, in
-/// one statement: the total is a scalar subquery, which PostgreSQL runs once
-/// (a window `count(*) OVER ()` made it materialise and sort every match).
+/// Tasks matching the filters, by id, with the total count of matches.
 pub fn list(
     conn: &mut PgConnection,
     owner_id: Option<i64>,
@@ -74,20 +73,15 @@ pub fn list(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<Task>, i64), ApiError> {
-    let count = || matching(owner_id, completed).select(diesel::dsl::count_star());
-    let rows: Vec<(Task, Option<i64>)> = matching(owner_id, completed)
-        .select((Task::as_select(), count().single_value()))
+    let rows = matching(owner_id, completed)
+        .select(Task::as_select())
         .order(tasks::id.asc())
-        .limit(limit)
+        .limit(page::rows_to_read(limit))
         .offset(offset)
         .load(conn)?;
-    let total = match rows.first() {
-        Some((_, total)) => total.unwrap_or_default(),
-        None if offset == 0 => 0,
-        // A page past the end has no row to carry the total.
-        None => count().get_result(conn)?,
-    };
-    Ok((rows.into_iter().map(|(task, _)| task).collect(), total))
+    page::with_total(rows, limit, offset, || {
+        Ok(matching(owner_id, completed).count().get_result(conn)?)
+    })
 }
 
 /// The tasks a list's filters select, for its page and its total alike.

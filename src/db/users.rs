@@ -4,6 +4,7 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use super::audit;
+use super::page;
 use super::schema::users;
 use crate::domain::{Email, Role};
 use crate::error::ApiError;
@@ -278,14 +279,15 @@ pub fn list(
         }
         query
     };
-    let total = filtered().count().get_result(conn)?;
     let rows = filtered()
         .order(users::id.asc())
-        .limit(limit)
+        .limit(page::rows_to_read(limit))
         .offset(offset)
         .select(User::as_select())
         .load(conn)?;
-    Ok((rows, total))
+    page::with_total(rows, limit, offset, || {
+        Ok(filtered().count().get_result(conn)?)
+    })
 }
 
 /// What an admin may change about a user.

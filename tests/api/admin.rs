@@ -102,6 +102,17 @@ async fn admins_list_users_by_role_and_search_with_paging() {
     let page: Vec<Value> = resp.json().await.unwrap();
     assert_eq!(page.len(), 2);
     assert!(page[0]["id"].as_i64() < page[1]["id"].as_i64());
+    for (query, rows) in [("limit=4&offset=1", 4), ("offset=4", 1), ("offset=9", 0)] {
+        let resp = app
+            .get_with(&format!("/admin/users?{query}"), &admin.access)
+            .await;
+        assert_eq!(resp.headers()["x-total-count"], "5", "{query}");
+        assert_eq!(
+            resp.json::<Vec<Value>>().await.unwrap().len(),
+            rows,
+            "{query}"
+        );
+    }
 
     for query in ["role=root", "limit=500", "offset=-3", "sort=email"] {
         let resp = app
@@ -457,6 +468,12 @@ async fn the_audit_log_lists_events_newest_first_by_kind() {
         .unwrap();
     let events: Vec<Value> = resp.json().await.unwrap();
     assert_eq!(total, 3, "signup, login_succeeded, login_failed");
+    for query in ["limit=2", "offset=3"] {
+        let resp = app
+            .get_with(&format!("/admin/audit?{query}"), &admin.access)
+            .await;
+        assert_eq!(resp.headers()["x-total-count"], "3", "{query}");
+    }
     assert_eq!(events[0]["kind"], "login_failed");
     assert_eq!(events[0]["actor_id"], Value::Null);
     assert_eq!(events[0]["detail"]["email"], "nobody@example.com");

@@ -257,7 +257,7 @@ async fn an_authenticated_request_costs_exactly_one_database_round_trip() {
         10,
         "user, session and role in one query"
     );
-    // A task list adds one (the page, carrying its total), not another for auth.
+    // A task list adds one (the page, which tells its total when not full), not another for auth.
     app.sql(&format!(
         "INSERT INTO tasks (owner_id, title) VALUES ({0}, 'a'), ({0}, 'b')",
         ada.id

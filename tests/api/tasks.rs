@@ -301,6 +301,30 @@ async fn lists_are_ordered_paged_filtered_and_counted() {
         .await;
     assert_eq!(resp.headers()["x-total-count"], "7");
     assert_eq!(resp.json::<Vec<Value>>().await.unwrap().len(), 0);
+
+    // The total is right at every edge of a page: a page that is exactly
+    // full, the last part of one, one that goes on.
+    for (query, rows, statements) in [
+        ("limit=7", 7, 2),
+        ("limit=5&offset=5", 2, 2),
+        ("limit=6&offset=1", 6, 2),
+        ("limit=6", 6, 3),
+        ("limit=1&offset=6", 1, 2),
+        ("limit=1&offset=7", 0, 3),
+    ] {
+        let before = app.queries.get();
+        let resp = app
+            .send_as(&ada, Method::GET, &format!("/tasks?{query}"), None)
+            .await;
+        assert_eq!(resp.headers()["x-total-count"], "7", "{query}");
+        assert_eq!(
+            resp.json::<Vec<Value>>().await.unwrap().len(),
+            rows,
+            "{query}"
+        );
+        // Auth, the page, and a count only when the page cannot tell the total.
+        assert_eq!(app.queries.get() - before, statements, "{query}");
+    }
     let default: Vec<Value> = app
         .send_as(&ada, Method::GET, "/tasks", None)
         .await
