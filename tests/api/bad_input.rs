@@ -351,7 +351,7 @@ async fn odd_ids_paging_and_headers() {
         .await
         .unwrap();
     assert_error(resp, StatusCode::NOT_FOUND, "not_found").await;
-    let resp = app.get_with("/users/me", &"a".repeat(10 * 1024)).await;
+    let resp = app.me(&"a".repeat(10 * 1024)).await;
     assert_error(resp, StatusCode::UNAUTHORIZED, "invalid_token").await;
     let resp = app
         .request(Method::GET, "/users/me")

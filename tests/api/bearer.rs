@@ -8,7 +8,7 @@ use taskgate::domain::Role;
 use crate::helpers::{assert_error, decode_jwt_parts, spawn_app, spawn_on, test_settings, TestApp};
 
 async fn assert_bad_token(app: &TestApp, token: &str, why: &str) {
-    let resp = app.get_with("/users/me", token).await;
+    let resp = app.me(token).await;
     assert_eq!(
         resp.headers()
             .get("www-authenticate")
@@ -61,9 +61,7 @@ async fn an_expired_token_says_token_expired() {
     let now = chrono::Utc::now().timestamp();
     claims["iat"] = json!(now - 1000);
     claims["exp"] = json!(now - 1);
-    let resp = app
-        .get_with("/users/me", &forge(&app, Algorithm::HS256, &claims, None))
-        .await;
+    let resp = app.me(&forge(&app, Algorithm::HS256, &claims, None)).await;
     assert_eq!(
         resp.headers()["www-authenticate"],
         r#"Bearer error="invalid_token", error_description="Token expired""#
@@ -79,7 +77,7 @@ async fn forged_and_malformed_tokens_are_all_refused_alike() {
     let (header, claims) = decode_jwt_parts(&ada.access);
     // The genuine claims, re-signed correctly, pass: the forgeries below fail for their one flaw.
     assert_eq!(
-        app.get_with("/users/me", &forge(&app, Algorithm::HS256, &claims, None))
+        app.me(&forge(&app, Algorithm::HS256, &claims, None))
             .await
             .status(),
         StatusCode::OK
@@ -183,10 +181,7 @@ async fn revoked_sessions_disabled_and_deleted_users_lose_access_at_once() {
         app.signup_and_login(Role::User).await,
     );
     for user in [&ada, &bob, &cyd] {
-        assert_eq!(
-            app.get_with("/users/me", &user.access).await.status(),
-            StatusCode::OK
-        );
+        assert_eq!(app.me(&user.access).await.status(), StatusCode::OK);
     }
     app.sql(&format!(
         "UPDATE sessions SET revoked_at = now() WHERE user_id = {}",
@@ -220,10 +215,7 @@ async fn tokens_signed_with_a_previous_secret_still_verify_after_rotation() {
     let mut rotated = test_settings(&app.db().url);
     rotated.jwt.previous_secrets = vec![taskgate::config::Secret::new(old_secret)];
     let rotated = spawn_on(rotated).await;
-    assert_eq!(
-        rotated.get_with("/users/me", &ada.access).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(rotated.me(&ada.access).await.status(), StatusCode::OK);
     // It signs with its new secret, under a new kid.
     let fresh: Value = rotated
         .login(&ada.email, &ada.password)
@@ -244,13 +236,10 @@ async fn tokens_signed_with_a_previous_secret_still_verify_after_rotation() {
 async fn an_authenticated_request_costs_exactly_one_database_round_trip() {
     let app = spawn_app().await;
     let ada = app.signup_and_login(Role::User).await;
-    app.get_with("/users/me", &ada.access).await;
+    app.me(&ada.access).await;
     let before = app.queries.get();
     for _ in 0..10 {
-        assert_eq!(
-            app.get_with("/users/me", &ada.access).await.status(),
-            StatusCode::OK
-        );
+        assert_eq!(app.me(&ada.access).await.status(), StatusCode::OK);
     }
     assert_eq!(
         app.queries.get() - before,
@@ -311,7 +300,7 @@ async fn tokens_that_the_jwt_rfcs_say_to_refuse_are_refused() {
     };
     // The control: our own header and claims, re-signed, pass.
     assert_eq!(
-        app.get_with("/users/me", &forge_with_header(&app, &header(), &claims))
+        app.me(&forge_with_header(&app, &header(), &claims))
             .await
             .status(),
         StatusCode::OK
@@ -328,7 +317,7 @@ async fn tokens_that_the_jwt_rfcs_say_to_refuse_are_refused() {
     let mut already = claims.clone();
     already["nbf"] = json!(chrono::Utc::now().timestamp() - 10);
     assert_eq!(
-        app.get_with("/users/me", &forge_with_header(&app, &header(), &already))
+        app.me(&forge_with_header(&app, &header(), &already))
             .await
             .status(),
         StatusCode::OK,

@@ -374,6 +374,72 @@ impl TestApp {
         req.send().await.expect("request sent")
     }
 
+    /// `GET /users/me` with `token`.
+    pub async fn me(&self, token: &str) -> Response {
+        self.get_with("/users/me", token).await
+    }
+
+    /// `GET /users/me/sessions` with `token`.
+    pub async fn my_sessions(&self, token: &str) -> Response {
+        self.get_with("/users/me/sessions", token).await
+    }
+
+    /// `POST /logout` as `who`: ends the session of `who`'s access token.
+    pub async fn logout(&self, who: &TestUser) -> Response {
+        self.send_as(who, Method::POST, "/logout", None).await
+    }
+
+    /// `POST /logout` as `who`, naming the session by its refresh token.
+    pub async fn logout_session(&self, who: &TestUser, refresh_token: &str) -> Response {
+        let body = serde_json::json!({ "refresh_token": refresh_token });
+        self.send_as(who, Method::POST, "/logout", Some(body)).await
+    }
+
+    /// `POST /logout/all` as `who`.
+    pub async fn logout_all(&self, who: &TestUser) -> Response {
+        self.send_as(who, Method::POST, "/logout/all", None).await
+    }
+
+    /// `POST /users/me/password` as `who` with `body` as it is.
+    pub async fn change_password_with(&self, who: &TestUser, body: Value) -> Response {
+        self.send_as(who, Method::POST, "/users/me/password", Some(body))
+            .await
+    }
+
+    /// `POST /tasks` as `who`.
+    pub async fn create_task(&self, who: &TestUser, body: Value) -> Response {
+        self.send_as(who, Method::POST, "/tasks", Some(body)).await
+    }
+
+    /// `GET /tasks?query` as `who` (`""`: no query).
+    pub async fn list_tasks(&self, who: &TestUser, query: &str) -> Response {
+        let path = match query {
+            "" => "/tasks".to_owned(),
+            query => format!("/tasks?{query}"),
+        };
+        self.send_as(who, Method::GET, &path, None).await
+    }
+
+    /// `GET` of the task at `at` (its path, as its `Location` gives it) as `who`.
+    pub async fn get_task(&self, who: &TestUser, at: &str) -> Response {
+        self.send_as(who, Method::GET, at, None).await
+    }
+
+    /// `PUT` of the task at `at` as `who`.
+    pub async fn replace_task(&self, who: &TestUser, at: &str, body: Value) -> Response {
+        self.send_as(who, Method::PUT, at, Some(body)).await
+    }
+
+    /// `PATCH` of the task at `at` as `who`.
+    pub async fn patch_task(&self, who: &TestUser, at: &str, body: Value) -> Response {
+        self.send_as(who, Method::PATCH, at, Some(body)).await
+    }
+
+    /// `DELETE` of the task at `at` as `who`.
+    pub async fn delete_task(&self, who: &TestUser, at: &str) -> Response {
+        self.send_as(who, Method::DELETE, at, None).await
+    }
+
     /// `GET path` with `Authorization: Bearer token`.
     pub async fn get_with(&self, path: &str, token: &str) -> Response {
         self.request(Method::GET, path)
@@ -422,14 +488,13 @@ impl TestApp {
     /// `POST /users/me/password` as `who`.
     pub async fn change_password(&self, who: &TestUser, current: &str, new: &str) -> Response {
         let body = serde_json::json!({ "current_password": current, "new_password": new });
-        self.send_as(who, Method::POST, "/users/me/password", Some(body))
-            .await
+        self.change_password_with(who, body).await
     }
 
     /// Asserts that `token` no longer opens anything: `/users/me` is 401 `invalid_token`.
     pub async fn assert_token_dead(&self, token: &str) {
         assert_error(
-            self.get_with("/users/me", token).await,
+            self.me(token).await,
             StatusCode::UNAUTHORIZED,
             "invalid_token",
         )

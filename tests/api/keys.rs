@@ -92,10 +92,7 @@ async fn an_asymmetric_service_signs_with_its_key_and_publishes_only_the_public_
         assert_eq!(header["kid"], key.kid.as_str());
         // Twice: the second is answered from the verified-token cache.
         for _ in 0..2 {
-            assert_eq!(
-                app.get_with("/users/me", &ada.access).await.status(),
-                StatusCode::OK
-            );
+            assert_eq!(app.me(&ada.access).await.status(), StatusCode::OK);
         }
 
         let raw: Value = app
@@ -150,10 +147,7 @@ async fn after_a_rotation_old_tokens_pass_until_the_old_key_is_dropped() {
     let mut rotated = test_settings(&app.db().url);
     sign_with(&mut rotated, JwtAlgorithm::EdDSA, &new, &[public(&old)]);
     let rotated = spawn_on(rotated).await;
-    assert_eq!(
-        rotated.get_with("/users/me", &ada.access).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(rotated.me(&ada.access).await.status(), StatusCode::OK);
     let jwks = rotated.jwks().await;
     assert_eq!(TestApp::kids(&jwks), vec![new.kid.clone(), old.kid.clone()]);
     verify_with_jwks(&jwks, &ada.access, Algorithm::EdDSA).expect("the old token verifies");
@@ -179,7 +173,7 @@ async fn after_a_rotation_old_tokens_pass_until_the_old_key_is_dropped() {
     sign_with(&mut dropped, JwtAlgorithm::EdDSA, &new, &[]);
     let dropped = spawn_on(dropped).await;
     assert_error(
-        dropped.get_with("/users/me", &old_token).await,
+        dropped.me(&old_token).await,
         StatusCode::UNAUTHORIZED,
         "invalid_token",
     )
@@ -187,10 +181,7 @@ async fn after_a_rotation_old_tokens_pass_until_the_old_key_is_dropped() {
     let jwks = dropped.jwks().await;
     assert_eq!(TestApp::kids(&jwks), vec![new.kid.clone()]);
     assert!(verify_with_jwks(&jwks, &old_token, Algorithm::EdDSA).is_err());
-    assert_eq!(
-        dropped.get_with("/users/me", &fresh).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(dropped.me(&fresh).await.status(), StatusCode::OK);
 }
 
 /// A token for `claims` with this header and key.
@@ -248,15 +239,12 @@ async fn an_eddsa_service_refuses_hs256_tokens_made_from_its_public_key_and_unkn
         ),
     ];
     for (token, what) in cases {
-        let resp = app.get_with("/users/me", &token).await;
+        let resp = app.me(&token).await;
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{what}");
         assert_error(resp, StatusCode::UNAUTHORIZED, "invalid_token").await;
     }
     // The real token still works: the refusals were about the forgeries.
-    assert_eq!(
-        app.get_with("/users/me", &ada.access).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.me(&ada.access).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -269,7 +257,7 @@ async fn an_hs256_service_refuses_eddsa_tokens() {
     for kid in [hs_kid, ed.kid.as_str()] {
         let token = forge(&claims, Algorithm::EdDSA, kid, &ed_key(&ed));
         assert_error(
-            app.get_with("/users/me", &token).await,
+            app.me(&token).await,
             StatusCode::UNAUTHORIZED,
             "invalid_token",
         )

@@ -40,10 +40,7 @@ async fn refresh_rotates_the_refresh_token_in_the_same_session() {
     let (_, new) = decode_jwt_parts(&refreshed);
     assert_eq!(old["sid"], new["sid"], "same session");
     assert_ne!(old["jti"], new["jti"]);
-    assert_eq!(
-        app.get_with("/users/me", &access).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.me(&access).await.status(), StatusCode::OK);
 
     // The form grant does the same.
     let (_, again) = pair(
@@ -127,7 +124,7 @@ async fn within_the_grace_window_the_retired_token_gets_the_current_refresh_toke
     let (access, second) = pair(refresh(&app, &ada.refresh).await).await;
     assert_eq!(second, first, "the very string the first caller received");
     assert_eq!(
-        app.get_with("/users/me", &access).await.status(),
+        app.me(&access).await.status(),
         StatusCode::OK,
         "a fresh access token"
     );
@@ -219,10 +216,7 @@ async fn unusable_refresh_tokens_are_401_invalid_grant() {
     )
     .await;
     // Presenting an access token revoked nothing.
-    assert_eq!(
-        app.get_with("/users/me", &ada.access).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.me(&ada.access).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -294,7 +288,7 @@ async fn users_see_and_end_their_own_sessions() {
     let (second_access, _) = pair(second).await;
     let bob = app.signup_and_login(Role::User).await;
 
-    let resp = app.get_with("/users/me/sessions", &ada.access).await;
+    let resp = app.my_sessions(&ada.access).await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.headers()["x-total-count"], "2");
     let list: Vec<Value> = resp.json().await.unwrap();
@@ -343,7 +337,7 @@ async fn users_see_and_end_their_own_sessions() {
         assert_error(resp, StatusCode::NOT_FOUND, "not_found").await;
     }
     assert_eq!(
-        app.get_with("/users/me", &bob.access).await.status(),
+        app.me(&bob.access).await.status(),
         StatusCode::OK,
         "Bob unaffected"
     );
@@ -357,12 +351,7 @@ async fn users_see_and_end_their_own_sessions() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     app.assert_token_dead(&second_access).await;
-    let list: Vec<Value> = app
-        .get_with("/users/me/sessions", &ada.access)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Vec<Value> = app.my_sessions(&ada.access).await.json().await.unwrap();
     assert_eq!(list.len(), 1);
 }
 
@@ -371,12 +360,7 @@ async fn listing_sessions_does_not_touch_last_used_at() {
     let app = spawn_app().await;
     let ada = app.signup_and_login(Role::User).await;
     app.sql("UPDATE sessions SET last_used_at = '2026-01-01T00:00:00Z'");
-    let list: Vec<Value> = app
-        .get_with("/users/me/sessions", &ada.access)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Vec<Value> = app.my_sessions(&ada.access).await.json().await.unwrap();
     assert_eq!(list[0]["last_used_at"], "2026-01-01T00:00:00Z");
     pair(refresh(&app, &ada.refresh).await).await;
     assert_eq!(
@@ -391,12 +375,7 @@ async fn logout_ends_this_session_only() {
     let ada = app.signup_and_login(Role::User).await;
     let (other_access, other_refresh) = pair(app.login(&ada.email, PASSWORD).await).await;
 
-    assert_eq!(
-        app.send_as(&ada, Method::POST, "/logout", None)
-            .await
-            .status(),
-        StatusCode::NO_CONTENT
-    );
+    assert_eq!(app.logout(&ada).await.status(), StatusCode::NO_CONTENT);
     app.assert_token_dead(&ada.access).await;
     assert_error(
         refresh(&app, &ada.refresh).await,
@@ -404,10 +383,7 @@ async fn logout_ends_this_session_only() {
         "invalid_grant",
     )
     .await;
-    assert_eq!(
-        app.get_with("/users/me", &other_access).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.me(&other_access).await.status(), StatusCode::OK);
     assert_eq!(
         app.count("SELECT count(*) FROM audit_events WHERE kind = 'logout'"),
         1
@@ -428,18 +404,8 @@ async fn logout_ends_this_session_only() {
         .await
         .unwrap();
     assert_error(resp, StatusCode::BAD_REQUEST, "invalid_request").await;
-    assert_eq!(
-        app.get_with("/users/me", &other_access).await.status(),
-        StatusCode::OK
-    );
-    let resp = app
-        .send_as(
-            &other,
-            Method::POST,
-            "/logout",
-            Some(json!({"refresh_token": other_refresh})),
-        )
-        .await;
+    assert_eq!(app.me(&other_access).await.status(), StatusCode::OK);
+    let resp = app.logout_session(&other, &other_refresh).await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     assert_error(
         refresh(&app, &other_refresh).await,
@@ -455,12 +421,7 @@ async fn logout_all_ends_every_session_of_the_user() {
     let ada = app.signup_and_login(Role::User).await;
     let bob = app.signup_and_login(Role::User).await;
     let (other_access, other_refresh) = pair(app.login(&ada.email, PASSWORD).await).await;
-    assert_eq!(
-        app.send_as(&ada, Method::POST, "/logout/all", None)
-            .await
-            .status(),
-        StatusCode::NO_CONTENT
-    );
+    assert_eq!(app.logout_all(&ada).await.status(), StatusCode::NO_CONTENT);
     for token in [&ada.access, &other_access] {
         app.assert_token_dead(token).await;
     }
@@ -470,10 +431,7 @@ async fn logout_all_ends_every_session_of_the_user() {
         "invalid_grant",
     )
     .await;
-    assert_eq!(
-        app.get_with("/users/me", &bob.access).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.me(&bob.access).await.status(), StatusCode::OK);
     assert_eq!(
         app.count("SELECT count(*) FROM audit_events WHERE kind = 'logout_all'"),
         1
@@ -499,8 +457,7 @@ async fn a_password_change_checks_the_current_password_and_revokes_every_session
     let wrong =
         json!({"current_password": "not my password", "new_password": "a brand new passphrase"});
     let body = assert_error(
-        app.send_as(&ada, Method::POST, "/users/me/password", Some(wrong))
-            .await,
+        app.change_password_with(&ada, wrong).await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "validation_error",
     )
@@ -508,8 +465,7 @@ async fn a_password_change_checks_the_current_password_and_revokes_every_session
     assert!(body["fields"]["current_password"].is_string());
     let weak = json!({"current_password": PASSWORD, "new_password": "password1"});
     let body = assert_error(
-        app.send_as(&ada, Method::POST, "/users/me/password", Some(weak))
-            .await,
+        app.change_password_with(&ada, weak).await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "validation_error",
     )
@@ -519,7 +475,7 @@ async fn a_password_change_checks_the_current_password_and_revokes_every_session
         .unwrap()
         .contains("common"));
     assert_eq!(
-        app.get_with("/users/me", &ada.access).await.status(),
+        app.me(&ada.access).await.status(),
         StatusCode::OK,
         "nothing changed"
     );
@@ -534,9 +490,7 @@ async fn a_password_change_checks_the_current_password_and_revokes_every_session
 
     let good = json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"});
     assert_eq!(
-        app.send_as(&ada, Method::POST, "/users/me/password", Some(good))
-            .await
-            .status(),
+        app.change_password_with(&ada, good).await.status(),
         StatusCode::NO_CONTENT
     );
     for token in [&ada.access, &other_access] {
@@ -563,16 +517,8 @@ async fn a_logout_through_one_instance_is_seen_by_another_at_once() {
     let a = spawn_app().await;
     let b = spawn_on(a.settings.clone()).await;
     let ada = a.signup_and_login(Role::User).await;
-    assert_eq!(
-        b.get_with("/users/me", &ada.access).await.status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        a.send_as(&ada, Method::POST, "/logout", None)
-            .await
-            .status(),
-        StatusCode::NO_CONTENT
-    );
+    assert_eq!(b.me(&ada.access).await.status(), StatusCode::OK);
+    assert_eq!(a.logout(&ada).await.status(), StatusCode::NO_CONTENT);
     b.assert_token_dead(&ada.access).await;
     assert_error(
         refresh(&b, &ada.refresh).await,
@@ -596,8 +542,5 @@ async fn dead_sessions_are_pruned() {
     let pruned = taskgate::db::sessions::prune(&mut app.db().connect(), 1000).unwrap();
     assert_eq!(pruned, 2);
     assert_eq!(app.count("SELECT count(*) FROM sessions"), 1);
-    assert_eq!(
-        app.get_with("/users/me", &live.access).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.me(&live.access).await.status(), StatusCode::OK);
 }

@@ -7,7 +7,7 @@ use taskgate::domain::Role;
 use crate::helpers::{assert_error, spawn_app, TestApp, TestUser};
 
 async fn create(app: &TestApp, who: &TestUser, body: Value) -> Value {
-    let resp = app.send_as(who, Method::POST, "/tasks", Some(body)).await;
+    let resp = app.create_task(who, body).await;
     assert_eq!(resp.status(), StatusCode::CREATED);
     resp.json().await.unwrap()
 }
@@ -16,12 +16,12 @@ async fn create(app: &TestApp, who: &TestUser, body: Value) -> Value {
 async fn creating_a_task_returns_it_with_a_location() {
     let app = spawn_app().await;
     let ada = app.signup_and_login(Role::User).await;
-    let resp = app.send_as(&ada,
-        Method::POST,
-        "/tasks",
-        Some(json!({"title": "  Buy milk ", "description": "2 litres", "due_date": "2026-12-01"})),
-    )
-    .await;
+    let resp = app
+        .create_task(
+            &ada,
+            json!({"title": "  Buy milk ", "description": "2 litres", "due_date": "2026-12-01"}),
+        )
+        .await;
     assert_eq!(resp.status(), StatusCode::CREATED);
     let location = resp.headers()["location"].to_str().unwrap().to_owned();
     let task: Value = resp.json().await.unwrap();
@@ -51,12 +51,7 @@ async fn creating_a_task_returns_it_with_a_location() {
     assert_eq!(task["completed"], false);
     assert_eq!(task["due_date"], "2026-12-01");
     assert_eq!(task["owner_id"], ada.id);
-    let fetched: Value = app
-        .send_as(&ada, Method::GET, &location, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let fetched: Value = app.get_task(&ada, &location).await.json().await.unwrap();
     assert_eq!(fetched, task);
     assert_eq!(
         app.count("SELECT count(*) FROM tasks WHERE title = 'Buy milk'"),
@@ -84,9 +79,7 @@ async fn task_rules_are_422_with_fields_and_nothing_is_written() {
         (json!({"title": 5}), "title"),
     ];
     for (body, field) in cases {
-        let resp = app
-            .send_as(&ada, Method::POST, "/tasks", Some(body.clone()))
-            .await;
+        let resp = app.create_task(&ada, body.clone()).await;
         let err = assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
         assert!(err["fields"][field].is_string(), "{body}: {err}");
     }
@@ -111,9 +104,7 @@ async fn put_replaces_the_whole_task_and_omitted_fields_return_to_defaults() {
     )
     .await;
     let path = format!("/tasks/{}", task["id"]);
-    let resp = app
-        .send_as(&ada, Method::PUT, &path, Some(json!({"title": "b"})))
-        .await;
+    let resp = app.replace_task(&ada, &path, json!({"title": "b"})).await;
     assert_eq!(resp.status(), StatusCode::OK);
     let put: Value = resp.json().await.unwrap();
     assert_eq!(put["title"], "b");
@@ -121,12 +112,7 @@ async fn put_replaces_the_whole_task_and_omitted_fields_return_to_defaults() {
     assert_eq!(put["completed"], false);
     assert_eq!(put["due_date"], Value::Null);
     let resp = app
-        .send_as(
-            &ada,
-            Method::PUT,
-            &path,
-            Some(json!({"description": "no title"})),
-        )
+        .replace_task(&ada, &path, json!({"description": "no title"}))
         .await;
     assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
 }
@@ -148,7 +134,7 @@ async fn patch_changes_only_what_it_names_and_moves_updated_at() {
     ));
 
     let patched: Value = app
-        .send_as(&ada, Method::PATCH, &path, Some(json!({"completed": true})))
+        .patch_task(&ada, &path, json!({"completed": true}))
         .await
         .json()
         .await
@@ -166,12 +152,7 @@ async fn patch_changes_only_what_it_names_and_moves_updated_at() {
     assert!(after > before, "updated_at moved");
 
     let cleared: Value = app
-        .send_as(
-            &ada,
-            Method::PATCH,
-            &path,
-            Some(json!({"description": null, "due_date": null})),
-        )
+        .patch_task(&ada, &path, json!({"description": null, "due_date": null}))
         .await
         .json()
         .await
@@ -188,17 +169,10 @@ async fn patch_changes_only_what_it_names_and_moves_updated_at() {
         json!({"completed": null}),
         json!({"id": 5}),
     ] {
-        let resp = app
-            .send_as(&ada, Method::PATCH, &path, Some(bad.clone()))
-            .await;
+        let resp = app.patch_task(&ada, &path, bad.clone()).await;
         assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
     }
-    let unchanged: Value = app
-        .send_as(&ada, Method::GET, &path, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let unchanged: Value = app.get_task(&ada, &path).await.json().await.unwrap();
     assert_eq!(unchanged["title"], "a");
 }
 
@@ -225,12 +199,7 @@ async fn another_users_task_is_404_for_every_verb_and_stays_untouched() {
             assert_eq!(err["detail"], "Not found", "{method} {p}");
         }
     }
-    let list: Vec<Value> = app
-        .send_as(&eve, Method::GET, "/tasks", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Vec<Value> = app.list_tasks(&eve, "").await.json().await.unwrap();
     assert!(list.is_empty());
     assert_eq!(
         app.count("SELECT count(*) FROM tasks WHERE title = 'private'"),
@@ -245,19 +214,17 @@ async fn delete_removes_the_task() {
     let task = create(&app, &ada, json!({"title": "gone soon"})).await;
     let path = format!("/tasks/{}", task["id"]);
     assert_eq!(
-        app.send_as(&ada, Method::DELETE, &path, None)
-            .await
-            .status(),
+        app.delete_task(&ada, &path).await.status(),
         StatusCode::NO_CONTENT
     );
     assert_error(
-        app.send_as(&ada, Method::GET, &path, None).await,
+        app.get_task(&ada, &path).await,
         StatusCode::NOT_FOUND,
         "not_found",
     )
     .await;
     assert_error(
-        app.send_as(&ada, Method::DELETE, &path, None).await,
+        app.delete_task(&ada, &path).await,
         StatusCode::NOT_FOUND,
         "not_found",
     )
@@ -279,26 +246,20 @@ async fn lists_are_ordered_paged_filtered_and_counted() {
         )
         .await;
     }
-    let resp = app
-        .send_as(&ada, Method::GET, "/tasks?limit=3&offset=2", None)
-        .await;
+    let resp = app.list_tasks(&ada, "limit=3&offset=2").await;
     assert_eq!(resp.headers()["x-total-count"], "7");
     let page: Vec<Value> = resp.json().await.unwrap();
     let titles: Vec<&str> = page.iter().map(|t| t["title"].as_str().unwrap()).collect();
     assert_eq!(titles, ["task 2", "task 3", "task 4"]);
 
-    let resp = app
-        .send_as(&ada, Method::GET, "/tasks?completed=true", None)
-        .await;
+    let resp = app.list_tasks(&ada, "completed=true").await;
     assert_eq!(resp.headers()["x-total-count"], "4");
     let done: Vec<Value> = resp.json().await.unwrap();
     assert!(done.iter().all(|t| t["completed"] == true));
     let ids: Vec<i64> = done.iter().map(|t| t["id"].as_i64().unwrap()).collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "ordered by id");
 
-    let resp = app
-        .send_as(&ada, Method::GET, "/tasks?offset=100", None)
-        .await;
+    let resp = app.list_tasks(&ada, "offset=100").await;
     assert_eq!(resp.headers()["x-total-count"], "7");
     assert_eq!(resp.json::<Vec<Value>>().await.unwrap().len(), 0);
 
@@ -313,9 +274,7 @@ async fn lists_are_ordered_paged_filtered_and_counted() {
         ("limit=1&offset=7", 0, 3),
     ] {
         let before = app.queries.get();
-        let resp = app
-            .send_as(&ada, Method::GET, &format!("/tasks?{query}"), None)
-            .await;
+        let resp = app.list_tasks(&ada, query).await;
         assert_eq!(resp.headers()["x-total-count"], "7", "{query}");
         assert_eq!(
             resp.json::<Vec<Value>>().await.unwrap().len(),
@@ -325,12 +284,7 @@ async fn lists_are_ordered_paged_filtered_and_counted() {
         // Auth, the page, and a count only when the page cannot tell the total.
         assert_eq!(app.queries.get() - before, statements, "{query}");
     }
-    let default: Vec<Value> = app
-        .send_as(&ada, Method::GET, "/tasks", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let default: Vec<Value> = app.list_tasks(&ada, "").await.json().await.unwrap();
     assert_eq!(default.len(), 7);
 }
 
@@ -348,19 +302,15 @@ async fn paging_bounds_and_bad_query_parameters_are_422() {
         ("completed=maybe", "completed"),
         ("colour=blue", "colour"),
     ] {
-        let resp = app
-            .send_as(&ada, Method::GET, &format!("/tasks?{query}"), None)
-            .await;
+        let resp = app.list_tasks(&ada, query).await;
         let err = assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
         assert!(err["fields"][field].is_string(), "{query}: {err}");
     }
     for query in ["limit=1", "limit=200", "offset=0"] {
-        let resp = app
-            .send_as(&ada, Method::GET, &format!("/tasks?{query}"), None)
-            .await;
+        let resp = app.list_tasks(&ada, query).await;
         assert_eq!(resp.status(), StatusCode::OK, "{query}");
     }
-    let resp = app.send_as(&ada, Method::GET, "/tasks/abc", None).await;
+    let resp = app.get_task(&ada, "/tasks/abc").await;
     let err = assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
     assert!(err["fields"]["id"].is_string(), "names the segment: {err}");
 }
@@ -375,10 +325,10 @@ async fn sql_looking_text_is_stored_verbatim() {
     assert_eq!(app.count("SELECT count(*) FROM tasks"), 1);
 }
 
-/// `GET /tasks` as (status, X-Total-Count, titles, statements it cost).
-async fn list_titles(app: &TestApp, who: &TestUser, path: &str) -> (String, Vec<String>, u64) {
+/// `GET /tasks` as (X-Total-Count, titles, statements it cost).
+async fn list_titles(app: &TestApp, who: &TestUser) -> (String, Vec<String>, u64) {
     let before = app.queries.get();
-    let resp = app.send_as(who, Method::GET, path, None).await;
+    let resp = app.list_tasks(who, "").await;
     assert_eq!(resp.status(), StatusCode::OK);
     let total = resp.headers()["x-total-count"].to_str().unwrap().to_owned();
     let page: Vec<Value> = resp.json().await.unwrap();
@@ -398,13 +348,13 @@ async fn a_list_reflects_every_change_to_the_owners_tasks_and_costs_two_statemen
     create(&app, &ada, json!({"title": "two"})).await;
 
     assert_eq!(
-        list_titles(&app, &ada, "/tasks").await,
+        list_titles(&app, &ada).await,
         ("2".into(), vec!["one".into(), "two".into()], 2)
     );
     // Another owner's task is not in ada's list.
     create(&app, &bob, json!({"title": "bob's"})).await;
     assert_eq!(
-        list_titles(&app, &ada, "/tasks").await,
+        list_titles(&app, &ada).await,
         ("2".into(), vec!["one".into(), "two".into()], 2)
     );
 
@@ -436,7 +386,7 @@ async fn a_list_reflects_every_change_to_the_owners_tasks_and_costs_two_statemen
             .await
             .status();
         assert!(status.is_success(), "{method} {path}: {status}");
-        let (total, titles, statements) = list_titles(&app, &ada, "/tasks").await;
+        let (total, titles, statements) = list_titles(&app, &ada).await;
         assert_eq!(
             (titles, total),
             (
@@ -453,12 +403,9 @@ async fn a_list_reflects_every_change_to_the_owners_tasks_and_costs_two_statemen
         "UPDATE tasks SET title = 'zwei' WHERE owner_id = {} AND title = 'two'",
         ada.id
     ));
-    assert_eq!(list_titles(&app, &ada, "/tasks").await.1, ["zwei", "three"]);
+    assert_eq!(list_titles(&app, &ada).await.1, ["zwei", "three"]);
     app.sql(&format!("DELETE FROM tasks WHERE owner_id = {}", ada.id));
-    assert_eq!(
-        list_titles(&app, &ada, "/tasks").await,
-        ("0".into(), vec![], 2)
-    );
+    assert_eq!(list_titles(&app, &ada).await, ("0".into(), vec![], 2));
 }
 
 #[tokio::test]

@@ -105,7 +105,7 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_throttled_audited_and_sh
         .await
         .unwrap();
     let sessions: Value = app
-        .get_with("/users/me/sessions", pair["access_token"].as_str().unwrap())
+        .my_sessions(pair["access_token"].as_str().unwrap())
         .await
         .json()
         .await
