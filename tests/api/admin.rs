@@ -1,5 +1,5 @@
 //! The admin API: users, the last-admin rule, everyone's tasks, the audit log, the dashboard.
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use taskgate::domain::Role;
@@ -126,11 +126,7 @@ async fn admins_list_users_by_role_and_search_with_paging() {
 async fn admins_create_users_of_any_role_under_the_signup_rules() {
     let app = spawn_app().await;
     let admin = app.signup_and_login(Role::Admin).await;
-    let resp = app.send_as(&admin,
-        Method::POST,
-        "/admin/users",
-        Some(json!({"email": " Mgr@Example.com", "password": PASSWORD, "role": "manager", "full_name": "M"})),
-    )
+    let resp = app.admin_create_user(&admin, json!({"email": " Mgr@Example.com", "password": PASSWORD, "role": "manager", "full_name": "M"}))
     .await;
     assert_eq!(resp.status(), StatusCode::CREATED);
     let location = resp.headers()["location"].to_str().unwrap().to_owned();
@@ -173,12 +169,7 @@ async fn admins_create_users_of_any_role_under_the_signup_rules() {
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
     ] {
-        assert_eq!(
-            app.send_as(&admin, Method::POST, "/admin/users", Some(body))
-                .await
-                .status(),
-            status
-        );
+        assert_eq!(app.admin_create_user(&admin, body).await.status(), status);
     }
 }
 
@@ -203,11 +194,10 @@ async fn admins_read_and_change_users_and_disabling_revokes_sessions() {
     .await;
 
     let changed: Value = app
-        .send_as(
+        .admin_update_user(
             &admin,
-            Method::PATCH,
             &path,
-            Some(json!({"full_name": "Ada L.", "role": "manager"})),
+            json!({"full_name": "Ada L.", "role": "manager"}),
         )
         .await
         .json()
@@ -219,12 +209,7 @@ async fn admins_read_and_change_users_and_disabling_revokes_sessions() {
     );
 
     let resp = app
-        .send_as(
-            &admin,
-            Method::PATCH,
-            &path,
-            Some(json!({"disabled": true})),
-        )
+        .admin_update_user(&admin, &path, json!({"disabled": true}))
         .await;
     assert_eq!(resp.status(), StatusCode::OK);
     app.assert_token_dead(&ada.access).await;
@@ -242,13 +227,8 @@ async fn admins_read_and_change_users_and_disabling_revokes_sessions() {
         0
     );
 
-    app.send_as(
-        &admin,
-        Method::PATCH,
-        &path,
-        Some(json!({"disabled": false})),
-    )
-    .await;
+    app.admin_update_user(&admin, &path, json!({"disabled": false}))
+        .await;
     assert_eq!(
         app.login(&ada.email, PASSWORD).await.status(),
         StatusCode::OK
@@ -265,16 +245,11 @@ async fn admins_read_and_change_users_and_disabling_revokes_sessions() {
         json!({"email": "x@example.com"}),
         json!({"password_hash": "x"}),
     ] {
-        let resp = app.send_as(&admin, Method::PATCH, &path, Some(bad)).await;
+        let resp = app.admin_update_user(&admin, &path, bad).await;
         assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
     }
     let resp = app
-        .send_as(
-            &admin,
-            Method::PATCH,
-            "/admin/users/999999",
-            Some(json!({"role": "user"})),
-        )
+        .admin_update_user(&admin, "/admin/users/999999", json!({"role": "user"}))
         .await;
     assert_error(resp, StatusCode::NOT_FOUND, "not_found").await;
 }
@@ -290,9 +265,7 @@ async fn deleting_a_user_takes_their_tasks_and_sessions() {
     ));
     let path = format!("/admin/users/{}", ada.id);
     assert_eq!(
-        app.send_as(&admin, Method::DELETE, &path, None)
-            .await
-            .status(),
+        app.admin_delete_user(&admin, &path).await.status(),
         StatusCode::NO_CONTENT
     );
     app.assert_token_dead(&ada.access).await;
@@ -317,7 +290,7 @@ async fn deleting_a_user_takes_their_tasks_and_sessions() {
         1
     );
     assert_error(
-        app.send_as(&admin, Method::DELETE, &path, None).await,
+        app.admin_delete_user(&admin, &path).await,
         StatusCode::NOT_FOUND,
         "not_found",
     )
@@ -330,11 +303,11 @@ async fn the_last_active_admin_cannot_be_demoted_disabled_or_deleted() {
     let admin = app.signup_and_login(Role::Admin).await;
     let path = format!("/admin/users/{}", admin.id);
     for body in [json!({"role": "manager"}), json!({"disabled": true})] {
-        let resp = app.send_as(&admin, Method::PATCH, &path, Some(body)).await;
+        let resp = app.admin_update_user(&admin, &path, body).await;
         assert_error(resp, StatusCode::CONFLICT, "conflict").await;
     }
     assert_error(
-        app.send_as(&admin, Method::DELETE, &path, None).await,
+        app.admin_delete_user(&admin, &path).await,
         StatusCode::CONFLICT,
         "conflict",
     )
@@ -346,17 +319,12 @@ async fn the_last_active_admin_cannot_be_demoted_disabled_or_deleted() {
         spare.id
     ));
     let resp = app
-        .send_as(&admin, Method::PATCH, &path, Some(json!({"role": "user"})))
+        .admin_update_user(&admin, &path, json!({"role": "user"}))
         .await;
     assert_error(resp, StatusCode::CONFLICT, "conflict").await;
     // Harmless changes to the last admin are fine.
     let resp = app
-        .send_as(
-            &admin,
-            Method::PATCH,
-            &path,
-            Some(json!({"role": "admin", "full_name": "Root"})),
-        )
+        .admin_update_user(&admin, &path, json!({"role": "admin", "full_name": "Root"}))
         .await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(
@@ -376,8 +344,8 @@ async fn two_admins_demoting_each_other_at_once_leave_one_admin() {
             format!("/admin/users/{}", b.id),
         );
         let (ra, rb) = tokio::join!(
-            app.send_as(&a, Method::PATCH, &path_b, Some(json!({"role": "user"}))),
-            app.send_as(&b, Method::PATCH, &path_a, Some(json!({"role": "user"}))),
+            app.admin_update_user(&a, &path_b, json!({"role": "user"})),
+            app.admin_update_user(&b, &path_a, json!({"role": "user"})),
         );
         let mut statuses = [ra.status().as_u16(), rb.status().as_u16()];
         statuses.sort();
@@ -401,9 +369,7 @@ async fn admins_revoke_a_users_sessions() {
     let ada = app.signup_and_login(Role::User).await;
     let path = format!("/admin/users/{}/revoke-sessions", ada.id);
     assert_eq!(
-        app.send_as(&admin, Method::POST, &path, None)
-            .await
-            .status(),
+        app.admin_revoke_sessions(&admin, &path).await.status(),
         StatusCode::NO_CONTENT
     );
     app.assert_token_dead(&ada.access).await;
@@ -417,12 +383,7 @@ async fn admins_revoke_a_users_sessions() {
         1
     );
     let resp = app
-        .send_as(
-            &admin,
-            Method::POST,
-            "/admin/users/999999/revoke-sessions",
-            None,
-        )
+        .admin_revoke_sessions(&admin, "/admin/users/999999/revoke-sessions")
         .await;
     assert_error(resp, StatusCode::NOT_FOUND, "not_found").await;
 }

@@ -438,14 +438,12 @@ async fn a_field_of_the_wrong_type_is_422_naming_that_field_and_writes_nothing()
         ("owner_id=x", "owner_id"),
     ] {
         let resp = app
-            .send_as(&admin, Method::GET, &format!("/admin/tasks?{query}"), None)
+            .get_with(&format!("/admin/tasks?{query}"), &admin.access)
             .await;
         let err = assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
         assert!(err["fields"][field].is_string(), "{query}: {err}");
     }
-    let resp = app
-        .send_as(&admin, Method::GET, "/admin/users/abc", None)
-        .await;
+    let resp = app.get_with("/admin/users/abc", &admin.access).await;
     let err = assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
     assert!(err["fields"]["id"].is_string(), "{err}");
     assert_eq!(app.count("SELECT count(*) FROM users"), users_before);

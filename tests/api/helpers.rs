@@ -440,6 +440,32 @@ impl TestApp {
         self.send_as(who, Method::DELETE, at, None).await
     }
 
+    /// `POST /admin/users` as `who`.
+    pub async fn admin_create_user(&self, who: &TestUser, body: Value) -> Response {
+        self.send_as(who, Method::POST, "/admin/users", Some(body))
+            .await
+    }
+
+    /// `PATCH` of the user at `at` (`/admin/users/{id}`) as `who`.
+    pub async fn admin_update_user(&self, who: &TestUser, at: &str, body: Value) -> Response {
+        self.send_as(who, Method::PATCH, at, Some(body)).await
+    }
+
+    /// `DELETE` of the user at `at` (`/admin/users/{id}`) as `who`.
+    pub async fn admin_delete_user(&self, who: &TestUser, at: &str) -> Response {
+        self.send_as(who, Method::DELETE, at, None).await
+    }
+
+    /// `POST` to `at` (`/admin/users/{id}/revoke-sessions`) as `who`.
+    pub async fn admin_revoke_sessions(&self, who: &TestUser, at: &str) -> Response {
+        self.send_as(who, Method::POST, at, None).await
+    }
+
+    /// `POST` to `at` (`/admin/users/{id}/password-reset`) as `who`.
+    pub async fn admin_send_password_reset(&self, who: &TestUser, at: &str) -> Response {
+        self.send_as(who, Method::POST, at, None).await
+    }
+
     /// `GET path` with `Authorization: Bearer token`.
     pub async fn get_with(&self, path: &str, token: &str) -> Response {
         self.request(Method::GET, path)

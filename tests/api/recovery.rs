@@ -371,11 +371,9 @@ async fn an_admin_sends_the_same_link_without_ever_seeing_it() {
     let ada = app.signup_and_login(Role::User).await;
     let path = format!("/admin/users/{}/password-reset", ada.id);
 
-    let refused = app.send_as(&ada, reqwest::Method::POST, &path, None).await;
+    let refused = app.admin_send_password_reset(&ada, &path).await;
     assert_error(refused, StatusCode::FORBIDDEN, "forbidden").await;
-    let resp = app
-        .send_as(&admin, reqwest::Method::POST, &path, None)
-        .await;
+    let resp = app.admin_send_password_reset(&admin, &path).await;
     let body = accepted(resp).await;
     assert!(!body.to_string().contains("token"), "{body}");
     let token = reset_token(&smtp.wait_for(1, DELIVERY).await[0]);
@@ -392,21 +390,14 @@ async fn an_admin_sends_the_same_link_without_ever_seeing_it() {
     );
 
     let missing = app
-        .send_as(
-            &admin,
-            reqwest::Method::POST,
-            "/admin/users/999999/password-reset",
-            None,
-        )
+        .admin_send_password_reset(&admin, "/admin/users/999999/password-reset")
         .await;
     assert_error(missing, StatusCode::NOT_FOUND, "not_found").await;
     app.sql(&format!(
         "UPDATE users SET disabled = true WHERE id = {}",
         ada.id
     ));
-    let disabled = app
-        .send_as(&admin, reqwest::Method::POST, &path, None)
-        .await;
+    let disabled = app.admin_send_password_reset(&admin, &path).await;
     assert_error(disabled, StatusCode::CONFLICT, "conflict").await;
     assert_eq!(smtp.messages().len(), 1);
 }
