@@ -44,8 +44,8 @@ async fn openapi_json_describes_the_operations_routes() {
     );
 }
 
-// The extractor configuration the server uses, on a probe route: no JSON
-// route exists yet in this increment, and these rules must hold for all of them.
+// The extractor configuration the server uses, on a probe route of its own, so
+// that these rules are checked apart from any one route: they hold for all of them.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
