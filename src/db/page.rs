@@ -19,14 +19,14 @@ pub fn with_total<T>(
     count: impl FnOnce() -> Result<i64, ApiError>,
 ) -> Result<(Vec<T>, i64), ApiError> {
     let read = i64::try_from(rows.len()).unwrap_or(i64::MAX);
-    if read > limit {
-        rows.truncate(usize::try_from(limit).unwrap_or(0));
-        return Ok((rows, count()?));
-    }
-    if read == 0 && offset > 0 {
-        return Ok((rows, count()?));
-    }
-    Ok((rows, offset.saturating_add(read)))
+    let goes_on = read > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(0));
+    let total = if goes_on || (read == 0 && offset > 0) {
+        count()?
+    } else {
+        offset.saturating_add(read)
+    };
+    Ok((rows, total))
 }
 
 #[cfg(test)]
