@@ -34,9 +34,9 @@ pub struct PasswordHasher {
     dummy_hash: Arc<str>,
 }
 
-/// nice(2) value of the hashing threads where `SCHED_IDLE` is refused. CPU
-/// shares between services are the operator's (compose `cpus:`, systemd
-/// `CPUWeight=`), never set by the service.
+/// nice(2) value of the hashing threads. CPU shares between services are
+/// the operator's (compose `cpus:`, systemd `CPUWeight=`), never set by the
+/// service.
 const HASHING_NICE: libc::c_int = 19;
 
 /// Told to a client refused a turn: about one hash's time, rounded up.
@@ -222,18 +222,14 @@ impl Drop for QueuePlace<'_> {
     }
 }
 
-/// Lowers the calling thread's priority: `SCHED_IDLE` (it runs only when no
-/// other thread of the service wants the core), or nice 19 where that is
-/// refused; both per thread on Linux (pid 0 = the caller). The admission rule
-/// is what bounds hashing; this only lets the service's cheap requests go
-/// first. Measured beside a 64-connection storm: `/users/me` p99 8–11 ms
-/// against 15–18 ms at nice 10, logins 3.3/s against 4.2/s.
+/// Lowers the calling thread's priority to nice 19 (per thread on Linux:
+/// pid 0 = the caller). The admission rule is what bounds hashing; this only
+/// lets the service's cheap requests go first. Not `SCHED_IDLE`: that runs a
+/// hash only on a core nothing else wants, so beside a load that fills both
+/// cores one hash took seconds and admitted logins' p99 passed 3 s (measured
+/// beside a 64-connection storm: 0.41–0.50 of the bcrypt ceiling, p99 2.9–4.2 s,
+/// against 0.58–0.65 and 2.5–2.8 s at nice 19; docs/performance.md).
 fn lower_priority() {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: plain integers and a pointer to a local that outlives the call.
-    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } == 0 {
-        return;
-    }
     // SAFETY: setpriority takes plain integers and touches no memory of ours.
     if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, HASHING_NICE) } != 0 {
         log::debug!(

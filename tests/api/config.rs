@@ -38,7 +38,7 @@ fn defaults_are_the_contracts() {
     assert_eq!(s.auth.bcrypt_cost, 12);
     assert_eq!(s.auth.hash_concurrency, None, "one less than the cores");
     assert!(s.auth.hash_concurrency() >= 1);
-    assert_eq!((s.auth.hash_queue, s.auth.hash_wait_ms), (4, 2000));
+    assert_eq!((s.auth.hash_queue, s.auth.hash_wait_ms), (2, 2000));
     assert_eq!(s.server.body_timeout_seconds, 10);
     assert!(s.server.trusted_proxies.is_empty());
     assert_eq!((s.auth.max_failed_logins, s.auth.lockout_seconds), (5, 900));

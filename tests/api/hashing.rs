@@ -105,3 +105,31 @@ async fn a_queued_login_whose_client_disconnects_never_hashes() {
         "the dropped login was never checked"
     );
 }
+
+/// The hashing threads run at nice 19 under the normal policy: below the
+/// service's other threads, yet never starved the way `SCHED_IDLE` starves a
+/// hash beside a load that fills every core.
+#[tokio::test]
+async fn hashing_threads_run_at_nice_19_under_the_normal_policy() {
+    let _app = bounded_app().await;
+    let mut seen = 0;
+    for task in std::fs::read_dir("/proc/self/task").expect("/proc/self/task is readable") {
+        let dir = task.unwrap().path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if !comm.starts_with("bcrypt-") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(dir.join("stat")).unwrap();
+        // Fields after the parenthesised name: state is field 3, nice 19, policy 41.
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+        let (nice, policy) = (fields[19 - 3], fields[41 - 3]);
+        assert_eq!(
+            (nice, policy),
+            ("19", "0"),
+            "{}: nice and policy",
+            comm.trim()
+        );
+        seen += 1;
+    }
+    assert!(seen >= 1, "no hashing thread found");
+}
