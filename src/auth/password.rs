@@ -224,11 +224,9 @@ impl Drop for QueuePlace<'_> {
 
 /// Lowers the calling thread's priority to nice 19 (per thread on Linux:
 /// pid 0 = the caller). The admission rule is what bounds hashing; this only
-/// lets the service's cheap requests go first. Not `SCHED_IDLE`: that runs a
-/// hash only on a core nothing else wants, so beside a load that fills both
-/// cores one hash took seconds and admitted logins' p99 passed 3 s (measured
-/// beside a 64-connection storm: 0.41–0.50 of the bcrypt ceiling, p99 2.9–4.2 s,
-/// against 0.58–0.65 and 2.5–2.8 s at nice 19; docs/performance.md).
+/// lets the service's cheap requests go first. Not `SCHED_IDLE`: it hashes
+/// only on a core nothing else wants, so beside a load that fills every core
+/// one hash took seconds (measurements in docs/performance.md).
 fn lower_priority() {
     // SAFETY: setpriority takes plain integers and touches no memory of ours.
     if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, HASHING_NICE) } != 0 {
