@@ -21,6 +21,12 @@ type Job = Box<dyn FnOnce() + Send>;
 /// a turn, none waiting longer than `wait`. What does not fit is refused at
 /// once with 503 and `Retry-After`. A waiting request whose client has gone is
 /// dropped by actix, and its wait with it: it never hashes.
+///
+/// The hashing threads keep the service's own priority: the bound, one core
+/// fewer than the machine has, is what leaves a core to other requests, and
+/// CPU shares between services are the operator's (compose `cpus:`, systemd
+/// `CPUWeight=`). A lower priority gave fewer logins in a storm for no better
+/// `/users/me` tail (docs/performance.md).
 #[derive(Clone)]
 pub struct PasswordHasher {
     cost: u32,
@@ -33,11 +39,6 @@ pub struct PasswordHasher {
     /// Verified against when the email is unknown, so that both failures cost the same.
     dummy_hash: Arc<str>,
 }
-
-/// nice(2) value of the hashing threads. CPU shares between services are
-/// the operator's (compose `cpus:`, systemd `CPUWeight=`), never set by the
-/// service.
-const HASHING_NICE: libc::c_int = 19;
 
 /// Told to a client refused a turn: about one hash's time, rounded up.
 const RETRY_AFTER_SECONDS: u64 = 1;
@@ -56,17 +57,14 @@ impl PasswordHasher {
             let name = format!("bcrypt-{i}");
             let started = std::thread::Builder::new()
                 .name(name.clone())
-                .spawn(move || {
-                    lower_priority();
-                    loop {
-                        let job = match queue.lock() {
-                            Ok(queue) => queue.recv(),
-                            Err(_) => return,
-                        };
-                        // Ends when every sender is gone: the app stopped.
-                        let Ok(job) = job else { return };
-                        job();
-                    }
+                .spawn(move || loop {
+                    let job = match queue.lock() {
+                        Ok(queue) => queue.recv(),
+                        Err(_) => return,
+                    };
+                    // Ends when every sender is gone: the app stopped.
+                    let Ok(job) = job else { return };
+                    job();
                 });
             if let Err(e) = started {
                 log::error!("could not start thread {name}: {e}");
@@ -219,21 +217,6 @@ struct QueuePlace<'a>(&'a AtomicUsize);
 impl Drop for QueuePlace<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// Lowers the calling thread's priority to nice 19 (per thread on Linux:
-/// pid 0 = the caller). The admission rule is what bounds hashing; this only
-/// lets the service's cheap requests go first. Not `SCHED_IDLE`: it hashes
-/// only on a core nothing else wants, so beside a load that fills every core
-/// one hash took seconds (measurements in docs/performance.md).
-fn lower_priority() {
-    // SAFETY: setpriority takes plain integers and touches no memory of ours.
-    if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, HASHING_NICE) } != 0 {
-        log::debug!(
-            "bcrypt thread keeps normal priority: {}",
-            std::io::Error::last_os_error()
-        );
     }
 }
 
