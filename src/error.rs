@@ -61,9 +61,12 @@ pub enum ApiError {
         retry_after_seconds: u64,
         detail: &'static str,
     },
-    /// No capacity to hash a password now (bounded admission); try again shortly.
-    #[error("overloaded")]
-    Overloaded { retry_after_seconds: u64 },
+    /// No capacity now (to hash a password, or a database queue waited out); try again shortly.
+    #[error("overloaded: {detail}")]
+    Overloaded {
+        retry_after_seconds: u64,
+        detail: &'static str,
+    },
     /// The database cannot be reached; the cause is logged, never sent.
     #[error("database unavailable")]
     Unavailable(#[source] Source),
@@ -190,9 +193,10 @@ impl ApiError {
                 .canonical_reason()
                 .unwrap_or("Request refused")
                 .into(),
-            ApiError::RateLimited { detail, .. } => (*detail).into(),
+            ApiError::RateLimited { detail, .. } | ApiError::Overloaded { detail, .. } => {
+                (*detail).into()
+            }
             ApiError::Unavailable(_) => "Service temporarily unavailable".into(),
-            ApiError::Overloaded { .. } => "Too many logins at once; try again in a moment".into(),
             ApiError::Internal(_) => "Internal server error".into(),
         }
     }
@@ -278,6 +282,7 @@ impl ResponseError for ApiError {
             }
             | ApiError::Overloaded {
                 retry_after_seconds,
+                ..
             } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_seconds.to_string()));
             }

@@ -58,7 +58,6 @@ impl Application {
         let port = listener.local_addr()?.port();
         let body_limit = settings.server.body_limit_bytes;
         let workers = settings.server.workers;
-        let pool_size = settings.pool_size() as usize;
         let state_hasher = hasher.clone();
         let keys = Keys::new(&settings.jwt).map_err(std::io::Error::other)?;
         let mailer = Mailer::new(&settings.mail, settings.recovery_enabled())
@@ -101,9 +100,7 @@ impl Application {
         .shutdown_timeout(30);
         let workers =
             workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        server = server
-            .workers(workers)
-            .worker_max_blocking_threads(blocking_threads(pool_size, workers));
+        server = server.workers(workers);
         Ok(Application {
             port,
             server: server.run(),
@@ -151,13 +148,6 @@ impl Application {
         }
         result
     }
-}
-
-/// Blocking threads per worker: together as many as the pool has connections,
-/// so that a thread never parks waiting for a connection (each such handoff
-/// is a context switch), and queued queries wait in the queue instead.
-fn blocking_threads(pool_size: usize, workers: usize) -> usize {
-    pool_size.div_ceil(workers.max(1)).max(1)
 }
 
 /// CORS for the admin dashboards of `cors.allowed_origins`: bearer tokens (no

@@ -119,7 +119,9 @@ impl PasswordHasher {
                         (n < self.queue).then_some(n + 1)
                     });
                 if place.is_err() {
-                    return Err(self.refuse().await);
+                    // No pause here: this request got past `is_full` and has
+                    // already cost its round trips; waiting only delays its answer.
+                    return Err(overloaded());
                 }
                 let _place = QueuePlace(&self.waiting);
                 tokio::time::timeout(self.wait, Arc::clone(&self.turns).acquire_owned())
@@ -207,6 +209,7 @@ impl Turn {
 fn overloaded() -> ApiError {
     ApiError::Overloaded {
         retry_after_seconds: RETRY_AFTER_SECONDS,
+        detail: "Too many logins at once; try again in a moment",
     }
 }
 

@@ -13,10 +13,9 @@ pub mod throttle;
 pub mod users;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use actix_web::web;
 use diesel::connection::InstrumentationEvent;
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection};
@@ -24,14 +23,30 @@ use diesel::Connection;
 use diesel::PgConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Message};
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
 /// Any number plays: it only has to be the same for every instance.
 const MIGRATION_LOCK_KEY: i64 = 0x7461_736b_6761_7465; // "taskgate"
 
-pub type DbPool = r2d2::Pool<ConnectionManager<PgConnection>>;
+type Connections = r2d2::Pool<ConnectionManager<PgConnection>>;
+
+/// Work for a database thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The connection pool and the threads that use it, one per connection, fed
+/// from one queue: a query waits for whichever thread frees first, whichever
+/// async worker asked (actix's blocking threads are per worker, so one
+/// worker's queries waited behind its own thread while another's idled).
+/// A query waits in the queue at most `wait` (`database.timeout_seconds`,
+/// as for a connection); one whose request has gone is never run.
+#[derive(Clone)]
+pub struct DbPool {
+    connections: Connections,
+    jobs: mpsc::Sender<Job>,
+    wait: Duration,
+}
 
 /// Builds the pool without connecting: the service starts, and answers 503,
 /// while the database is down.
@@ -43,13 +58,39 @@ pub type DbPool = r2d2::Pool<ConnectionManager<PgConnection>>;
 /// connection instead of pooling it again (the outage test in
 /// tests/api/health.rs fails if that ever stops being true).
 pub fn build_pool(url: &str, size: u32, timeout: Duration, counter: QueryCounter) -> DbPool {
-    r2d2::Pool::builder()
+    let connections = r2d2::Pool::builder()
         .max_size(size)
         .min_idle(Some(0))
         .connection_timeout(timeout)
         .test_on_check_out(false)
         .connection_customizer(Box::new(CountQueries(counter)))
-        .build_unchecked(ConnectionManager::new(url))
+        .build_unchecked(ConnectionManager::new(url));
+    let (jobs, queue) = mpsc::channel::<Job>();
+    let queue = Arc::new(Mutex::new(queue));
+    for i in 0..size {
+        let queue = Arc::clone(&queue);
+        let started = std::thread::Builder::new()
+            .name(format!("db-{i}"))
+            .spawn(move || loop {
+                let job = match queue.lock() {
+                    Ok(queue) => queue.recv(),
+                    Err(_) => return,
+                };
+                // Ends when every sender is gone: the app stopped.
+                let Ok(job) = job else { return };
+                // A panicking query fails its own request (its answer channel
+                // drops), not the thread: the queue keeps all its threads.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+            });
+        if let Err(e) = started {
+            log::error!("could not start database thread {i}: {e}");
+        }
+    }
+    DbPool {
+        connections,
+        jobs,
+        wait: timeout,
+    }
 }
 
 /// The number of statements sent to PostgreSQL, each one round trip: how
@@ -78,18 +119,38 @@ impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for CountQueries {
     }
 }
 
-/// Runs `f` with a pooled connection on the blocking thread pool.
+/// Runs `f` with a pooled connection on a database thread.
 pub async fn run<T, F>(pool: &DbPool, f: F) -> Result<T, ApiError>
 where
     F: FnOnce(&mut PgConnection) -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
-    let pool = pool.clone();
-    web::block(move || {
-        let mut conn = pool.get()?;
-        f(&mut conn)
-    })
-    .await?
+    let (done, result) = tokio::sync::oneshot::channel();
+    let (connections, wait, queued) = (pool.connections.clone(), pool.wait, Instant::now());
+    let job: Job = Box::new(move || {
+        // Its request was dropped (the client went away): nothing to answer,
+        // and a write nobody will hear of is better not made.
+        if done.is_closed() {
+            return;
+        }
+        let outcome = if queued.elapsed() > wait {
+            // Overload is answered: this request has waited long enough.
+            Err(ApiError::Overloaded {
+                retry_after_seconds: 1,
+                detail: "Too many requests at once; try again in a moment",
+            })
+        } else {
+            connections
+                .get()
+                .map_err(ApiError::from)
+                .and_then(|mut conn| f(&mut conn))
+        };
+        // The request may have gone meanwhile; nobody is left to tell.
+        let _ = done.send(outcome);
+    });
+    let gone = || ApiError::internal(Message("the database threads have stopped".into()));
+    pool.jobs.send(job).map_err(|_| gone())?;
+    result.await.map_err(|_| gone())?
 }
 
 /// Applies pending migrations, one instance at a time; returns their names.

@@ -141,7 +141,7 @@ impl Modify for CommonErrors {
                     add_error(
                         op,
                         "503",
-                        "Database unreachable, or (routes that hash a password) no capacity to hash; see Retry-After",
+                        "Database unreachable or too busy, or (routes that hash a password) no capacity to hash; see Retry-After",
                     );
                 }
             }

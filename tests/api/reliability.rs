@@ -1,6 +1,7 @@
 //! Faults and load: a crash in the middle of a write burst leaves nothing
 //! half-written, a database outage under traffic gives quick 503s and heals,
-//! and a mixed workload loses nothing and keeps its memory.
+//! a query waits for the database a bounded time and not at all once its
+//! client has gone, and a mixed workload loses nothing and keeps its memory.
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,7 +13,9 @@ use serde_json::{json, Value};
 use crate::cluster::ThrowawayCluster;
 use taskgate::domain::Role;
 
-use crate::helpers::{rss_kib, serve, signal, spawn_on, test_settings, TestDatabase, PASSWORD};
+use crate::helpers::{
+    rss_kib, serve, signal, spawn_app, spawn_on, test_settings, TestDatabase, PASSWORD,
+};
 
 fn count(db_url: &str, sql: &str) -> i64 {
     use diesel::prelude::*;
@@ -476,5 +479,129 @@ async fn a_mixed_workload_loses_nothing_has_no_5xx_and_keeps_its_memory() {
     assert!(
         last <= warm + warm / 2 + 8 * 1024,
         "RSS grew from {warm} KiB to {last} KiB: {rss:?}"
+    );
+}
+
+/// Holds `sessions` locked from a connection of the test's own, so that every
+/// authenticated request's query waits until `release`.
+struct SessionsLocked(PgConnection);
+
+impl SessionsLocked {
+    fn take(url: &str) -> Self {
+        use diesel::connection::SimpleConnection;
+        let mut conn = PgConnection::establish(url).unwrap();
+        conn.batch_execute("BEGIN; LOCK TABLE sessions IN ACCESS EXCLUSIVE MODE")
+            .unwrap();
+        SessionsLocked(conn)
+    }
+
+    fn release(mut self) {
+        use diesel::connection::SimpleConnection;
+        self.0.batch_execute("COMMIT").unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_query_that_waited_out_the_queue_is_answered_503_at_once() {
+    // Two database threads (the pool's size in tests), one second of wait.
+    let app = spawn_app().await;
+    let ada = app.signup_and_login(Role::User).await;
+    let lock = SessionsLocked::take(&app.db().url);
+    let mut asked = Vec::new();
+    for _ in 0..6 {
+        let (client, base, token) = (app.client.clone(), app.address.clone(), ada.access.clone());
+        asked.push(tokio::spawn(async move {
+            let resp = client
+                .get(format!("{base}/users/me"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            (
+                resp.status(),
+                resp.headers().get("retry-after").cloned(),
+                Instant::now(),
+                resp.text().await.unwrap(),
+            )
+        }));
+        // The first two take the threads; the rest queue behind them.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let released = Instant::now();
+    lock.release();
+    let mut answers = Vec::new();
+    for a in asked {
+        answers.push(a.await.unwrap());
+    }
+    let served = answers.iter().filter(|a| a.0 == StatusCode::OK).count();
+    assert_eq!(served, 2, "the two running queries finish: {answers:?}");
+    for (status, retry_after, at, body) in answers.iter().filter(|a| a.0 != StatusCode::OK) {
+        assert_eq!(*status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert_eq!(retry_after.as_ref().map(|v| v.to_str().unwrap()), Some("1"));
+        let body: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(body["error"], "unavailable");
+        assert!(
+            at.duration_since(released) < Duration::from_millis(500),
+            "answered at once"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_queued_query_whose_client_has_gone_never_runs() {
+    use std::io::Write;
+    let app = spawn_app().await;
+    let ada = app.signup_and_login(Role::User).await;
+    let lock = SessionsLocked::take(&app.db().url);
+    let before = app.queries.get();
+    // Two hold the database threads...
+    let running: Vec<_> = (0..2)
+        .map(|_| {
+            let (client, base, token) =
+                (app.client.clone(), app.address.clone(), ada.access.clone());
+            tokio::spawn(async move {
+                let resp = client
+                    .get(format!("{base}/users/me"))
+                    .bearer_auth(token)
+                    .send();
+                resp.await.map(|r| r.status())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // ...four queue behind them, and their clients go away.
+    let (address, token) = (
+        app.address.trim_start_matches("http://").to_owned(),
+        ada.access.clone(),
+    );
+    tokio::task::spawn_blocking(move || {
+        let streams: Vec<_> = (0..4)
+            .map(|_| {
+                let mut stream = std::net::TcpStream::connect(&address).unwrap();
+                write!(
+                    stream,
+                    "GET /users/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n"
+                )
+                .unwrap();
+                stream
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(100));
+        drop(streams);
+    })
+    .await
+    .unwrap();
+    // Released well within the queue's wait, so only the gone clients are skipped.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    lock.release();
+    for r in running {
+        assert_eq!(r.await.unwrap().unwrap(), StatusCode::OK);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        app.queries.get() - before,
+        2,
+        "only the two running requests reached the database"
     );
 }
