@@ -136,12 +136,12 @@ pub fn run(cli: Cli) -> CliResult {
 
 fn serve(settings: Settings) -> CliResult {
     // A bad signing key is a configuration error: report it before touching the database.
-    Keys::new(&settings.jwt)?;
+    let keys = Keys::new(&settings.jwt)?;
     // docker-compose may start us a moment before the database takes connections.
     migrate(&settings, Duration::from_secs(30))?;
     bootstrap_admin(&settings)?;
     actix_web::rt::System::new().block_on(async move {
-        let app = Application::build(settings)?;
+        let app = Application::build_with_keys(settings, keys)?;
         log::info!("listening on port {}", app.port());
         app.run_until_stopped().await
     })?;

@@ -42,6 +42,13 @@ impl Application {
     /// Binds the listener (port 0 picks a free one) and builds the server.
     /// The database is not contacted here: the pool connects on demand.
     pub fn build(settings: Settings) -> std::io::Result<Application> {
+        let keys = Keys::new(&settings.jwt).map_err(std::io::Error::other)?;
+        Self::build_with_keys(settings, keys)
+    }
+
+    /// `build` with the signing keys already made from `settings.jwt` (the
+    /// `serve` command checks them before it touches the database).
+    pub fn build_with_keys(settings: Settings, keys: Keys) -> std::io::Result<Application> {
         let queries = QueryCounter::default();
         let pool = db::build_pool(
             settings.database.url.expose(),
@@ -59,7 +66,6 @@ impl Application {
         let body_limit = settings.server.body_limit_bytes;
         let workers = settings.server.workers;
         let state_hasher = hasher.clone();
-        let keys = Keys::new(&settings.jwt).map_err(std::io::Error::other)?;
         let mailer = Mailer::new(&settings.mail, settings.recovery_enabled())
             .map_err(std::io::Error::other)?
             .map(Arc::new);
