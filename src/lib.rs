@@ -8,3 +8,4 @@ pub mod error;
 pub mod mail;
 pub mod routes;
 pub mod startup;
+pub mod threads;

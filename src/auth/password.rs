@@ -2,7 +2,7 @@
 //! timing, and one bounded admission rule so that a burst of logins is
 //! answered at once instead of queueing without end.
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
@@ -11,9 +11,7 @@ use crate::config::AuthSettings;
 use crate::domain::password::MAX_BYTES;
 use crate::domain::Password;
 use crate::error::{ApiError, Message};
-
-/// A hash to run on a hashing thread.
-type Job = Box<dyn FnOnce() + Send>;
+use crate::threads::{self, Job};
 
 /// Hashes and verifies passwords under one admission rule: at most
 /// `concurrency` hashes at once (each on a thread of its own, so bcrypt never
@@ -32,6 +30,9 @@ pub struct PasswordHasher {
     cost: u32,
     turns: Arc<Semaphore>,
     waiting: Arc<AtomicUsize>,
+    /// Requests in flight on the routes that hash (see `admit`).
+    admitted: Arc<AtomicUsize>,
+    turns_total: usize,
     queue: usize,
     wait: Duration,
     jobs: mpsc::Sender<Job>,
@@ -50,30 +51,13 @@ impl PasswordHasher {
     /// bcrypt run at start-up).
     pub fn new(auth: &AuthSettings) -> Result<Self, bcrypt::BcryptError> {
         let concurrency = auth.hash_concurrency();
-        let (jobs, queue) = mpsc::channel::<Job>();
-        let queue = Arc::new(Mutex::new(queue));
-        for i in 0..concurrency {
-            let queue = Arc::clone(&queue);
-            let name = format!("bcrypt-{i}");
-            let started = std::thread::Builder::new()
-                .name(name.clone())
-                .spawn(move || loop {
-                    let job = match queue.lock() {
-                        Ok(queue) => queue.recv(),
-                        Err(_) => return,
-                    };
-                    // Ends when every sender is gone: the app stopped.
-                    let Ok(job) = job else { return };
-                    job();
-                });
-            if let Err(e) = started {
-                log::error!("could not start thread {name}: {e}");
-            }
-        }
+        let jobs = threads::start("bcrypt", concurrency);
         Ok(PasswordHasher {
             cost: auth.bcrypt_cost,
             turns: Arc::new(Semaphore::new(concurrency)),
             waiting: Arc::new(AtomicUsize::new(0)),
+            admitted: Arc::new(AtomicUsize::new(0)),
+            turns_total: concurrency,
             queue: auth.hash_queue,
             wait: Duration::from_millis(auth.hash_wait_ms),
             jobs,
@@ -87,11 +71,19 @@ impl PasswordHasher {
         self.hashes.load(Ordering::Relaxed)
     }
 
-    /// Whether a turn now would be refused (every turn taken, the queue full):
-    /// lets a login be answered 503 before any other work, a database round
-    /// trip included. Only a hint: `turn` still decides.
-    pub fn is_full(&self) -> bool {
-        self.turns.available_permits() == 0 && self.waiting.load(Ordering::Acquire) >= self.queue
+    /// A place among the requests in flight on the routes that hash (as many
+    /// as may hash or wait: `concurrency + queue`), or `None` when there is
+    /// none. Taken in one atomic step before any other work of such a
+    /// request, so a refusal costs no database round trip however many
+    /// arrive at once; `turn` still decides who hashes when.
+    pub fn admit(&self) -> Option<Admission> {
+        let capacity = self.turns_total + self.queue;
+        self.admitted
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < capacity).then_some(n + 1)
+            })
+            .ok()?;
+        Some(Admission(Arc::clone(&self.admitted)))
     }
 
     /// The 503 a login gets when there is no room to hash, after a short
@@ -119,8 +111,8 @@ impl PasswordHasher {
                         (n < self.queue).then_some(n + 1)
                     });
                 if place.is_err() {
-                    // No pause here: this request got past `is_full` and has
-                    // already cost its round trips; waiting only delays its answer.
+                    // No pause here: this request was admitted and has already
+                    // cost its round trips; waiting only delays its answer.
                     return Err(overloaded());
                 }
                 let _place = QueuePlace(&self.waiting);
@@ -210,6 +202,16 @@ fn overloaded() -> ApiError {
     ApiError::Overloaded {
         retry_after_seconds: RETRY_AFTER_SECONDS,
         detail: "Too many logins at once; try again in a moment",
+    }
+}
+
+/// A request's place among those in flight on the routes that hash, given
+/// back when the request ends in any way.
+pub struct Admission(Arc<AtomicUsize>);
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -13,7 +13,7 @@ pub mod throttle;
 pub mod users;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use diesel::connection::InstrumentationEvent;
@@ -24,6 +24,7 @@ use diesel::PgConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::error::{ApiError, Message};
+use crate::threads::{self, Job};
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
@@ -31,9 +32,6 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 const MIGRATION_LOCK_KEY: i64 = 0x7461_736b_6761_7465; // "taskgate"
 
 type Connections = r2d2::Pool<ConnectionManager<PgConnection>>;
-
-/// Work for a database thread.
-type Job = Box<dyn FnOnce() + Send>;
 
 /// The connection pool and the threads that use it, one per connection, fed
 /// from one queue: a query waits for whichever thread frees first, whichever
@@ -65,27 +63,7 @@ pub fn build_pool(url: &str, size: u32, timeout: Duration, counter: QueryCounter
         .test_on_check_out(false)
         .connection_customizer(Box::new(CountQueries(counter)))
         .build_unchecked(ConnectionManager::new(url));
-    let (jobs, queue) = mpsc::channel::<Job>();
-    let queue = Arc::new(Mutex::new(queue));
-    for i in 0..size {
-        let queue = Arc::clone(&queue);
-        let started = std::thread::Builder::new()
-            .name(format!("db-{i}"))
-            .spawn(move || loop {
-                let job = match queue.lock() {
-                    Ok(queue) => queue.recv(),
-                    Err(_) => return,
-                };
-                // Ends when every sender is gone: the app stopped.
-                let Ok(job) = job else { return };
-                // A panicking query fails its own request (its answer channel
-                // drops), not the thread: the queue keeps all its threads.
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
-            });
-        if let Err(e) = started {
-            log::error!("could not start database thread {i}: {e}");
-        }
-    }
+    let jobs = threads::start("db", size as usize);
     DbPool {
         connections,
         jobs,
@@ -148,9 +126,12 @@ where
         // The request may have gone meanwhile; nobody is left to tell.
         let _ = done.send(outcome);
     });
-    let gone = || ApiError::internal(Message("the database threads have stopped".into()));
-    pool.jobs.send(job).map_err(|_| gone())?;
-    result.await.map_err(|_| gone())?
+    pool.jobs
+        .send(job)
+        .map_err(|_| ApiError::internal(Message("the database threads have stopped".into())))?;
+    result
+        .await
+        .map_err(|_| ApiError::internal(Message("a database job ended without an answer".into())))?
 }
 
 /// Applies pending migrations, one instance at a time; returns their names.

@@ -1,7 +1,8 @@
 //! Middleware of the auth routes: the per-client limit
 //! (`rate_limit.auth_per_minute`, one upsert in PostgreSQL per request, so
 //! every instance behind a proxy enforces one limit), and before it, on the
-//! routes that hash, a 503 at once while there is no room to hash.
+//! routes that hash, the admission that answers 503 at once when there is no
+//! room to hash.
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
@@ -25,23 +26,27 @@ pub async fn throttle_auth(
 }
 
 /// For `middleware::from_fn`, outside `throttle_auth` on the routes that
-/// hash a password: under a login storm the refusals cost no database work.
-pub async fn refuse_when_hashing_is_full(
+/// hash a password: admits as many requests at once as may hash or wait to,
+/// and answers the rest 503 before any other work, so that under a login
+/// storm the refusals cost no database round trip.
+pub async fn admit_to_hashing(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let hasher = req
+    let Some(hasher) = req
         .app_data::<web::Data<AppState>>()
         .map(|state| state.hasher.clone())
-        .filter(|hasher| hasher.is_full());
-    match hasher {
-        Some(hasher) => {
+    else {
+        return Ok(next.call(req).await?.map_into_left_body());
+    };
+    match hasher.admit() {
+        Some(_admission) => Ok(next.call(req).await?.map_into_left_body()),
+        None => {
             let busy = hasher.refuse().await;
             Ok(req
                 .into_response(busy.error_response())
                 .map_into_right_body())
         }
-        None => Ok(next.call(req).await?.map_into_left_body()),
     }
 }
 

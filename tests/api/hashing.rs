@@ -58,6 +58,45 @@ async fn logins_beyond_the_bound_are_503_at_once_with_retry_after() {
 }
 
 #[tokio::test]
+async fn refusals_beyond_the_bound_wait_for_no_database_work() {
+    use diesel::connection::SimpleConnection;
+    let app = bounded_app().await;
+    // The throttle's table locked: every admitted login waits on its round trip.
+    let mut lock = app.db().connect();
+    lock.batch_execute("BEGIN; LOCK TABLE auth_throttle IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    let logins: Vec<_> = (0..10)
+        .map(|i| {
+            let (client, url) = (app.client.clone(), format!("{}/token", app.address));
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let form = [
+                    ("username", format!("nobody{i}@example.com")),
+                    ("password", PASSWORD.to_owned()),
+                ];
+                let status = client.post(url).form(&form).send().await.unwrap().status();
+                (status, started.elapsed())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    lock.batch_execute("COMMIT").unwrap();
+    let (mut admitted, mut refused) = (0, 0);
+    for login in logins {
+        match login.await.unwrap() {
+            (StatusCode::UNAUTHORIZED, _) => admitted += 1,
+            (StatusCode::SERVICE_UNAVAILABLE, took) => {
+                refused += 1;
+                assert!(took < Duration::from_millis(100), "a refusal took {took:?}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(admitted <= 3, "{admitted} admitted");
+    assert_eq!(admitted + refused, 10);
+}
+
+#[tokio::test]
 async fn a_queued_login_whose_client_disconnects_never_hashes() {
     let app = bounded_app().await;
     app.signup("ada@example.com", PASSWORD).await;
