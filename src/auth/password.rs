@@ -30,9 +30,10 @@ pub struct PasswordHasher {
     cost: u32,
     turns: Arc<Semaphore>,
     waiting: Arc<AtomicUsize>,
-    /// Requests in flight on the routes that hash (see `admit`).
+    /// Requests in flight on the routes that hash (see `admit`), and their
+    /// limit: as many as may hash or wait, `concurrency + queue`.
     admitted: Arc<AtomicUsize>,
-    turns_total: usize,
+    in_flight_limit: usize,
     queue: usize,
     wait: Duration,
     jobs: mpsc::Sender<Job>,
@@ -57,7 +58,7 @@ impl PasswordHasher {
             turns: Arc::new(Semaphore::new(concurrency)),
             waiting: Arc::new(AtomicUsize::new(0)),
             admitted: Arc::new(AtomicUsize::new(0)),
-            turns_total: concurrency,
+            in_flight_limit: concurrency + auth.hash_queue,
             queue: auth.hash_queue,
             wait: Duration::from_millis(auth.hash_wait_ms),
             jobs,
@@ -77,10 +78,9 @@ impl PasswordHasher {
     /// request, so a refusal costs no database round trip however many
     /// arrive at once; `turn` still decides who hashes when.
     pub fn admit(&self) -> Option<Admission> {
-        let capacity = self.turns_total + self.queue;
         self.admitted
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < capacity).then_some(n + 1)
+                (n < self.in_flight_limit).then_some(n + 1)
             })
             .ok()?;
         Some(Admission(Arc::clone(&self.admitted)))
