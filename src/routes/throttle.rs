@@ -5,6 +5,7 @@
 //! room to hash.
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{web, ResponseError};
 
@@ -28,15 +29,17 @@ pub async fn throttle_auth(
 /// For `middleware::from_fn`, outside `throttle_auth` on the routes that
 /// hash a password: admits as many requests at once as may hash or wait to,
 /// and answers the rest 503 before any other work, so that under a login
-/// storm the refusals cost no database round trip.
+/// storm the refusals cost no database round trip. Only a POST hashes: the
+/// reset page (GET on the same resource) is served whatever the storm.
 pub async fn admit_to_hashing(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let Some(hasher) = req
-        .app_data::<web::Data<AppState>>()
-        .map(|state| state.hasher.clone())
-    else {
+    let hasher = (req.method() == Method::POST)
+        .then(|| req.app_data::<web::Data<AppState>>())
+        .flatten()
+        .map(|state| state.hasher.clone());
+    let Some(hasher) = hasher else {
         return Ok(next.call(req).await?.map_into_left_body());
     };
     match hasher.admit() {

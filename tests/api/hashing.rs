@@ -59,12 +59,9 @@ async fn logins_beyond_the_bound_are_503_at_once_with_retry_after() {
 
 #[tokio::test]
 async fn refusals_beyond_the_bound_wait_for_no_database_work() {
-    use diesel::connection::SimpleConnection;
     let app = bounded_app().await;
     // The throttle's table locked: every admitted login waits on its round trip.
-    let mut lock = app.db().connect();
-    lock.batch_execute("BEGIN; LOCK TABLE auth_throttle IN ACCESS EXCLUSIVE MODE")
-        .unwrap();
+    let lock = app.db().lock_table("auth_throttle");
     let logins: Vec<_> = (0..10)
         .map(|i| {
             let (client, url) = (app.client.clone(), format!("{}/token", app.address));
@@ -80,7 +77,7 @@ async fn refusals_beyond_the_bound_wait_for_no_database_work() {
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(600)).await;
-    lock.batch_execute("COMMIT").unwrap();
+    lock.release();
     let (mut admitted, mut refused) = (0, 0);
     for login in logins {
         match login.await.unwrap() {
@@ -94,6 +91,42 @@ async fn refusals_beyond_the_bound_wait_for_no_database_work() {
     }
     assert!(admitted <= 3, "{admitted} admitted");
     assert_eq!(admitted + refused, 10);
+}
+
+#[tokio::test]
+async fn the_reset_page_is_served_while_the_hashing_bound_is_full() {
+    let app = bounded_app().await;
+    // Three logins admitted and held on the throttle's round trip: the bound is full.
+    let lock = app.db().lock_table("auth_throttle");
+    let held: Vec<_> = (0..3)
+        .map(|i| {
+            let (client, url) = (app.client.clone(), format!("{}/token", app.address));
+            tokio::spawn(async move {
+                let form = [
+                    ("username", format!("nobody{i}@example.com")),
+                    ("password", PASSWORD.into()),
+                ];
+                client.post(url).form(&form).send().await.unwrap().status()
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let refused = app.login("late@example.com", PASSWORD).await;
+    assert_error(refused, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    // The page hashes nothing: it waits for the throttle like the logins, never for a turn.
+    let page = {
+        let (client, url) = (
+            app.client.clone(),
+            format!("{}/password/reset?token={}", app.address, "ab".repeat(32)),
+        );
+        tokio::spawn(async move { client.get(url).send().await.unwrap().status() })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    lock.release();
+    assert_eq!(page.await.unwrap(), StatusCode::OK);
+    for login in held {
+        assert_eq!(login.await.unwrap(), StatusCode::UNAUTHORIZED);
+    }
 }
 
 #[tokio::test]

@@ -155,6 +155,26 @@ impl TestDatabase {
     pub fn connect(&self) -> PgConnection {
         PgConnection::establish(&self.url).expect("connect to test database")
     }
+
+    /// Holds `table` locked from a connection of the test's own, so that every
+    /// request whose query touches it waits until `release`.
+    pub fn lock_table(&self, table: &str) -> TableLocked {
+        let mut conn = self.connect();
+        conn.batch_execute(&format!(
+            "BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"
+        ))
+        .expect("lock table");
+        TableLocked(conn)
+    }
+}
+
+/// A table held locked until `release` (or until dropped, which rolls back).
+pub struct TableLocked(PgConnection);
+
+impl TableLocked {
+    pub fn release(mut self) {
+        self.0.batch_execute("COMMIT").expect("release table lock");
+    }
 }
 
 impl Drop for TestDatabase {

@@ -482,31 +482,12 @@ async fn a_mixed_workload_loses_nothing_has_no_5xx_and_keeps_its_memory() {
     );
 }
 
-/// Holds `sessions` locked from a connection of the test's own, so that every
-/// authenticated request's query waits until `release`.
-struct SessionsLocked(PgConnection);
-
-impl SessionsLocked {
-    fn take(url: &str) -> Self {
-        use diesel::connection::SimpleConnection;
-        let mut conn = PgConnection::establish(url).unwrap();
-        conn.batch_execute("BEGIN; LOCK TABLE sessions IN ACCESS EXCLUSIVE MODE")
-            .unwrap();
-        SessionsLocked(conn)
-    }
-
-    fn release(mut self) {
-        use diesel::connection::SimpleConnection;
-        self.0.batch_execute("COMMIT").unwrap();
-    }
-}
-
 #[tokio::test]
 async fn a_query_that_waited_out_the_queue_is_answered_503_at_once() {
     // Two database threads (the pool's size in tests), one second of wait.
     let app = spawn_app().await;
     let ada = app.signup_and_login(Role::User).await;
-    let lock = SessionsLocked::take(&app.db().url);
+    let lock = app.db().lock_table("sessions");
     let mut asked = Vec::new();
     for _ in 0..6 {
         let (client, base, token) = (app.client.clone(), app.address.clone(), ada.access.clone());
@@ -553,7 +534,7 @@ async fn a_queued_query_whose_client_has_gone_never_runs() {
     use std::io::Write;
     let app = spawn_app().await;
     let ada = app.signup_and_login(Role::User).await;
-    let lock = SessionsLocked::take(&app.db().url);
+    let lock = app.db().lock_table("sessions");
     let before = app.queries.get();
     // Two hold the database threads...
     let running: Vec<_> = (0..2)
