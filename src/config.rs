@@ -563,16 +563,20 @@ impl Settings {
         !self.jwt.algorithm.is_asymmetric() && self.jwt.secret.is_none()
     }
 
-    /// Pool size: configured, or one connection per core (more backends than
-    /// cores made p99 latency far worse without raising throughput).
+    /// Pool size: configured, or one connection more than the cores (at
+    /// least 2): each connection's thread spends part of every query waiting
+    /// to be woken, and the extra one keeps the cores busy meanwhile; more
+    /// backends than that only add switching (docs/performance.md).
     pub fn pool_size(&self) -> u32 {
-        self.database.pool_size.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get() as u32)
-                .unwrap_or(2)
-                .max(2)
-        })
+        self.database
+            .pool_size
+            .unwrap_or_else(|| default_pool_size(std::thread::available_parallelism().ok()))
     }
+}
+
+fn default_pool_size(cores: Option<std::num::NonZeroUsize>) -> u32 {
+    let cores = cores.map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX));
+    cores.saturating_add(1).max(2)
 }
 
 /// Fewest distinct byte values a secret may have: refuses `aaaa...` and
@@ -636,4 +640,20 @@ fn env_name(key: &str) -> String {
 /// config's errors name the key; keep them on one line.
 fn describe(e: config::ConfigError) -> String {
     e.to_string().replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroUsize;
+
+    use super::default_pool_size;
+
+    #[test]
+    fn the_default_pool_has_one_connection_more_than_the_cores() {
+        let cores = |n| NonZeroUsize::new(n);
+        assert_eq!(default_pool_size(cores(1)), 2);
+        assert_eq!(default_pool_size(cores(2)), 3);
+        assert_eq!(default_pool_size(cores(8)), 9);
+        assert_eq!(default_pool_size(None), 2, "cores unknown");
+    }
 }
