@@ -100,8 +100,10 @@ pub struct ServerSettings {
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
     pub url: Secret,
-    /// Connections in the pool; unset means the number of cores (see README).
+    /// Connections in the pool; unset means one more than the cores.
     pub pool_size: Option<u32>,
+    /// How many queries may wait for a connection; beyond, 503 at once.
+    pub queue_limit: usize,
     /// How long a request waits for a connection before answering 503.
     pub timeout_seconds: u64,
 }
@@ -456,6 +458,11 @@ impl Settings {
         }
         if self.database.pool_size == Some(0) {
             return fail("database.pool_size must be at least 1 (APP__DATABASE__POOL_SIZE)".into());
+        }
+        if self.database.queue_limit == 0 {
+            return fail(
+                "database.queue_limit must be at least 1 (APP__DATABASE__QUEUE_LIMIT)".into(),
+            );
         }
         if self.database.timeout_seconds == 0 {
             return fail(

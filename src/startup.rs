@@ -53,6 +53,7 @@ impl Application {
         let pool = db::build_pool(
             settings.database.url.expose(),
             settings.pool_size(),
+            settings.database.queue_limit,
             Duration::from_secs(settings.database.timeout_seconds),
             queries.clone(),
         );

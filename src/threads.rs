@@ -7,9 +7,11 @@ use std::sync::{mpsc, Arc, Mutex};
 pub type Job = Box<dyn FnOnce() + Send>;
 
 /// Starts `count` threads named `{name}-{i}`; jobs sent on the returned
-/// sender run in the order sent. The threads end once every sender is gone.
-pub fn start(name: &str, count: usize) -> mpsc::Sender<Job> {
-    let (jobs, queue) = mpsc::channel::<Job>();
+/// sender run in the order sent, and at most `bound` wait (`try_send` says
+/// when the queue is full, so the caller can answer instead of waiting).
+/// The threads end once every sender is gone.
+pub fn start(name: &str, count: usize, bound: usize) -> mpsc::SyncSender<Job> {
+    let (jobs, queue) = mpsc::sync_channel::<Job>(bound);
     let queue = Arc::new(Mutex::new(queue));
     for i in 0..count {
         let queue = Arc::clone(&queue);

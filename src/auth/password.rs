@@ -36,7 +36,7 @@ pub struct PasswordHasher {
     in_flight_limit: usize,
     queue: usize,
     wait: Duration,
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::SyncSender<Job>,
     hashes: Arc<AtomicU64>,
     /// Verified against when the email is unknown, so that both failures cost the same.
     dummy_hash: Arc<str>,
@@ -52,7 +52,8 @@ impl PasswordHasher {
     /// bcrypt run at start-up).
     pub fn new(auth: &AuthSettings) -> Result<Self, bcrypt::BcryptError> {
         let concurrency = auth.hash_concurrency();
-        let jobs = threads::start("bcrypt", concurrency);
+        // A job is sent only with a turn, so no more than `concurrency` ever wait.
+        let jobs = threads::start("bcrypt", concurrency, concurrency);
         Ok(PasswordHasher {
             cost: auth.bcrypt_cost,
             turns: Arc::new(Semaphore::new(concurrency)),
@@ -161,8 +162,12 @@ impl Turn {
             let output = work();
             let _ = done.send((self, output));
         });
-        jobs.send(job)
-            .map_err(|_| ApiError::internal(Message("the bcrypt threads are gone".into())))?;
+        jobs.try_send(job).map_err(|e| {
+            ApiError::internal(Message(match e {
+                mpsc::TrySendError::Full(_) => "more bcrypt jobs than turns".into(),
+                mpsc::TrySendError::Disconnected(_) => "the bcrypt threads are gone".into(),
+            }))
+        })?;
         result
             .await
             .map_err(|_| ApiError::internal(Message("a bcrypt job was dropped".into())))

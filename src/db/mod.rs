@@ -37,12 +37,13 @@ type Connections = r2d2::Pool<ConnectionManager<PgConnection>>;
 /// from one queue: a query waits for whichever thread frees first, whichever
 /// async worker asked (actix's blocking threads are per worker, so one
 /// worker's queries waited behind its own thread while another's idled).
-/// A query waits in the queue at most `wait` (`database.timeout_seconds`,
-/// as for a connection); one whose request has gone is never run.
+/// At most `database.queue_limit` queries wait in the queue, each at most
+/// `wait` (`database.timeout_seconds`, as for a connection); beyond either
+/// bound the request is answered 503, and one whose request has gone is never run.
 #[derive(Clone)]
 pub struct DbPool {
     connections: Connections,
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::SyncSender<Job>,
     wait: Duration,
 }
 
@@ -55,7 +56,13 @@ pub struct DbPool {
 /// transaction status, diesel's `has_broken` sees it, and r2d2 drops that
 /// connection instead of pooling it again (the outage test in
 /// tests/api/health.rs fails if that ever stops being true).
-pub fn build_pool(url: &str, size: u32, timeout: Duration, counter: QueryCounter) -> DbPool {
+pub fn build_pool(
+    url: &str,
+    size: u32,
+    queue_limit: usize,
+    timeout: Duration,
+    counter: QueryCounter,
+) -> DbPool {
     let connections = r2d2::Pool::builder()
         .max_size(size)
         .min_idle(Some(0))
@@ -63,7 +70,7 @@ pub fn build_pool(url: &str, size: u32, timeout: Duration, counter: QueryCounter
         .test_on_check_out(false)
         .connection_customizer(Box::new(CountQueries(counter)))
         .build_unchecked(ConnectionManager::new(url));
-    let jobs = threads::start("db", size as usize);
+    let jobs = threads::start("db", size as usize, queue_limit);
     DbPool {
         connections,
         jobs,
@@ -113,10 +120,7 @@ where
         }
         let outcome = if queued.elapsed() > wait {
             // Overload is answered: this request has waited long enough.
-            Err(ApiError::Overloaded {
-                retry_after_seconds: 1,
-                detail: "Too many requests at once; try again in a moment",
-            })
+            Err(overloaded())
         } else {
             connections
                 .get()
@@ -126,12 +130,26 @@ where
         // The request may have gone meanwhile; nobody is left to tell.
         let _ = done.send(outcome);
     });
-    pool.jobs
-        .send(job)
-        .map_err(|_| ApiError::internal(Message("the database threads have stopped".into())))?;
+    match pool.jobs.try_send(job) {
+        Ok(()) => {}
+        // As many queries wait as may: answered now rather than queued behind them.
+        Err(mpsc::TrySendError::Full(_)) => return Err(overloaded()),
+        Err(mpsc::TrySendError::Disconnected(_)) => {
+            return Err(ApiError::internal(Message(
+                "the database threads have stopped".into(),
+            )))
+        }
+    }
     result
         .await
         .map_err(|_| ApiError::internal(Message("a database job ended without an answer".into())))?
+}
+
+fn overloaded() -> ApiError {
+    ApiError::Overloaded {
+        retry_after_seconds: 1,
+        detail: "Too many requests at once; try again in a moment",
+    }
 }
 
 /// Applies pending migrations, one instance at a time; returns their names.

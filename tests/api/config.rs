@@ -40,6 +40,7 @@ fn defaults_are_the_contracts() {
     assert!(s.auth.hash_concurrency() >= 1);
     assert_eq!((s.auth.hash_queue, s.auth.hash_wait_ms), (2, 2000));
     assert_eq!(s.server.body_timeout_seconds, 10);
+    assert_eq!(s.database.queue_limit, 1024);
     assert!(s.server.trusted_proxies.is_empty());
     assert_eq!((s.auth.max_failed_logins, s.auth.lockout_seconds), (5, 900));
     assert_eq!(s.rate_limit.auth_per_minute, 30);
@@ -149,7 +150,11 @@ fn variables_override_files_and_lists_are_comma_separated() {
 
 #[test]
 fn bad_values_are_refused_with_the_key_named() {
-    let cases: [(&[(&str, &str)], &str); 13] = [
+    let cases: [(&[(&str, &str)], &str); 14] = [
+        (
+            &[("APP__DATABASE__QUEUE_LIMIT", "0")],
+            "APP__DATABASE__QUEUE_LIMIT",
+        ),
         (
             &[("APP__SERVER__TRUSTED_PROXIES", "10.0.0.0/8,proxy.local")],
             "server.trusted_proxies",

@@ -14,7 +14,8 @@ use crate::cluster::ThrowawayCluster;
 use taskgate::domain::Role;
 
 use crate::helpers::{
-    rss_kib, serve, signal, spawn_app, spawn_on, test_settings, TestDatabase, PASSWORD,
+    rss_kib, serve, signal, spawn_app, spawn_app_with, spawn_on, test_settings, TestDatabase,
+    PASSWORD,
 };
 
 fn count(db_url: &str, sql: &str) -> i64 {
@@ -525,6 +526,55 @@ async fn a_query_that_waited_out_the_queue_is_answered_503_at_once() {
         assert!(
             at.duration_since(released) < Duration::from_millis(500),
             "answered at once"
+        );
+    }
+}
+
+#[tokio::test]
+async fn queries_beyond_the_queue_limit_are_answered_503_without_waiting() {
+    // Two database threads (the pool's size in tests), two places in the queue.
+    let app = spawn_app_with(|s| s.database.queue_limit = 2).await;
+    let ada = app.signup_and_login(Role::User).await;
+    let lock = app.db().lock_table("sessions");
+    let started = Instant::now();
+    let mut asked = Vec::new();
+    for _ in 0..6 {
+        let (client, base, token) = (app.client.clone(), app.address.clone(), ada.access.clone());
+        asked.push(tokio::spawn(async move {
+            let resp = client
+                .get(format!("{base}/users/me"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            let retry_after = resp.headers().get("retry-after").cloned();
+            (
+                resp.status(),
+                retry_after,
+                started.elapsed(),
+                resp.text().await.unwrap(),
+            )
+        }));
+        // In order: two take the threads, two queue, two find the queue full.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let released = started.elapsed();
+    lock.release();
+    let mut answers = Vec::new();
+    for a in asked {
+        answers.push(a.await.unwrap());
+    }
+    let served: Vec<_> = answers.iter().map(|a| a.0).collect();
+    assert_eq!(served[..4], [StatusCode::OK; 4], "{answers:?}");
+    for (status, retry_after, at, body) in &answers[4..] {
+        assert_eq!(*status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert_eq!(retry_after.as_ref().map(|v| v.to_str().unwrap()), Some("1"));
+        let body: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(body["error"], "unavailable");
+        assert!(
+            *at < released,
+            "answered while the queue was still full, not after"
         );
     }
 }
