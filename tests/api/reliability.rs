@@ -483,6 +483,28 @@ async fn a_mixed_workload_loses_nothing_has_no_5xx_and_keeps_its_memory() {
     );
 }
 
+/// `GET /users/me` in a task of its own: its status, `Retry-After`, when it
+/// was answered, and its body.
+type MeAnswer = (
+    StatusCode,
+    Option<reqwest::header::HeaderValue>,
+    Instant,
+    String,
+);
+fn ask_me(client: &Client, base: &str, token: &str) -> tokio::task::JoinHandle<MeAnswer> {
+    let (client, url, token) = (client.clone(), format!("{base}/users/me"), token.to_owned());
+    tokio::spawn(async move {
+        let resp = client.get(url).bearer_auth(token).send().await.unwrap();
+        let retry_after = resp.headers().get("retry-after").cloned();
+        (
+            resp.status(),
+            retry_after,
+            Instant::now(),
+            resp.text().await.unwrap(),
+        )
+    })
+}
+
 #[tokio::test]
 async fn a_query_that_waited_out_the_queue_is_answered_503_at_once() {
     // Two database threads (the pool's size in tests), one second of wait.
@@ -491,21 +513,7 @@ async fn a_query_that_waited_out_the_queue_is_answered_503_at_once() {
     let lock = app.db().lock_table("sessions");
     let mut asked = Vec::new();
     for _ in 0..6 {
-        let (client, base, token) = (app.client.clone(), app.address.clone(), ada.access.clone());
-        asked.push(tokio::spawn(async move {
-            let resp = client
-                .get(format!("{base}/users/me"))
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap();
-            (
-                resp.status(),
-                resp.headers().get("retry-after").cloned(),
-                Instant::now(),
-                resp.text().await.unwrap(),
-            )
-        }));
+        asked.push(ask_me(&app.client, &app.address, &ada.access));
         // The first two take the threads; the rest queue behind them.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -536,30 +544,14 @@ async fn queries_beyond_the_queue_limit_are_answered_503_without_waiting() {
     let app = spawn_app_with(|s| s.database.queue_limit = 2).await;
     let ada = app.signup_and_login(Role::User).await;
     let lock = app.db().lock_table("sessions");
-    let started = Instant::now();
     let mut asked = Vec::new();
     for _ in 0..6 {
-        let (client, base, token) = (app.client.clone(), app.address.clone(), ada.access.clone());
-        asked.push(tokio::spawn(async move {
-            let resp = client
-                .get(format!("{base}/users/me"))
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap();
-            let retry_after = resp.headers().get("retry-after").cloned();
-            (
-                resp.status(),
-                retry_after,
-                started.elapsed(),
-                resp.text().await.unwrap(),
-            )
-        }));
+        asked.push(ask_me(&app.client, &app.address, &ada.access));
         // In order: two take the threads, two queue, two find the queue full.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let released = started.elapsed();
+    let released = Instant::now();
     lock.release();
     let mut answers = Vec::new();
     for a in asked {
