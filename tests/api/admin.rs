@@ -327,10 +327,7 @@ async fn the_last_active_admin_cannot_be_demoted_disabled_or_deleted() {
         .admin_update_user(&admin, &path, json!({"role": "admin", "full_name": "Root"}))
         .await;
     assert_eq!(resp.status(), StatusCode::OK);
-    assert_eq!(
-        app.count("SELECT count(*) FROM users WHERE role = 'admin' AND NOT disabled"),
-        1
-    );
+    assert_eq!(app.enabled_with_role(Role::Admin), 1);
 }
 
 #[tokio::test]
@@ -354,10 +351,7 @@ async fn two_admins_demoting_each_other_at_once_leave_one_admin() {
             statuses == [200, 403] || statuses == [200, 409],
             "{statuses:?}"
         );
-        assert_eq!(
-            app.count("SELECT count(*) FROM users WHERE role = 'admin' AND NOT disabled"),
-            1
-        );
+        assert_eq!(app.enabled_with_role(Role::Admin), 1);
         app.sql("DELETE FROM users");
     }
 }

@@ -531,6 +531,29 @@ impl TestApp {
             .expect("role set");
     }
 
+    /// The role user `id` holds in the database.
+    pub fn role_of(&self, id: i64) -> Role {
+        use diesel::prelude::*;
+        use taskgate::db::schema::users;
+        let role: String = users::table
+            .find(id)
+            .select(users::role)
+            .first(&mut self.db().connect())
+            .expect("role read");
+        role.parse().expect("a stored role is a Role")
+    }
+
+    /// How many enabled accounts hold `role`.
+    pub fn enabled_with_role(&self, role: Role) -> i64 {
+        use diesel::prelude::*;
+        use taskgate::db::schema::users;
+        users::table
+            .filter(users::role.eq(role.as_str()).and(users::disabled.eq(false)))
+            .count()
+            .get_result(&mut self.db().connect())
+            .expect("role count")
+    }
+
     /// `POST /users/me/password` as `who`.
     pub async fn change_password(&self, who: &TestUser, current: &str, new: &str) -> Response {
         let body = serde_json::json!({ "current_password": current, "new_password": new });

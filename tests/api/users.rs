@@ -250,13 +250,7 @@ async fn patch_me_changes_only_the_name() {
     assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
     let resp = patch(json!({"full_name": "n".repeat(201)})).await.unwrap();
     assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
-    assert_eq!(
-        app.count(&format!(
-            "SELECT count(*) FROM users WHERE id = {} AND role = 'user'",
-            ada.id
-        )),
-        1
-    );
+    assert_eq!(app.role_of(ada.id), Role::User);
 
     let resp = app
         .request(Method::PATCH, "/users/me")
