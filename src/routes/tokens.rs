@@ -1,30 +1,16 @@
 //! `POST /token` and `POST /login`: the OAuth2 password grant.
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::Utc;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::client::{client_ip, user_agent};
 use super::form::FormFields;
 use super::json::JsonBody;
-use crate::auth::jwt::TokenType;
+use crate::auth::grant::{self, TokenPair};
 use crate::auth::login::{self, Client};
 use crate::auth::AppState;
-use crate::db::sessions::{self, Refreshed};
-use crate::db::{self};
-use crate::domain::Role;
 use crate::error::{ApiError, ErrorBody};
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TokenPair {
-    pub access_token: String,
-    pub refresh_token: String,
-    #[schema(example = "bearer")]
-    pub token_type: &'static str,
-    /// Seconds until the access token expires.
-    pub expires_in: i64,
-}
 
 /// The password grant's form (for the OpenAPI description; `FormFields` parses it).
 #[derive(Deserialize, ToSchema)]
@@ -98,7 +84,8 @@ pub async fn token(
             let token = form
                 .get("refresh_token")
                 .ok_or_else(|| ApiError::field("refresh_token", "field required"))?;
-            refresh_grant(&state, &req, token).await
+            let pair = grant::refresh(&state, token, client_ip(&req)).await?;
+            Ok(token_response(pair))
         }
         _ => Err(ApiError::UnsupportedGrantType),
     }
@@ -124,17 +111,9 @@ async fn password_grant(
         user_agent: user_agent(req),
     };
     let (user, session) = login::log_in(state, username, password, &client).await?;
-    let pair = sign_pair(
-        state,
-        user.id,
-        user.role()?,
-        &session,
-        session.refresh_iat.timestamp(),
-    )?;
+    let pair = grant::sign_pair(state, &user, &session, session.refresh_iat.timestamp())?;
     Ok(token_response(pair))
 }
-
-const BAD_REFRESH: &str = "Invalid or expired refresh token";
 
 /// The body of `POST /refresh`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -155,79 +134,8 @@ pub async fn refresh(
     req: HttpRequest,
     body: JsonBody<RefreshBody>,
 ) -> Result<HttpResponse, ApiError> {
-    refresh_grant(&state, &req, &body.refresh_token).await
-}
-
-/// Rotates a refresh token (docs/API.md, "Refresh tokens rotate").
-async fn refresh_grant(
-    state: &AppState,
-    req: &HttpRequest,
-    token: &str,
-) -> Result<HttpResponse, ApiError> {
-    let claims = state.keys.decode(token, TokenType::Refresh).map_err(|e| {
-        log::debug!("refresh token refused: {e:?}");
-        ApiError::InvalidGrant(BAD_REFRESH)
-    })?;
-    let (sid, jti, user_id) = (claims.sid, claims.jti, claims.user_id().unwrap_or_default());
-    let jwt = &state.settings.jwt;
-    let (ttl, grace) = (
-        jwt.refresh_ttl_seconds as i64,
-        jwt.refresh_reuse_grace_seconds as i64,
-    );
-    let ip = client_ip(req);
-    let outcome = db::run(&state.pool, move |conn| {
-        sessions::refresh_recorded(conn, sid, user_id, jti, ttl, grace, ip.as_deref())
-    })
-    .await?;
-    match outcome {
-        Refreshed::Rotated(session, user) | Refreshed::Grace(session, user) => {
-            let pair = sign_pair(
-                state,
-                user.id,
-                user.role()?,
-                &session,
-                Utc::now().timestamp(),
-            )?;
-            Ok(token_response(pair))
-        }
-        Refreshed::ReuseDetected { user_id } => {
-            log::warn!("refresh token reuse detected: session {sid} of user {user_id} revoked");
-            Err(ApiError::InvalidGrant(BAD_REFRESH))
-        }
-        Refreshed::Refused => Err(ApiError::InvalidGrant(BAD_REFRESH)),
-    }
-}
-
-/// Signs a fresh access token and the session's current refresh token.
-pub fn sign_pair(
-    state: &AppState,
-    user_id: i64,
-    role: Role,
-    session: &sessions::Session,
-    now: i64,
-) -> Result<TokenPair, ApiError> {
-    let keys = &state.keys;
-    let access = keys.access_claims(
-        user_id,
-        role,
-        session.id,
-        now,
-        state.settings.jwt.access_ttl_seconds,
-        session.expires_at.timestamp(),
-    );
-    let refresh = keys.refresh_claims(
-        user_id,
-        session.id,
-        session.refresh_jti,
-        session.refresh_iat.timestamp(),
-        session.refresh_exp.timestamp(),
-    );
-    Ok(TokenPair {
-        access_token: keys.encode(&access).map_err(ApiError::internal)?,
-        refresh_token: keys.encode(&refresh).map_err(ApiError::internal)?,
-        token_type: "bearer",
-        expires_in: access.exp - access.iat,
-    })
+    let pair = grant::refresh(&state, &body.refresh_token, client_ip(&req)).await?;
+    Ok(token_response(pair))
 }
 
 /// 200 with the pair; tokens must never be cached (RFC 6749 §5.1).
