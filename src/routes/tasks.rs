@@ -23,10 +23,12 @@ use crate::error::{ApiError, ErrorBody};
 #[serde(deny_unknown_fields)]
 pub struct TaskBody {
     /// Trimmed; then 1 to 200 characters.
+    // The pattern is that rule (a `maxLength` would count the whitespace
+    // that trimming drops), with what `str::trim` strips (Unicode White_Space)
+    // spelled out: ECMA, Python and Rust regexes each read `\s` differently.
+    // tests/api/openapi.rs holds it to `TaskTitle::parse`.
     #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = "^[^\\x00]*[^\\s\\x00][^\\x00]*$"
+        pattern = r"^[\x09-\x0D\x20\x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[^\x09-\x0D\x20\x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\x00]([^\x00]{0,198}[^\x09-\x0D\x20\x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\x00])?[\x09-\x0D\x20\x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$"
     )]
     pub title: String,
     #[schema(max_length = 10000, pattern = "^[^\\x00]*$")]
@@ -67,7 +69,8 @@ impl TaskBody {
 #[serde(deny_unknown_fields)]
 pub struct TaskPatch {
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = String, min_length = 1, max_length = 200, pattern = "^[^\\x00]*[^\\s\\x00][^\\x00]*$")]
+    /// Trimmed; then 1 to 200 characters (the pattern as in `TaskBody`).
+    #[schema(value_type = String, pattern = r"^[\x09-\x0D\x20\x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[^\x09-\x0D\x20\x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\x00]([^\x00]{0,198}[^\x09-\x0D\x20\x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\x00])?[\x09-\x0D\x20\x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$")]
     pub title: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>, max_length = 10000, pattern = "^[^\\x00]*$")]

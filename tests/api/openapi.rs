@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use taskgate::domain::Role;
+use taskgate::domain::{Role, TaskTitle};
 
 use crate::helpers::spawn_app;
 
@@ -242,5 +242,96 @@ async fn docs_api_md_names_exactly_the_routes_that_are_served() {
             let body: Value = resp.json().await.unwrap();
             assert_ne!(body["detail"], "Not found", "{method} {path} is not served");
         }
+    }
+}
+
+/// A title the document allows is one the server takes, and one it refuses is
+/// refused: the title pattern agrees with `TaskTitle::parse` on every
+/// one-character title of the Basic Multilingual Plane (all of Unicode's
+/// whitespace is there) and on lengths around 200 with whitespace around
+/// them, and over HTTP on a title of U+0085 alone, which is whitespace to the
+/// server but not to a fuzzer's ASCII `\s`.
+#[tokio::test]
+async fn the_title_pattern_allows_exactly_the_titles_the_server_takes() {
+    let app = spawn_app().await;
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    for body in ["TaskBody", "TaskPatch"] {
+        let schema = &doc["components"]["schemas"][body]["properties"]["title"];
+        let pattern = schema["pattern"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{body}.title has a pattern"));
+        // ECMA-262, Python and Rust each read these classes over a different
+        // set of characters, so a client's reading would differ from ours.
+        for class in [r"\s", r"\S", r"\d", r"\w", r"\b"] {
+            assert!(!pattern.contains(class), "{body}.title uses {class}");
+        }
+        let pattern = regex::Regex::new(pattern).unwrap();
+        let length = |key: &str| schema[key].as_u64().map(|n| n as usize);
+        // What a validating client checks: the pattern and any length bounds.
+        let allows = |title: &str| {
+            let n = title.chars().count();
+            pattern.is_match(title)
+                && length("minLength").is_none_or(|min| n >= min)
+                && length("maxLength").is_none_or(|max| n <= max)
+        };
+        let long = "é".repeat(200);
+        let titles = (0..=0xFFFF_u32)
+            .filter_map(char::from_u32)
+            .map(String::from)
+            .chain([
+                long.clone(),
+                format!("{long}x"),
+                format!(" \u{3000}{long}\u{85}\n"),
+                format!("\t{long}x "),
+                "a b".to_owned(),
+                "a\0b".to_owned(),
+                " \u{2028} ".to_owned(),
+            ]);
+        for title in titles {
+            assert_eq!(
+                allows(&title),
+                TaskTitle::parse(&title).is_ok(),
+                "{body}.title of {title:?}"
+            );
+        }
+    }
+
+    let user = app.signup_and_login(Role::User).await;
+    let resp = app
+        .create_task(&user, serde_json::json!({"title": "\u{85}"}))
+        .await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["fields"]["title"], "title must not be empty");
+}
+
+/// Every `$ref` in the document names a schema the document holds.
+#[tokio::test]
+async fn every_reference_in_the_document_resolves() {
+    fn refs<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    out.push(r);
+                }
+                map.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let app = spawn_app().await;
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let mut found = Vec::new();
+    refs(&doc, &mut found);
+    assert!(!found.is_empty());
+    for r in found {
+        let name = r
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("{r} is not a schema reference"));
+        assert!(
+            doc["components"]["schemas"][name].is_object(),
+            "{r} does not resolve"
+        );
     }
 }

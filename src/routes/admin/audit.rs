@@ -47,6 +47,8 @@ impl From<AuditEvent> for AuditEventView {
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Only events of this kind.
+    // Inline: a parameter's `$ref` is not collected into the components.
+    #[param(inline)]
     pub kind: Option<AuditKind>,
     #[param(minimum = 1, maximum = 200, default = 50)]
     pub limit: Option<i64>,
