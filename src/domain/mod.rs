@@ -9,7 +9,7 @@ pub mod task;
 
 pub use account::NewAccount;
 pub use email::Email;
-pub use full_name::FullName;
+pub use full_name::{FullName, FULL_NAME_MAX};
 pub use password::Password;
 pub use proxies::TrustedProxies;
 pub use role::Role;

@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::doc::ErrorResponses;
+use super::doc::{self, ErrorResponses};
 use super::json::{double_option, JsonBody};
 use super::paging::{list_response, Page};
 use super::query::QueryParams;
@@ -22,14 +22,7 @@ use crate::error::{ApiError, ErrorBody};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskBody {
-    /// Trimmed; then 1 to 200 characters.
-    // The pattern is that rule (a `maxLength` would count the whitespace
-    // that trimming drops), with what `str::trim` strips (Unicode White_Space)
-    // spelled out: ECMA, Python and Rust regexes each read `\s` differently.
-    // tests/api/openapi.rs holds it to `TaskTitle::parse`.
-    #[schema(
-        pattern = r"^[\x09-\x0D\x20\x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[^\x09-\x0D\x20\x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\x00]([^\x00]{0,198}[^\x09-\x0D\x20\x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\x00])?[\x09-\x0D\x20\x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$"
-    )]
+    #[schema(schema_with = doc::task_title)]
     pub title: String,
     #[schema(max_length = 10000, pattern = "^[^\\x00]*$")]
     pub description: Option<String>,
@@ -69,8 +62,7 @@ impl TaskBody {
 #[serde(deny_unknown_fields)]
 pub struct TaskPatch {
     #[serde(default, deserialize_with = "double_option")]
-    /// Trimmed; then 1 to 200 characters (the pattern as in `TaskBody`).
-    #[schema(value_type = String, pattern = r"^[\x09-\x0D\x20\x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[^\x09-\x0D\x20\x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\x00]([^\x00]{0,198}[^\x09-\x0D\x20\x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\x00])?[\x09-\x0D\x20\x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$")]
+    #[schema(schema_with = doc::task_title)]
     pub title: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>, max_length = 10000, pattern = "^[^\\x00]*$")]

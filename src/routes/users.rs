@@ -4,7 +4,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::client::client_ip;
-use super::doc::ErrorResponses;
+use super::doc::{self, ErrorResponses};
 use super::json::{double_option, JsonBody};
 use super::views::UserView;
 use crate::auth::login::{self, Client};
@@ -23,7 +23,7 @@ pub struct SignupBody {
     /// 8 characters to 72 bytes; not a common password.
     #[schema(min_length = 8, max_length = 72, example = "correct horse battery")]
     pub password: String,
-    #[schema(max_length = 200, pattern = "^[^\\x00]*$")]
+    #[schema(schema_with = doc::full_name)]
     pub full_name: Option<String>,
 }
 
@@ -64,12 +64,12 @@ pub async fn me(user: CurrentUser) -> HttpResponse {
     HttpResponse::Ok().json(UserView::new(&user.user, user.role))
 }
 
+/// An absent `full_name` leaves the name as it is; `null` or blank clears it.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMeBody {
-    /// `null` or blank clears the name; absent leaves it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(max_length = 200, value_type = Option<String>, pattern = "^[^\\x00]*$")]
+    #[schema(schema_with = doc::full_name)]
     pub full_name: Option<Option<String>>,
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use taskgate::domain::{Role, TaskTitle};
+use taskgate::domain::{FullName, Role, TaskTitle};
 
 use crate::helpers::spawn_app;
 
@@ -245,53 +245,66 @@ async fn docs_api_md_names_exactly_the_routes_that_are_served() {
     }
 }
 
-/// A title the document allows is one the server takes, and one it refuses is
-/// refused: the title pattern agrees with `TaskTitle::parse` on every
-/// one-character title of the Basic Multilingual Plane (all of Unicode's
-/// whitespace is there) and on lengths around 200 with whitespace around
-/// them, and over HTTP on a title of U+0085 alone, which is whitespace to the
-/// server but not to a fuzzer's ASCII `\s`.
+/// A trimmed text the document allows is one the server takes, and one it
+/// refuses is refused: each `title` and `full_name` schema agrees with
+/// `TaskTitle::parse` or `FullName::parse` on every one-character text of the
+/// Basic Multilingual Plane (all of Unicode's whitespace is there) and on
+/// lengths around 200 with whitespace around them; and over HTTP a title of
+/// U+0085 alone, whitespace to the server but not to a fuzzer's ASCII `\s`,
+/// is refused.
 #[tokio::test]
-async fn the_title_pattern_allows_exactly_the_titles_the_server_takes() {
+async fn trimmed_text_schemas_allow_exactly_what_the_server_takes() {
     let app = spawn_app().await;
     let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
-    for body in ["TaskBody", "TaskPatch"] {
-        let schema = &doc["components"]["schemas"][body]["properties"]["title"];
+    let title = |t: &str| TaskTitle::parse(t).is_ok();
+    let full_name = |t: &str| FullName::parse(Some(t.to_owned())).is_ok();
+    type Rule<'a> = &'a dyn Fn(&str) -> bool;
+    let fields: [(&str, &str, Rule); 6] = [
+        ("TaskBody", "title", &title),
+        ("TaskPatch", "title", &title),
+        ("SignupBody", "full_name", &full_name),
+        ("UpdateMeBody", "full_name", &full_name),
+        ("CreateUserBody", "full_name", &full_name),
+        ("UpdateUserBody", "full_name", &full_name),
+    ];
+    let long = "é".repeat(200);
+    let samples = [
+        long.clone(),
+        format!("{long}x"),
+        format!(" \u{3000}{long}\u{85}\n"),
+        format!("\t{long}x "),
+        "a b".to_owned(),
+        "a\0b".to_owned(),
+        " \u{2028} ".to_owned(),
+        String::new(),
+    ];
+    for (body, field, server_takes) in fields {
+        let schema = &doc["components"]["schemas"][body]["properties"][field];
         let pattern = schema["pattern"]
             .as_str()
-            .unwrap_or_else(|| panic!("{body}.title has a pattern"));
+            .unwrap_or_else(|| panic!("{body}.{field} has a pattern"));
         // ECMA-262, Python and Rust each read these classes over a different
         // set of characters, so a client's reading would differ from ours.
         for class in [r"\s", r"\S", r"\d", r"\w", r"\b"] {
-            assert!(!pattern.contains(class), "{body}.title uses {class}");
+            assert!(!pattern.contains(class), "{body}.{field} uses {class}");
         }
         let pattern = regex::Regex::new(pattern).unwrap();
         let length = |key: &str| schema[key].as_u64().map(|n| n as usize);
         // What a validating client checks: the pattern and any length bounds.
-        let allows = |title: &str| {
-            let n = title.chars().count();
-            pattern.is_match(title)
+        let allows = |text: &str| {
+            let n = text.chars().count();
+            pattern.is_match(text)
                 && length("minLength").is_none_or(|min| n >= min)
                 && length("maxLength").is_none_or(|max| n <= max)
         };
-        let long = "é".repeat(200);
-        let titles = (0..=0xFFFF_u32)
+        let singles = (0..=0xFFFF_u32)
             .filter_map(char::from_u32)
-            .map(String::from)
-            .chain([
-                long.clone(),
-                format!("{long}x"),
-                format!(" \u{3000}{long}\u{85}\n"),
-                format!("\t{long}x "),
-                "a b".to_owned(),
-                "a\0b".to_owned(),
-                " \u{2028} ".to_owned(),
-            ]);
-        for title in titles {
+            .map(String::from);
+        for text in singles.chain(samples.iter().cloned()) {
             assert_eq!(
-                allows(&title),
-                TaskTitle::parse(&title).is_ok(),
-                "{body}.title of {title:?}"
+                allows(&text),
+                server_takes(&text),
+                "{body}.{field} of {text:?}"
             );
         }
     }

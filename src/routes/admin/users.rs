@@ -13,7 +13,7 @@ use crate::db::{self};
 use crate::domain::{FullName, NewAccount, Role};
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::client::client_ip;
-use crate::routes::doc::ErrorResponses;
+use crate::routes::doc::{self, ErrorResponses};
 use crate::routes::json::{double_option, JsonBody};
 use crate::routes::paging::{list_response, Page};
 use crate::routes::query::QueryParams;
@@ -72,7 +72,7 @@ pub struct CreateUserBody {
     pub email: String,
     #[schema(min_length = 8, max_length = 72)]
     pub password: String,
-    #[schema(max_length = 200, pattern = "^[^\\x00]*$")]
+    #[schema(schema_with = doc::full_name)]
     pub full_name: Option<String>,
     /// Default `user`.
     pub role: Option<Role>,
@@ -127,7 +127,7 @@ pub struct UpdateUserBody {
     /// Disabling also ends every session of the user.
     pub disabled: Option<bool>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, max_length = 200, pattern = "^[^\\x00]*$")]
+    #[schema(schema_with = doc::full_name)]
     pub full_name: Option<Option<String>>,
 }
 
