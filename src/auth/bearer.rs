@@ -6,8 +6,8 @@ use actix_web::{web, HttpMessage};
 use actix_web_httpauth::extractors::bearer::BearerAuth;
 
 use super::jwt::{TokenError, TokenType};
+use super::AppState;
 use super::CurrentUser;
-use crate::auth::AppState;
 use crate::db::{self, sessions};
 use crate::error::{ApiError, Message};
 

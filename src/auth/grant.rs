@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::jwt::TokenType;
-use crate::auth::AppState;
+use super::AppState;
 use crate::db::sessions::{self, Refreshed, Session};
 use crate::db::{self, users::User};
 use crate::error::ApiError;

@@ -6,7 +6,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::password::Turn;
-use crate::auth::AppState;
+use super::AppState;
 use crate::db::sessions::{NewSession, Session};
 use crate::db::users::{self, AccountKey, Attempt, User};
 use crate::db::{self, account, audit};

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
 
-use crate::auth::AppState;
+use super::AppState;
 use crate::db::outbox::NewMail;
 use crate::db::recovery::{self, NewReset};
 use crate::db::{self, users};

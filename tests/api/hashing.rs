@@ -4,6 +4,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
+use tokio::task::JoinHandle;
 
 use crate::helpers::{assert_error, spawn_app_with, TestApp, PASSWORD};
 
@@ -16,6 +17,25 @@ async fn bounded_app() -> TestApp {
         s.auth.hash_wait_ms = 30_000;
     })
     .await
+}
+
+/// `n` logins of unknown emails, sent at once as tasks of their own; each
+/// comes to its status and how long it took.
+fn spawn_unknown_logins(app: &TestApp, n: usize) -> Vec<JoinHandle<(StatusCode, Duration)>> {
+    (0..n)
+        .map(|i| {
+            let (client, url) = (app.client.clone(), format!("{}/token", app.address));
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let form = [
+                    ("username", format!("nobody{i}@example.com")),
+                    ("password", PASSWORD.to_owned()),
+                ];
+                let status = client.post(url).form(&form).send().await.unwrap().status();
+                (status, started.elapsed())
+            })
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -62,20 +82,7 @@ async fn refusals_beyond_the_bound_wait_for_no_database_work() {
     let app = bounded_app().await;
     // The throttle's table locked: every admitted login waits on its round trip.
     let lock = app.db().lock_table("auth_throttle");
-    let logins: Vec<_> = (0..10)
-        .map(|i| {
-            let (client, url) = (app.client.clone(), format!("{}/token", app.address));
-            tokio::spawn(async move {
-                let started = Instant::now();
-                let form = [
-                    ("username", format!("nobody{i}@example.com")),
-                    ("password", PASSWORD.to_owned()),
-                ];
-                let status = client.post(url).form(&form).send().await.unwrap().status();
-                (status, started.elapsed())
-            })
-        })
-        .collect();
+    let logins = spawn_unknown_logins(&app, 10);
     tokio::time::sleep(Duration::from_millis(600)).await;
     lock.release();
     let (mut admitted, mut refused) = (0, 0);
@@ -98,18 +105,7 @@ async fn the_reset_page_is_served_while_the_hashing_bound_is_full() {
     let app = bounded_app().await;
     // Three logins admitted and held on the throttle's round trip: the bound is full.
     let lock = app.db().lock_table("auth_throttle");
-    let held: Vec<_> = (0..3)
-        .map(|i| {
-            let (client, url) = (app.client.clone(), format!("{}/token", app.address));
-            tokio::spawn(async move {
-                let form = [
-                    ("username", format!("nobody{i}@example.com")),
-                    ("password", PASSWORD.into()),
-                ];
-                client.post(url).form(&form).send().await.unwrap().status()
-            })
-        })
-        .collect();
+    let held = spawn_unknown_logins(&app, 3);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let refused = app.login("late@example.com", PASSWORD).await;
     assert_error(refused, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
@@ -125,7 +121,7 @@ async fn the_reset_page_is_served_while_the_hashing_bound_is_full() {
     lock.release();
     assert_eq!(page.await.unwrap(), StatusCode::OK);
     for login in held {
-        assert_eq!(login.await.unwrap(), StatusCode::UNAUTHORIZED);
+        assert_eq!(login.await.unwrap().0, StatusCode::UNAUTHORIZED);
     }
 }
 
