@@ -107,19 +107,16 @@ fn template() -> &'static str {
 }
 
 fn database_exists(conn: &mut PgConnection, name: &str) -> bool {
+    use diesel::dsl::sql;
     use diesel::prelude::*;
-    use diesel::sql_types::Text;
-    #[derive(QueryableByName)]
-    struct Found {
-        #[diesel(sql_type = diesel::sql_types::Integer)]
-        #[allow(dead_code)]
-        one: i32,
-    }
-    diesel::sql_query("SELECT 1 AS one FROM pg_database WHERE datname = $1")
-        .bind::<Text, _>(name)
-        .load::<Found>(conn)
-        .map(|rows| !rows.is_empty())
-        .expect("query pg_database")
+    use diesel::sql_types::{Bool, Text};
+    diesel::select(
+        sql::<Bool>("EXISTS (SELECT 1 FROM pg_database WHERE datname = ")
+            .bind::<Text, _>(name)
+            .sql(")"),
+    )
+    .get_result(conn)
+    .expect("query pg_database")
 }
 
 /// A database of its own for one test, dropped when the test ends.
