@@ -31,9 +31,9 @@ impl utoipa::IntoResponses for ErrorResponses {
 /// Python and Rust regexes each read `\s` over a different set.
 const WHITESPACE: &str = r"\x09-\x0D\x20\x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000";
 
-/// A pattern for text that, once trimmed, holds at most `max` characters
-/// (at least one unless `blank_allowed`) and no NUL. A `maxLength` cannot say
-/// this: it would count the whitespace that trimming drops.
+/// A pattern for text that, once trimmed, holds at most `max` (2 or more)
+/// characters (at least one unless `blank_allowed`) and no NUL. A `maxLength`
+/// cannot say this: it would count the whitespace that trimming drops.
 fn trimmed_text(max: usize, blank_allowed: bool) -> String {
     let ws = WHITESPACE;
     let text = format!(
