@@ -11,6 +11,7 @@ use crate::auth::password::hash_blocking;
 use crate::config::{JwtAlgorithm, Settings};
 use crate::db::{self, audit, users};
 use crate::domain::{Email, Password, Role};
+use crate::mail::Mailer;
 use crate::startup::Application;
 
 const ENV_HELP: &str =
@@ -278,6 +279,8 @@ fn generate_key(algorithm: JwtAlgorithm) -> CliResult {
 
 fn check_config(settings: &Settings) -> CliResult {
     let keys = Keys::new(&settings.jwt)?;
+    // Builds the SMTP transport as serving would: a bad mail.ca_file fails here.
+    let mailer = Mailer::new(&settings.mail, settings.recovery_enabled())?;
     println!("configuration OK ({})", settings.env.as_str());
     println!(
         "  server: {}:{}",
@@ -310,5 +313,18 @@ fn check_config(settings: &Settings) -> CliResult {
         settings.server.trusted_proxies.len()
     );
     println!("  cors origins: {}", settings.cors.allowed_origins.len());
+    println!(
+        "  recovery mail: {}{}",
+        match &mailer {
+            Some(m) if m.sends() => "SMTP",
+            Some(_) => "to the log (development)",
+            None => "off",
+        },
+        if settings.mail.ca_file.is_some() {
+            ", with mail.ca_file"
+        } else {
+            ""
+        }
+    );
     Ok(())
 }

@@ -237,6 +237,9 @@ pub struct MailSettings {
     pub from: String,
     /// Where a reset link points; the token is appended as `?token=`.
     pub link_base_url: String,
+    /// Certificate authorities (PEM) trusted for the SMTP server's
+    /// certificate besides the public web roots: for a relay with a private CA.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for MailSettings {
@@ -245,6 +248,7 @@ impl Default for MailSettings {
             smtp_url: None,
             from: "taskgate <no-reply@localhost>".into(),
             link_base_url: "http://127.0.0.1:8000/password/reset".into(),
+            ca_file: None,
         }
     }
 }
@@ -342,14 +346,12 @@ impl Settings {
         if self.jwt.private_key.as_ref().is_some_and(blank) {
             self.jwt.private_key = None;
         }
-        if self
-            .jwt
-            .private_key_file
-            .as_ref()
-            .is_some_and(|p| p.as_os_str().is_empty())
-        {
-            self.jwt.private_key_file = None;
-        }
+        let no_empty_path = |p: &mut Option<PathBuf>| {
+            if p.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+                *p = None;
+            }
+        };
+        no_empty_path(&mut self.jwt.private_key_file);
         self.jwt
             .previous_public_keys
             .retain(|k| !k.trim().is_empty());
@@ -365,6 +367,7 @@ impl Settings {
         if self.mail.link_base_url.trim().is_empty() {
             self.mail.link_base_url = defaults.link_base_url;
         }
+        no_empty_path(&mut self.mail.ca_file);
         if self
             .bootstrap
             .admin_email

@@ -2,13 +2,18 @@
 //! senders get the same row), delivers them over SMTP with lettre, and marks
 //! each sent or due again later, backing off. A mail committed just before a
 //! crash is delivered after the restart (or by another instance).
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{Message, SmtpTransport, Transport};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
 use tokio::sync::Notify;
+use url::Url;
 
 use crate::config::MailSettings;
 use crate::db::outbox::{self, Mail};
@@ -44,17 +49,24 @@ impl Mailer {
             .from
             .parse::<Mailbox>()
             .map_err(|e| format!("mail.from: {e}"))?;
-        let delivery = match &settings.smtp_url {
-            Some(url) => Delivery::Smtp(
-                SmtpTransport::from_url(url.expose())
-                    .map_err(|e| format!("mail.smtp_url: {e}"))?
-                    .timeout(Some(SMTP_TIMEOUT))
-                    .build(),
-            ),
-            None if log_instead => Delivery::Log,
-            None => return Ok(None),
+        let delivery = match (&settings.smtp_url, &settings.ca_file) {
+            (Some(url), ca_file) => {
+                Delivery::Smtp(smtp_transport(url.expose(), ca_file.as_deref())?)
+            }
+            (None, Some(_)) => {
+                return Err(
+                    "mail.ca_file is set but mail.smtp_url is not (APP__MAIL__SMTP_URL)".into(),
+                )
+            }
+            (None, None) if log_instead => Delivery::Log,
+            (None, None) => return Ok(None),
         };
         Ok(Some(Mailer { delivery, from }))
+    }
+
+    /// Whether mails go to an SMTP server (not to the log).
+    pub fn sends(&self) -> bool {
+        matches!(self.delivery, Delivery::Smtp(_))
     }
 
     /// Blocking: one SMTP conversation. `Err(retry)` says whether another
@@ -86,6 +98,56 @@ impl Mailer {
                 Ok(())
             }
         }
+    }
+}
+
+/// The transport `mail.smtp_url` names (lettre reads the URL); with a
+/// `mail.ca_file`, its TLS trusts that file's authorities too.
+fn smtp_transport(url: &str, ca_file: Option<&Path>) -> Result<SmtpTransport, String> {
+    let builder = SmtpTransport::from_url(url).map_err(|e| format!("mail.smtp_url: {e}"))?;
+    let builder = match ca_file {
+        Some(path) => builder.tls(tls_trusting(url, path)?),
+        None => builder,
+    };
+    Ok(builder.timeout(Some(SMTP_TIMEOUT)).build())
+}
+
+/// The TLS mode the URL asks for, as lettre's `from_url` reads it (`smtps://`,
+/// `?tls=required`, `?tls=opportunistic`), with the CAs in `ca_file` added to
+/// the roots. A URL without TLS is refused: the file would do nothing.
+fn tls_trusting(url: &str, ca_file: &Path) -> Result<Tls, String> {
+    let file = |e: String| {
+        format!(
+            "mail.ca_file {}: {e} (APP__MAIL__CA_FILE)",
+            ca_file.display()
+        )
+    };
+    let url = Url::parse(url).map_err(|e| format!("mail.smtp_url: {e}"))?;
+    let pem = std::fs::read(ca_file).map_err(|e| file(e.to_string()))?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| file(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(file("holds no PEM certificate".into()));
+    }
+    let mut params = TlsParameters::builder(url.host_str().unwrap_or_default().to_owned());
+    for cert in certs {
+        let cert = Certificate::from_der(cert.to_vec()).map_err(|e| file(e.to_string()))?;
+        params = params.add_root_certificate(cert);
+    }
+    let params = params.build_rustls().map_err(|e| file(e.to_string()))?;
+    let tls = url
+        .query_pairs()
+        .find(|(k, _)| k == "tls")
+        .map(|(_, v)| v.into_owned());
+    match (url.scheme(), tls.as_deref()) {
+        ("smtps", _) => Ok(Tls::Wrapper(params)),
+        ("smtp", Some("required")) => Ok(Tls::Required(params)),
+        ("smtp", Some("opportunistic")) => Ok(Tls::Opportunistic(params)),
+        _ => Err(
+            "mail.ca_file is set but mail.smtp_url uses no TLS: use smtps:// or ?tls=required (APP__MAIL__CA_FILE)"
+                .into(),
+        ),
     }
 }
 

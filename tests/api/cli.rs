@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use diesel::prelude::*;
 
 use crate::helpers::{config_dir, random_secret, TestDatabase};
+use crate::smtp::{SmtpServer, Tls};
 
 fn taskgate(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_taskgate"));
@@ -530,4 +531,61 @@ fn serve_migrates_creates_the_bootstrap_admin_and_answers() {
         (rows[0].email.as_str(), rows[0].role.as_str()),
         ("boss@example.com", "admin")
     );
+}
+
+#[test]
+fn check_config_takes_a_mail_ca_file_only_when_it_holds_certificates_for_a_tls_url() {
+    let secret = random_secret();
+    let smtp = SmtpServer::start_with(Tls::Starttls);
+    let ca = smtp.ca_file();
+    let dir = std::env::temp_dir().join(format!("taskgate-ca-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let prose = dir.join("prose.pem");
+    std::fs::write(&prose, "not a certificate\n").unwrap();
+    let broken = dir.join("broken.pem");
+    std::fs::write(
+        &broken,
+        "-----BEGIN CERTIFICATE-----\n%%%\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let missing = dir.join("missing.pem");
+    let (ca, prose, broken, missing) = (
+        ca.to_str().unwrap(),
+        prose.to_str().unwrap(),
+        broken.to_str().unwrap(),
+        missing.to_str().unwrap(),
+    );
+    let url = smtp.url();
+    let check = |url: Option<&str>, ca_file: &str| {
+        let mut env = vec![
+            ("APP_ENV", "production"),
+            ("DATABASE_URL", "postgres://db/x"),
+            ("APP__JWT__SECRET", secret.as_str()),
+            ("APP__MAIL__CA_FILE", ca_file),
+        ];
+        env.extend(url.map(|u| ("APP__MAIL__SMTP_URL", u)));
+        taskgate(&["check-config"], &env, None)
+    };
+
+    let out = check(Some(&url), ca);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("recovery mail: SMTP, with mail.ca_file"),
+        "{}",
+        text(&out.stdout)
+    );
+    for (url, ca_file, named) in [
+        (Some(url.as_str()), missing, "APP__MAIL__CA_FILE"),
+        (Some(url.as_str()), prose, "holds no PEM certificate"),
+        (Some(url.as_str()), broken, "APP__MAIL__CA_FILE"),
+        (Some("smtp://127.0.0.1:25"), ca, "uses no TLS"),
+        (None, ca, "mail.smtp_url is not"),
+    ] {
+        let out = check(url, ca_file);
+        let err = text(&out.stderr);
+        assert!(!out.status.success(), "{url:?} {ca_file}: accepted");
+        assert!(err.contains(named), "{url:?} {ca_file}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

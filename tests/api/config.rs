@@ -238,9 +238,11 @@ fn recovery_is_off_in_production_until_smtp_is_set_and_bad_mail_settings_are_ref
     on.push(("APP__MAIL__SMTP_URL", "smtp://mail.example.com:25"));
     // Empty variables (as in .env.example) count as unset.
     on.push(("APP__MAIL__FROM", ""));
+    on.push(("APP__MAIL__CA_FILE", ""));
     let s = load(&on).unwrap();
     assert!(s.recovery_enabled());
     assert_eq!(s.mail.from, "taskgate <no-reply@localhost>");
+    assert_eq!(s.mail.ca_file, None);
     for (key, value) in [
         ("APP__MAIL__FROM", "not an address"),
         ("APP__MAIL__SMTP_URL", "http://mail.example.com"),

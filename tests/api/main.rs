@@ -17,6 +17,7 @@ mod helpers;
 mod keys;
 mod lockout;
 mod login;
+mod mail_tls;
 mod migrations;
 mod openapi;
 mod recovery;

@@ -16,7 +16,7 @@ use crate::helpers::{
 use crate::smtp::{recipient, reset_token, SmtpServer};
 
 const NEW_PASSWORD: &str = "a brand new passphrase 31";
-const DELIVERY: Duration = Duration::from_secs(15);
+pub(crate) const DELIVERY: Duration = Duration::from_secs(15);
 
 fn mail_to(settings: &mut Settings, smtp: &SmtpServer) {
     settings.mail.smtp_url = Some(Secret::new(smtp.url()));
@@ -25,7 +25,7 @@ fn mail_to(settings: &mut Settings, smtp: &SmtpServer) {
 
 impl TestApp {
     /// `POST /password/forgot`.
-    async fn forgot(&self, email: &str) -> reqwest::Response {
+    pub(crate) async fn forgot(&self, email: &str) -> reqwest::Response {
         self.post_json("/password/forgot", &json!({ "email": email }))
             .await
     }
@@ -46,7 +46,7 @@ impl TestApp {
     }
 }
 
-async fn accepted(resp: reqwest::Response) -> Value {
+pub(crate) async fn accepted(resp: reqwest::Response) -> Value {
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     resp.json().await.expect("a JSON body")
 }
