@@ -442,13 +442,13 @@ mod tests {
     fn path_error(json: &str) -> ApiError {
         #[derive(Debug, serde::Deserialize)]
         #[serde(deny_unknown_fields)]
-        #[allow(dead_code)]
+        #[expect(dead_code, reason = "only parsed: the test reads the error")]
         struct Inner {
             a: i64,
         }
         #[derive(Debug, serde::Deserialize)]
         #[serde(deny_unknown_fields)]
-        #[allow(dead_code)]
+        #[expect(dead_code, reason = "only parsed: the test reads the error")]
         struct Body {
             email: String,
             inner: Option<Inner>,

@@ -15,7 +15,10 @@ const KEYS_CACHE: &str = "public, max-age=300";
 
 /// One public key, as RFC 7517 / RFC 8037 spell it.
 #[derive(ToSchema)]
-#[allow(dead_code)] // documents the response's shape; jsonwebtoken's Jwk is what is sent
+#[expect(
+    dead_code,
+    reason = "documents the response's shape; jsonwebtoken's Jwk is what is sent"
+)]
 pub struct Jwk {
     /// `OKP` (Ed25519) or `EC` (P-256)
     #[schema(example = "OKP")]
@@ -37,7 +40,7 @@ pub struct Jwk {
 }
 
 #[derive(ToSchema)]
-#[allow(dead_code)] // as for Jwk
+#[expect(dead_code, reason = "documents the response's shape, as Jwk does")]
 pub struct JwkSet {
     /// The current key first, then retired keys that still verify; empty with HS256
     keys: Vec<Jwk>,
