@@ -4,14 +4,14 @@ use std::future::{ready, Ready};
 use actix_web::{dev::Payload, FromRequest, HttpMessage, HttpRequest};
 use uuid::Uuid;
 
-use crate::db::users::User;
+use crate::db::users::Profile;
 use crate::domain::Role;
 use crate::error::ApiError;
 
 /// The caller, as loaded from the database on this very request.
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
-    pub user: User,
+    pub user: Profile,
     pub role: Role,
     pub session_id: Uuid,
 }

@@ -7,8 +7,9 @@ use utoipa::ToSchema;
 
 use super::jwt::TokenType;
 use super::AppState;
+use crate::db;
 use crate::db::sessions::{self, Refreshed, Session};
-use crate::db::{self, users::User};
+use crate::domain::Role;
 use crate::error::ApiError;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -26,21 +27,21 @@ const BAD_REFRESH: &str = "Invalid or expired refresh token";
 /// Signs a fresh access token (issued at `now`) and the session's current refresh token.
 pub fn sign_pair(
     state: &AppState,
-    user: &User,
+    (user_id, role): (i64, Role),
     session: &Session,
     now: i64,
 ) -> Result<TokenPair, ApiError> {
     let keys = &state.keys;
     let access = keys.access_claims(
-        user.id,
-        user.role()?,
+        user_id,
+        role,
         session.id,
         now,
         state.settings.jwt.access_ttl_seconds,
         session.expires_at.timestamp(),
     );
     let refresh = keys.refresh_claims(
-        user.id,
+        user_id,
         session.id,
         session.refresh_jti,
         session.refresh_iat.timestamp(),
@@ -76,9 +77,12 @@ pub async fn refresh(
     })
     .await?;
     match outcome {
-        Refreshed::Rotated(session, user) | Refreshed::Grace(session, user) => {
-            sign_pair(state, &user, &session, Utc::now().timestamp())
-        }
+        Refreshed::Rotated(session, user) | Refreshed::Grace(session, user) => sign_pair(
+            state,
+            (user.id, user.role()?),
+            &session,
+            Utc::now().timestamp(),
+        ),
         Refreshed::ReuseDetected { user_id } => {
             log::warn!("refresh token reuse detected: session {sid} of user {user_id} revoked");
             Err(ApiError::InvalidGrant(BAD_REFRESH))

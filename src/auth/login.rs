@@ -86,19 +86,19 @@ pub async fn log_in(
     }
 }
 
-/// Checks `user`'s current password under the same lockout as logins: a
+/// Checks user `id`'s current password under the same lockout as logins: a
 /// wrong one counts against the account; past the limit it is 429 (and the
 /// account's logins are locked too). On success returns the turn, so that the
 /// new password can be hashed without queueing again.
 pub async fn check_current_password(
     state: &AppState,
-    user: &User,
+    id: i64,
     candidate: &str,
     client: &Client,
 ) -> Result<Turn, ApiError> {
     let turn = state.hasher.turn().await?;
     let auth = &state.settings.auth;
-    let (id, max, window) = (user.id, auth.max_failed_logins, auth.lockout_seconds);
+    let (max, window) = (auth.max_failed_logins, auth.lockout_seconds);
     let attempt = db::run(&state.pool, move |conn| {
         users::reserve_attempt(conn, AccountKey::Id(id), max, window)
     })

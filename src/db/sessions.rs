@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::audit;
 use super::schema::{sessions, users};
-use super::users::User;
+use super::users::Profile;
 use crate::error::ApiError;
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
@@ -54,7 +54,7 @@ pub fn find_live_user(
     conn: &mut PgConnection,
     sid: Uuid,
     user_id: i64,
-) -> Result<Option<User>, ApiError> {
+) -> Result<Option<Profile>, ApiError> {
     Ok(sessions::table
         .inner_join(users::table)
         .filter(sessions::id.eq(sid))
@@ -62,7 +62,7 @@ pub fn find_live_user(
         .filter(sessions::revoked_at.is_null())
         .filter(sessions::expires_at.gt(diesel::dsl::now))
         .filter(users::disabled.eq(false))
-        .select(User::as_select())
+        .select(Profile::as_select())
         .first(conn)
         .optional()?)
 }
@@ -73,9 +73,9 @@ diesel::define_sql_function!(fn least(a: diesel::sql_types::Timestamptz, b: dies
 #[derive(Debug)]
 pub enum Refreshed {
     /// The current token: the session now holds a new one.
-    Rotated(Session, User),
+    Rotated(Session, Profile),
     /// The token retired moments ago (grace window): the session's current one stands.
-    Grace(Session, User),
+    Grace(Session, Profile),
     /// A retired token outside the grace window: the session is now revoked.
     ReuseDetected { user_id: i64 },
     /// No live session for it, or its user is disabled or gone.

@@ -26,12 +26,47 @@ pub struct User {
 }
 
 impl User {
-    /// The role column is constrained by a CHECK, so an unknown value is a bug.
     pub fn role(&self) -> Result<Role, ApiError> {
-        self.role
-            .parse()
-            .map_err(|e: String| ApiError::internal(crate::error::Message(e)))
+        parse_role(&self.role)
     }
+}
+
+/// What an authenticated request reads of its user's row: who they are, not
+/// their password hash or lockout counters, which only logins need.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
+pub struct Profile {
+    pub id: i64,
+    pub email: String,
+    pub full_name: Option<String>,
+    pub role: String,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Profile {
+    pub fn role(&self) -> Result<Role, ApiError> {
+        parse_role(&self.role)
+    }
+}
+
+impl From<&User> for Profile {
+    fn from(user: &User) -> Profile {
+        Profile {
+            id: user.id,
+            email: user.email.clone(),
+            full_name: user.full_name.clone(),
+            role: user.role.clone(),
+            disabled: user.disabled,
+            created_at: user.created_at,
+        }
+    }
+}
+
+/// The role column is constrained by a CHECK, so an unknown value is a bug.
+fn parse_role(role: &str) -> Result<Role, ApiError> {
+    role.parse()
+        .map_err(|e: String| ApiError::internal(crate::error::Message(e)))
 }
 
 #[derive(Debug, Insertable)]

@@ -14,7 +14,10 @@ use crate::error::{ApiError, ErrorBody};
 
 /// The password grant's form (for the OpenAPI description; `FormFields` parses it).
 #[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
+#[expect(
+    dead_code,
+    reason = "describes the form for /openapi.json; FormFields parses it"
+)]
 pub struct PasswordGrantForm {
     /// `password` (the default when absent).
     #[schema(pattern = "^password$", value_type = String, required = false)]
@@ -35,7 +38,10 @@ pub struct PasswordGrantForm {
 
 /// The refresh grant's form.
 #[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
+#[expect(
+    dead_code,
+    reason = "describes the form for /openapi.json; FormFields parses it"
+)]
 pub struct RefreshGrantForm {
     #[schema(pattern = "^refresh_token$")]
     grant_type: String,
@@ -52,7 +58,6 @@ pub struct RefreshGrantForm {
 /// What `/token` and `/login` accept: one of the two grants.
 #[derive(Deserialize, ToSchema)]
 #[serde(untagged)]
-#[allow(dead_code)]
 pub enum TokenForm {
     Password(PasswordGrantForm),
     Refresh(RefreshGrantForm),
@@ -111,7 +116,12 @@ async fn password_grant(
         user_agent: user_agent(req),
     };
     let (user, session) = login::log_in(state, username, password, &client).await?;
-    let pair = grant::sign_pair(state, &user, &session, session.refresh_iat.timestamp())?;
+    let pair = grant::sign_pair(
+        state,
+        (user.id, user.role()?),
+        &session,
+        session.refresh_iat.timestamp(),
+    )?;
     Ok(token_response(pair))
 }
 

@@ -123,8 +123,8 @@ pub async fn change_password(
         ip: client_ip(&req),
         user_agent: None,
     };
-    let turn =
-        login::check_current_password(&state, &user.user, &body.current_password, &client).await?;
+    let turn = login::check_current_password(&state, user.user.id, &body.current_password, &client)
+        .await?;
     let password =
         Password::parse(body.new_password).map_err(|e| ApiError::field("new_password", e))?;
     let (_, hash) = turn.hash(&password).await?;

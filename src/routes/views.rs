@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 
 use super::json::rfc3339;
 use crate::db::tasks::Task;
-use crate::db::users::User;
+use crate::db::users::{Profile, User};
 use crate::domain::Role;
 use crate::error::ApiError;
 
@@ -25,7 +25,7 @@ pub struct UserView {
 }
 
 impl UserView {
-    pub fn new(user: &User, role: Role) -> UserView {
+    pub fn new(user: &Profile, role: Role) -> UserView {
         UserView {
             id: user.id,
             email: user.email.clone(),
@@ -37,7 +37,7 @@ impl UserView {
     }
 
     pub fn from_row(user: &User) -> Result<UserView, ApiError> {
-        Ok(UserView::new(user, user.role()?))
+        Ok(UserView::new(&Profile::from(user), user.role()?))
     }
 }
 
