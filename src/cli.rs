@@ -136,8 +136,10 @@ pub fn run(cli: Cli) -> CliResult {
 }
 
 fn serve(settings: Settings) -> CliResult {
-    // A bad signing key is a configuration error: report it before touching the database.
+    // A bad signing key or mail relay is a configuration error: report it
+    // before touching the database (the server builds its own mailer).
     let keys = Keys::new(&settings.jwt)?;
+    Mailer::new(&settings.mail, settings.recovery_enabled())?;
     // docker-compose may start us a moment before the database takes connections.
     migrate(&settings, Duration::from_secs(30))?;
     bootstrap_admin(&settings)?;

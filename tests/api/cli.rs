@@ -587,5 +587,24 @@ fn check_config_takes_a_mail_ca_file_only_when_it_holds_certificates_for_a_tls_u
         assert!(err.contains(named), "{url:?} {ca_file}: {err}");
         assert_eq!(err.trim().lines().count(), 1, "{err}");
     }
+    // `serve` refuses the same way, at once, before it reaches for the
+    // database (here one that never answers: it would retry for 30 s).
+    let started = std::time::Instant::now();
+    let out = taskgate(
+        &["serve"],
+        &[
+            ("APP_ENV", "production"),
+            ("DATABASE_URL", "postgres://postgres@127.0.0.1:1/none"),
+            ("APP__JWT__SECRET", secret.as_str()),
+            ("APP__MAIL__SMTP_URL", url.as_str()),
+            ("APP__MAIL__CA_FILE", prose),
+        ],
+        None,
+    );
+    let err = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("holds no PEM certificate"), "{err}");
+    assert!(!err.contains("database"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
     std::fs::remove_dir_all(&dir).unwrap();
 }
