@@ -545,6 +545,14 @@ impl Settings {
                     "mail.smtp_url is not an smtp:// or smtps:// URL ({e}) (APP__MAIL__SMTP_URL)"
                 ));
             }
+            // Opportunistic STARTTLS goes on in clear text when someone on the
+            // way strips the offer: the reset links with it. Plain smtp:// stays
+            // allowed, as an explicit choice (a relay beside the service).
+            let opportunistic = url::Url::parse(url.expose())
+                .is_ok_and(|u| smtp_tls_param(&u).as_deref() == Some("opportunistic"));
+            if self.env == AppEnv::Production && opportunistic {
+                return fail("mail.smtp_url asks for ?tls=opportunistic, which sends in clear text when STARTTLS is stripped; production takes ?tls=required or smtps:// (APP__MAIL__SMTP_URL)".into());
+            }
         }
         if self.jwt.issuer.is_empty() || self.jwt.audience.is_empty() {
             return fail("jwt.issuer and jwt.audience must not be empty".into());
@@ -625,6 +633,13 @@ fn is_loopback(host: &str) -> bool {
             .trim_end_matches(']')
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The `tls` query parameter of an SMTP URL, as lettre's `from_url` reads it.
+pub fn smtp_tls_param(url: &url::Url) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == "tls")
+        .map(|(_, v)| v.into_owned())
 }
 
 /// `https://host[:port]`: a scheme and an authority, nothing else (actix-cors

@@ -15,7 +15,7 @@ use rustls_pki_types::CertificateDer;
 use tokio::sync::Notify;
 use url::Url;
 
-use crate::config::MailSettings;
+use crate::config::{smtp_tls_param, MailSettings};
 use crate::db::outbox::{self, Mail};
 use crate::db::{self, DbPool};
 
@@ -136,10 +136,7 @@ fn tls_trusting(url: &str, ca_file: &Path) -> Result<Tls, String> {
         params = params.add_root_certificate(cert);
     }
     let params = params.build_rustls().map_err(|e| file(e.to_string()))?;
-    let tls = url
-        .query_pairs()
-        .find(|(k, _)| k == "tls")
-        .map(|(_, v)| v.into_owned());
+    let tls = smtp_tls_param(&url);
     match (url.scheme(), tls.as_deref()) {
         ("smtps", _) => Ok(Tls::Wrapper(params)),
         ("smtp", Some("required")) => Ok(Tls::Required(params)),

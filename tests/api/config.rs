@@ -246,11 +246,31 @@ fn recovery_is_off_in_production_until_smtp_is_set_and_bad_mail_settings_are_ref
     for (key, value) in [
         ("APP__MAIL__FROM", "not an address"),
         ("APP__MAIL__SMTP_URL", "http://mail.example.com"),
+        (
+            "APP__MAIL__SMTP_URL",
+            "smtp://u:p@mail.example.com:587?tls=opportunistic",
+        ),
         ("APP__RECOVERY__TOKEN_TTL_SECONDS", "0"),
     ] {
         let mut vars = production.to_vec();
         vars.push((key, value));
         let err = load(&vars).unwrap_err();
         assert!(err.contains(key), "{key}: {err}");
+        assert!(!err.contains("u:p@"), "{err}");
     }
+    // STARTTLS that may not fall back, and TLS from the first byte, are taken;
+    // development may try an opportunistic relay.
+    for url in [
+        "smtp://u:p@mail.example.com:587?tls=required",
+        "smtps://u:p@mail.example.com:465",
+    ] {
+        let mut vars = production.to_vec();
+        vars.push(("APP__MAIL__SMTP_URL", url));
+        assert!(load(&vars).is_ok(), "{url} refused");
+    }
+    let opportunistic = [(
+        "APP__MAIL__SMTP_URL",
+        "smtp://127.0.0.1:2525?tls=opportunistic",
+    )];
+    assert!(load(&opportunistic).is_ok());
 }
