@@ -4,8 +4,9 @@ use validator::ValidateEmail;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email(String);
 
-/// RFC 5321's limit on a whole address.
-const MAX_LEN: usize = 254;
+/// RFC 5321's limit on a whole address, counted in characters as the API
+/// schema's `maxLength` counts them.
+pub const EMAIL_MAX: usize = 254;
 
 impl Email {
     pub fn parse(raw: &str) -> Result<Email, &'static str> {
@@ -13,7 +14,7 @@ impl Email {
         if email.is_empty() {
             return Err("email is required");
         }
-        if email.len() > MAX_LEN || !email.validate_email() {
+        if email.chars().count() > EMAIL_MAX || !email.validate_email() {
             return Err("not a valid email address");
         }
         Ok(Email(email))

@@ -8,7 +8,7 @@ mod role;
 pub mod task;
 
 pub use account::NewAccount;
-pub use email::Email;
+pub use email::{Email, EMAIL_MAX};
 pub use full_name::{FullName, FULL_NAME_MAX};
 pub use password::Password;
 pub use proxies::TrustedProxies;

@@ -8,6 +8,7 @@ use super::client::client_ip;
 use super::json::JsonBody;
 use crate::auth::recovery;
 use crate::auth::AppState;
+use crate::domain::EMAIL_MAX;
 use crate::error::{ApiError, ErrorBody};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -32,8 +33,6 @@ impl Accepted {
 const ACCEPTED: Accepted = Accepted {
     detail: "If an account exists for that email, a reset link is on its way",
 };
-
-const MAX_EMAIL_BYTES: usize = 254;
 
 /// Recovery routes and pages are 404 while recovery is off (production
 /// without `mail.smtp_url`).
@@ -60,8 +59,11 @@ pub async fn forgot(
     enabled(&state)?;
     let email = body.into_inner().email;
     // No account has a longer one: refusing it tells nothing, and bounds the input.
-    if email.len() > MAX_EMAIL_BYTES {
-        return Err(ApiError::field("email", "at most 254 characters"));
+    if email.chars().count() > EMAIL_MAX {
+        return Err(ApiError::field(
+            "email",
+            format!("at most {EMAIL_MAX} characters"),
+        ));
     }
     recovery::request_by_email(&state, &email, client_ip(&req)).await?;
     Ok(HttpResponse::Accepted().json(ACCEPTED))
