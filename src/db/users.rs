@@ -291,14 +291,15 @@ fn like_pattern(term: &str) -> String {
     format!("%{escaped}%")
 }
 
-/// Users by id, filtered by role and by a substring of email or name, with the total.
+/// Users by id, filtered by role and by a substring of email or name, with the
+/// total: their profiles, not their password hashes.
 pub fn list(
     conn: &mut PgConnection,
     role: Option<Role>,
     q: Option<&str>,
     limit: i64,
     offset: i64,
-) -> Result<(Vec<User>, i64), ApiError> {
+) -> Result<(Vec<Profile>, i64), ApiError> {
     let pattern = q.map(like_pattern);
     let filtered = || {
         let mut query = users::table.into_boxed();
@@ -318,7 +319,7 @@ pub fn list(
         .order(users::id.asc())
         .limit(page::rows_to_read(limit))
         .offset(offset)
-        .select(User::as_select())
+        .select(Profile::as_select())
         .load(conn)?;
     page::with_total(rows, limit, offset, || {
         Ok(filtered().count().get_result(conn)?)

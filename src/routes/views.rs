@@ -36,8 +36,12 @@ impl UserView {
         }
     }
 
+    pub fn from_profile(user: &Profile) -> Result<UserView, ApiError> {
+        Ok(UserView::new(user, user.role()?))
+    }
+
     pub fn from_row(user: &User) -> Result<UserView, ApiError> {
-        Ok(UserView::new(&Profile::from(user), user.role()?))
+        UserView::from_profile(&Profile::from(user))
     }
 }
 

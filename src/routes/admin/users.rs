@@ -60,7 +60,7 @@ pub async fn list_users(
     .await?;
     let views = rows
         .iter()
-        .map(UserView::from_row)
+        .map(UserView::from_profile)
         .collect::<Result<Vec<_>, _>>()?;
     Ok(list_response(&views, total))
 }
