@@ -304,10 +304,9 @@ fn check_config(settings: &Settings) -> CliResult {
         }
     );
     println!(
-        "  bcrypt cost: {}, hashes at once: {}, queue: {}, wait: {} ms",
+        "  bcrypt cost: {}, hashes at once: {}, longest expected wait: {} ms",
         settings.auth.bcrypt_cost,
         settings.auth.hash_concurrency(),
-        settings.auth.hash_queue,
         settings.auth.hash_wait_ms
     );
     println!(

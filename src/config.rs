@@ -188,23 +188,19 @@ pub struct AuthSettings {
     pub bcrypt_cost: u32,
     pub max_failed_logins: u32,
     pub lockout_seconds: u64,
-    /// Hashes running at once; unset means one less than the cores (at least 1).
+    /// Hashes running at once; unset means one per core.
     pub hash_concurrency: Option<usize>,
-    /// Hashes that may wait for a turn; beyond that a login is 503 at once.
-    pub hash_queue: usize,
-    /// Longest wait for a turn before a login is 503.
+    /// The longest expected wait for a hashing turn: a login whose place in
+    /// line would wait longer is refused at once (429 for a client whose own
+    /// line is long, 503 when every client's is).
     pub hash_wait_ms: u64,
 }
 
 impl AuthSettings {
-    /// Hashes at once: configured, or one core always left for other requests.
+    /// Hashes at once: configured, or every core (logins are what the service is for).
     pub fn hash_concurrency(&self) -> usize {
-        self.hash_concurrency.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map_or(2, |n| n.get())
-                .saturating_sub(1)
-                .max(1)
-        })
+        self.hash_concurrency
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
     }
 }
 
@@ -212,6 +208,8 @@ impl AuthSettings {
 #[serde(deny_unknown_fields)]
 pub struct RateLimitSettings {
     pub auth_per_minute: u32,
+    /// IPv6 clients are keyed by this many leading bits of their address.
+    pub ipv6_prefix: u8,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -523,6 +521,12 @@ impl Settings {
             return fail(format!(
                 "server.trusted_proxies entry {bad:?} is not an address or CIDR like 10.0.0.0/8 (APP__SERVER__TRUSTED_PROXIES, comma-separated)"
             ));
+        }
+        if self.rate_limit.ipv6_prefix > 128 {
+            return fail(
+                "rate_limit.ipv6_prefix must be between 0 and 128 (APP__RATE_LIMIT__IPV6_PREFIX)"
+                    .into(),
+            );
         }
         if self.rate_limit.auth_per_minute == 0 {
             return fail(

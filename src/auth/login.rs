@@ -1,23 +1,25 @@
-//! The login flow: a hashing turn, a lockout attempt taken before bcrypt runs,
-//! the verification, and a new session; and the same guard around a password
-//! change's check of the current password.
+//! The login flow: a place in the client's hashing line, a lockout attempt
+//! taken before bcrypt runs, the verification, and a new session; and the
+//! same guard around a password change's check of the current password.
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::password::Turn;
+use super::gate::Place;
 use super::AppState;
 use crate::db::sessions::{NewSession, Session};
 use crate::db::users::{self, AccountKey, Attempt, User};
 use crate::db::{self, account, audit};
-use crate::domain::Email;
+use crate::domain::{ClientKey, Email};
 use crate::error::{ApiError, Message, INCORRECT_LOGIN};
 
-/// Where a request came from, as sessions and the audit log record it.
-#[derive(Debug, Clone, Default)]
+/// Where a request came from: its address as sessions and the audit log
+/// record it, and the key its hashing line and throttle are kept under.
+#[derive(Debug, Clone)]
 pub struct Client {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    pub key: ClientKey,
 }
 
 const LOCKED: &str = "Too many failed logins for this account; try again later";
@@ -25,14 +27,18 @@ const LOCKED: &str = "Too many failed logins for this account; try again later";
 /// The password grant: checks the credentials under the lockout and opens a
 /// session. Unknown emails verify against the dummy hash, in the same turn,
 /// so that both failures take the same time.
+///
+/// The place in line is taken just before the lockout's statement (the body
+/// has arrived and the throttle passed): a login refused for capacity never
+/// costs the account one of its attempts, and one the lockout refuses gives
+/// its place back at once.
 pub async fn log_in(
     state: &AppState,
     username: &str,
     password: &str,
     client: &Client,
 ) -> Result<(User, Session), ApiError> {
-    // First the turn: a login refused for capacity costs no database work.
-    let turn = state.hasher.turn().await?;
+    let place = state.hasher.place(client.key)?;
     let email = Email::normalise(username);
     let auth = &state.settings.auth;
     let (max, window) = (auth.max_failed_logins, auth.lockout_seconds);
@@ -53,13 +59,19 @@ pub async fn log_in(
             user_id,
             retry_after_seconds,
         } => {
-            drop(turn);
+            drop(place);
             return refuse_locked(state, user_id, retry_after_seconds, client, "login").await;
         }
     };
-    let (_, matched) = turn
-        .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
+    let matched = state
+        .hasher
+        .verify(
+            &place,
+            password,
+            user.as_ref().map(|u| u.password_hash.as_str()),
+        )
         .await?;
+    drop(place);
     match user {
         Some(user) if matched && !user.disabled => {
             let session = open_session(state, &user, client).await?;
@@ -88,15 +100,15 @@ pub async fn log_in(
 
 /// Checks user `id`'s current password under the same lockout as logins: a
 /// wrong one counts against the account; past the limit it is 429 (and the
-/// account's logins are locked too). On success returns the turn, so that the
-/// new password can be hashed without queueing again.
+/// account's logins are locked too). On success returns the place, so that
+/// the new password can be hashed without queueing again.
 pub async fn check_current_password(
     state: &AppState,
     id: i64,
     candidate: &str,
     client: &Client,
-) -> Result<Turn, ApiError> {
-    let turn = state.hasher.turn().await?;
+) -> Result<Place, ApiError> {
+    let place = state.hasher.place(client.key)?;
     let auth = &state.settings.auth;
     let (max, window) = (auth.max_failed_logins, auth.lockout_seconds);
     let attempt = db::run(&state.pool, move |conn| {
@@ -110,7 +122,7 @@ pub async fn check_current_password(
             user_id,
             retry_after_seconds,
         } => {
-            drop(turn);
+            drop(place);
             return refuse_locked(
                 state,
                 user_id,
@@ -121,7 +133,10 @@ pub async fn check_current_password(
             .await;
         }
     };
-    let (turn, matched) = turn.verify(candidate, Some(&user.password_hash)).await?;
+    let matched = state
+        .hasher
+        .verify(&place, candidate, Some(&user.password_hash))
+        .await?;
     if !matched {
         return Err(ApiError::field("current_password", "incorrect password"));
     }
@@ -129,11 +144,12 @@ pub async fn check_current_password(
         users::reset_failed_logins(conn, id)
     })
     .await?;
-    Ok(turn)
+    Ok(place)
 }
 
 /// 429 while the account is locked, whatever the password (so a guess in a
-/// locked window learns nothing); audited as `login_locked`.
+/// locked window learns nothing); the lock's first refusal is audited as
+/// `login_locked`, later ones are not (each would be a row at no hashing cost).
 async fn refuse_locked<T>(
     state: &AppState,
     user_id: i64,
@@ -143,7 +159,7 @@ async fn refuse_locked<T>(
 ) -> Result<T, ApiError> {
     let ip = client.ip.clone();
     db::run(&state.pool, move |conn| {
-        audit::insert(
+        account::report_lock_once(
             conn,
             audit::NewEvent::by_self(audit::AuditKind::LoginLocked, user_id, ip.as_deref())
                 .with_detail(json!({ "retry_after": retry_after_seconds, "route": route })),

@@ -1,6 +1,7 @@
 //! Authentication: password hashing, JWTs and their keys, the bearer middleware and `CurrentUser`.
 pub mod bearer;
 pub mod extractor;
+pub mod gate;
 pub mod grant;
 pub mod jwt;
 pub mod keys;

@@ -10,7 +10,7 @@ use super::AppState;
 use crate::db::outbox::NewMail;
 use crate::db::recovery::{self, NewReset};
 use crate::db::{self, users};
-use crate::domain::{Email, Password};
+use crate::domain::{ClientKey, Email, Password};
 use crate::error::ApiError;
 
 /// Every request for a reset takes at least this long, so that the answer's
@@ -119,6 +119,7 @@ pub async fn reset(
     token: &str,
     new_password: String,
     ip: Option<String>,
+    key: ClientKey,
 ) -> Result<(), ApiError> {
     let password = Password::parse(new_password).map_err(|e| ApiError::field("new_password", e))?;
     // Tokens are 64 hex digits; anything else cannot be one (and is not hashed).
@@ -131,7 +132,7 @@ pub async fn reset(
     if !db::run(&state.pool, move |conn| recovery::is_live(conn, &probe)).await? {
         return Err(ApiError::InvalidResetToken);
     }
-    let new_hash = state.hasher.hash(&password).await?;
+    let new_hash = state.hasher.hash_for(key, &password).await?;
     db::run(&state.pool, move |conn| {
         recovery::reset_recorded(conn, &hash, &new_hash, ip.as_deref())
     })

@@ -1,5 +1,6 @@
 //! Writes that span a user's account and sessions, each with its audit event
-//! in one transaction: a login opening a session, a password change.
+//! in one transaction: a login opening a session, a password change, the
+//! one report of a lock.
 use diesel::prelude::*;
 
 use super::audit;
@@ -45,4 +46,32 @@ pub fn change_password_recorded(
                 .with_detail(serde_json::json!({ "sessions_revoked": revoked })),
         )
     })
+}
+
+/// The `login_locked` event of user `id`'s current lock, written by the
+/// first attempt the lock refuses and by no other: one statement claims the
+/// lock's report and inserts the event, so racing refusals on any number of
+/// instances write it once. Returns whether this call wrote it.
+pub fn report_lock_once(
+    conn: &mut PgConnection,
+    event: audit::NewEvent<'_>,
+) -> Result<bool, ApiError> {
+    use diesel::sql_types::{BigInt, Jsonb, Nullable, Text};
+    let Some(id) = event.subject_id else {
+        return Ok(false);
+    };
+    let written = diesel::sql_query(
+        "WITH claimed AS (
+             UPDATE users SET lock_reported = true
+             WHERE id = $1 AND locked_until > now() AND NOT lock_reported
+             RETURNING id)
+         INSERT INTO audit_events (kind, actor_id, subject_id, ip, detail)
+         SELECT $2, id, id, $3, $4 FROM claimed",
+    )
+    .bind::<BigInt, _>(id)
+    .bind::<Text, _>(event.kind.as_str())
+    .bind::<Nullable<Text>, _>(event.ip)
+    .bind::<Jsonb, _>(&event.detail)
+    .execute(conn)?;
+    Ok(written == 1)
 }

@@ -63,6 +63,7 @@ diesel::table! {
         locked_until -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        lock_reported -> Bool,
     }
 }
 

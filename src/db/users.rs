@@ -146,6 +146,8 @@ pub fn active_admin_exists(conn: &mut PgConnection) -> Result<bool, ApiError> {
 /// (counted as a failure until a success clears it) unless the account is
 /// locked or the attempts of this window already reach `$2`; the `$2`-th
 /// locks the account for `$1` seconds. A lapsed window or lock starts afresh.
+/// Every attempt taken leaves the next lock unreported (see
+/// `account::report_lock_once`): attempts are only taken while unlocked.
 /// PostgreSQL re-evaluates the WHERE and SET on the newest row version when
 /// requests race, on any number of instances, so no more than `$2` attempts
 /// are ever taken per window.
@@ -154,7 +156,8 @@ const RESERVE_ATTEMPT: &str = "
         failed_logins = CASE WHEN {fresh} THEN 1 ELSE failed_logins + 1 END,
         failed_window_start = CASE WHEN {fresh} THEN now() ELSE failed_window_start END,
         locked_until = CASE WHEN (CASE WHEN {fresh} THEN 1 ELSE failed_logins + 1 END) >= $2
-                            THEN now() + make_interval(secs => $1) ELSE NULL END
+                            THEN now() + make_interval(secs => $1) ELSE NULL END,
+        lock_reported = false
     WHERE {key} = $3 AND ({fresh} OR (locked_until IS NULL AND failed_logins < $2))
     RETURNING *";
 const FRESH: &str = "(failed_window_start IS NULL

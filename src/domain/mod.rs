@@ -1,5 +1,6 @@
 //! Input parsed once into types that can only hold valid values.
 mod account;
+mod client_key;
 mod email;
 mod full_name;
 pub mod password;
@@ -8,6 +9,7 @@ mod role;
 pub mod task;
 
 pub use account::NewAccount;
+pub use client_key::ClientKey;
 pub use email::{Email, EMAIL_MAX};
 pub use full_name::{FullName, FULL_NAME_MAX};
 pub use password::Password;

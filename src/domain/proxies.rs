@@ -1,5 +1,6 @@
 //! `server.trusted_proxies` and the rule that finds the client behind them.
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use ipnet::IpNet;
 
@@ -45,17 +46,42 @@ impl TrustedProxies {
         };
         let mut client = peer;
         for hop in header.rsplit(',') {
-            match hop.trim().parse::<IpAddr>() {
-                Ok(ip) => {
-                    client = canonical(ip);
-                    if !self.trusts(client) {
-                        break;
-                    }
-                }
-                Err(_) => break,
+            let Some(ip) = forwarded_address(hop) else {
+                log_unparsed_once(hop);
+                break;
+            };
+            client = canonical(ip);
+            if !self.trusts(client) {
+                break;
             }
         }
         client
+    }
+}
+
+/// The address of one `X-Forwarded-For` entry, as proxies write them:
+/// `1.2.3.4`, `2001:db8::1`, and with a port or brackets (`1.2.3.4:5678`,
+/// `[2001:db8::1]`, `[2001:db8::1]:443`).
+fn forwarded_address(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    hop.parse::<IpAddr>()
+        .or_else(|_| hop.parse::<SocketAddr>().map(|a| a.ip()))
+        .ok()
+        .or_else(|| {
+            let inner = hop.strip_prefix('[')?.strip_suffix(']')?;
+            inner.parse::<Ipv6Addr>().ok().map(IpAddr::V6)
+        })
+}
+
+/// An entry no rule reads means a proxy writes something unexpected: worth
+/// one warning, not one per request.
+fn log_unparsed_once(hop: &str) {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if !WARNED.swap(true, Ordering::Relaxed) {
+        let shown: String = hop.trim().chars().take(64).collect();
+        log::warn!("an X-Forwarded-For entry is not an address ({shown:?}); the client is the hop after it (logged once)");
+    } else {
+        log::debug!("an X-Forwarded-For entry is not an address");
     }
 }
 
@@ -107,6 +133,34 @@ mod tests {
         assert_eq!(
             proxies.client(ip("::ffff:127.0.0.1"), Some("203.0.113.7")),
             ip("203.0.113.7")
+        );
+    }
+
+    #[test]
+    fn forwarded_entries_may_carry_a_port_or_brackets() {
+        let proxies = TrustedProxies::parse(&["127.0.0.1"]).unwrap();
+        let peer = ip("127.0.0.1");
+        for (entry, client) in [
+            ("203.0.113.7:4711", "203.0.113.7"),
+            ("[2001:db8::7]", "2001:db8::7"),
+            ("[2001:db8::7]:443", "2001:db8::7"),
+            (" 2001:db8::7 ", "2001:db8::7"),
+            ("[::ffff:203.0.113.7]:80", "203.0.113.7"),
+        ] {
+            assert_eq!(proxies.client(peer, Some(entry)), ip(client), "{entry}");
+        }
+        // Still not an address: the walk ends at the hop after it.
+        for junk in [
+            "[2001:db8::7",
+            "203.0.113.7:port",
+            "unknown",
+            "[203.0.113.7]",
+        ] {
+            assert_eq!(proxies.client(peer, Some(junk)), peer, "{junk}");
+        }
+        assert_eq!(
+            proxies.client(peer, Some("203.0.113.9, 127.0.0.1:5000")),
+            ip("203.0.113.9")
         );
     }
 

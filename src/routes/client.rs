@@ -1,15 +1,44 @@
-//! Who sent a request: the client's address (through trusted proxies) and its user agent.
+//! Who sent a request: the client's address (through trusted proxies), the
+//! key it is throttled and queued under, and its user agent.
+use std::net::{IpAddr, Ipv4Addr};
+
 use actix_web::{web, HttpRequest};
 
+use crate::auth::login::Client;
 use crate::auth::AppState;
+use crate::domain::ClientKey;
 
 /// The client's address: the TCP peer, or when that is one of
 /// `server.trusted_proxies`, the client its `X-Forwarded-For` names (see
-/// `TrustedProxies::client`). Throttling, audit and sessions all use this.
+/// `TrustedProxies::client`). Audit and sessions record this.
 pub fn client_ip(req: &HttpRequest) -> Option<String> {
+    client_addr(req).map(|ip| ip.to_string())
+}
+
+/// The key the client's throttle and hashing line are kept under: its
+/// address, or for IPv6 its `rate_limit.ipv6_prefix` network. Requests
+/// without a peer address (none over TCP) share one key.
+pub fn client_key(req: &HttpRequest) -> ClientKey {
+    let prefix = req
+        .app_data::<web::Data<AppState>>()
+        .map_or(64, |state| state.settings.rate_limit.ipv6_prefix);
+    let ip = client_addr(req).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    ClientKey::of(ip, prefix)
+}
+
+/// Everything the login flow records and keys on.
+pub fn client(req: &HttpRequest) -> Client {
+    Client {
+        ip: client_ip(req),
+        user_agent: user_agent(req),
+        key: client_key(req),
+    }
+}
+
+fn client_addr(req: &HttpRequest) -> Option<IpAddr> {
     let peer = req.peer_addr()?.ip();
     let Some(state) = req.app_data::<web::Data<AppState>>() else {
-        return Some(peer.to_string());
+        return Some(peer);
     };
     // Several headers are one list, in order (RFC 9110 §5.3).
     let forwarded: Vec<&str> = req
@@ -18,7 +47,7 @@ pub fn client_ip(req: &HttpRequest) -> Option<String> {
         .filter_map(|v| v.to_str().ok())
         .collect();
     let forwarded = (!forwarded.is_empty()).then(|| forwarded.join(","));
-    Some(state.proxies.client(peer, forwarded.as_deref()).to_string())
+    Some(state.proxies.client(peer, forwarded.as_deref()))
 }
 
 /// The `User-Agent` header, cut to a sane length for storage.

@@ -37,9 +37,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     use Method as M;
     let bearer = || HttpAuthentication::with_fn(bearer::validate);
     let throttle = || from_fn(throttle::throttle_auth);
-    let hashing = || from_fn(throttle::admit_to_hashing);
+    let hashing = || from_fn(throttle::refuse_when_lines_are_full);
     let throttled = |path, route: Route| resource(path, [(M::POST, route)]).wrap(throttle());
-    // `.wrap` order: the last one runs first, so a full hashing queue is answered before the throttle's round trip.
+    // `.wrap` order: the last one runs first, so a full hashing line is answered before the throttle's round trip.
     let hashing_throttled = |path, route| throttled(path, route).wrap(hashing());
     cfg.service(resource("/healthz", [(M::GET, web::to(health::healthz))]))
         .service(resource("/readyz", [(M::GET, web::to(health::readyz))]))

@@ -4,7 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::client::client_ip;
+use super::client::{client_ip, client_key};
 use super::json::JsonBody;
 use crate::auth::recovery;
 use crate::auth::AppState;
@@ -98,6 +98,13 @@ pub async fn reset(
         token,
         new_password,
     } = body.into_inner();
-    recovery::reset(&state, &token, new_password, client_ip(&req)).await?;
+    recovery::reset(
+        &state,
+        &token,
+        new_password,
+        client_ip(&req),
+        client_key(&req),
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,15 +1,15 @@
 //! Middleware of the auth routes: the per-client limit
 //! (`rate_limit.auth_per_minute`, one upsert in PostgreSQL per request, so
 //! every instance behind a proxy enforces one limit), and before it, on the
-//! routes that hash, the admission that answers 503 at once when there is no
-//! room to hash.
+//! routes that hash, a look at the client's hashing line that answers at
+//! once a request that would be refused a place anyway.
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{web, ResponseError};
 
-use super::client::client_ip;
+use super::client::client_key;
 use crate::auth::AppState;
 use crate::db::{self, throttle};
 use crate::error::{ApiError, Message};
@@ -27,11 +27,13 @@ pub async fn throttle_auth(
 }
 
 /// For `middleware::from_fn`, outside `throttle_auth` on the routes that
-/// hash a password: admits as many requests at once as may hash or wait to,
-/// and answers the rest 503 before any other work, so that under a login
-/// storm the refusals cost no database round trip. Only a POST hashes: the
-/// reset page (GET on the same resource) is served whatever the storm.
-pub async fn admit_to_hashing(
+/// hash a password: a request whose client's line is already full (429), or
+/// when every line is (503), is answered before its body is read or the
+/// database asked, so a storm's surplus costs no round trip. It reserves
+/// nothing: the place is taken later, once the request is whole and allowed,
+/// so a slow or idle connection holds none. Only a POST hashes: the reset
+/// page (GET on the same resource) is served whatever the storm.
+pub async fn refuse_when_lines_are_full(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
@@ -42,12 +44,12 @@ pub async fn admit_to_hashing(
     let Some(hasher) = hasher else {
         return Ok(next.call(req).await?.map_into_left_body());
     };
-    match hasher.admit() {
-        Some(_admission) => Ok(next.call(req).await?.map_into_left_body()),
-        None => {
-            let busy = hasher.refuse().await;
+    match hasher.check(&client_key(req.request())) {
+        Ok(()) => Ok(next.call(req).await?.map_into_left_body()),
+        Err(refusal) => {
+            let refusal = hasher.refuse(refusal).await;
             Ok(req
-                .into_response(busy.error_response())
+                .into_response(refusal.error_response())
                 .map_into_right_body())
         }
     }
@@ -57,7 +59,7 @@ async fn take(req: &ServiceRequest) -> Result<(), ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::internal(Message("AppState is not registered".into())))?;
-    let key = client_ip(req.request()).unwrap_or_else(|| "unknown".into());
+    let key = client_key(req.request()).to_string();
     let per_minute = state.settings.rate_limit.auth_per_minute;
     let wait = db::run(&state.pool, move |conn| {
         throttle::take(conn, &key, per_minute)

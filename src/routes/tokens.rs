@@ -4,11 +4,11 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::client::{client_ip, user_agent};
+use super::client::{self, client_ip};
 use super::form::FormFields;
 use super::json::JsonBody;
 use crate::auth::grant::{self, TokenPair};
-use crate::auth::login::{self, Client};
+use crate::auth::login;
 use crate::auth::AppState;
 use crate::error::{ApiError, ErrorBody};
 
@@ -111,11 +111,7 @@ async fn password_grant(
             ]));
         }
     };
-    let client = Client {
-        ip: client_ip(req),
-        user_agent: user_agent(req),
-    };
-    let (user, session) = login::log_in(state, username, password, &client).await?;
+    let (user, session) = login::log_in(state, username, password, &client::client(req)).await?;
     let pair = grant::sign_pair(
         state,
         (user.id, user.role()?),

@@ -3,7 +3,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::client::client_ip;
+use super::client::{self, client_ip, client_key};
 use super::doc::{self, ErrorResponses};
 use super::json::{double_option, JsonBody};
 use super::views::UserView;
@@ -45,7 +45,7 @@ pub async fn signup(
         password,
         full_name,
     } = NewAccount::parse(&body.email, body.password, body.full_name)?;
-    let hash = state.hasher.hash(&password).await?;
+    let hash = state.hasher.hash_for(client_key(&req), &password).await?;
     let ip = client_ip(&req);
     let user = db::run(&state.pool, move |conn| {
         let new = NewUser::new(&email, &hash, full_name.as_deref(), Role::User);
@@ -120,14 +120,16 @@ pub async fn change_password(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let client = Client {
-        ip: client_ip(&req),
         user_agent: None,
+        ..client::client(&req)
     };
-    let turn = login::check_current_password(&state, user.user.id, &body.current_password, &client)
-        .await?;
+    let place =
+        login::check_current_password(&state, user.user.id, &body.current_password, &client)
+            .await?;
     let password =
         Password::parse(body.new_password).map_err(|e| ApiError::field("new_password", e))?;
-    let (_, hash) = turn.hash(&password).await?;
+    let hash = state.hasher.hash(&place, &password).await?;
+    drop(place);
     let (user_id, ip) = (user.user.id, client_ip(&req));
     db::run(&state.pool, move |conn| {
         account::change_password_recorded(conn, user_id, &hash, ip.as_deref())

@@ -36,9 +36,13 @@ fn defaults_are_the_contracts() {
     assert_eq!(s.jwt.algorithm, taskgate::config::JwtAlgorithm::HS256);
     assert!(s.jwt.private_key.is_none() && s.jwt.previous_public_keys.is_empty());
     assert_eq!(s.auth.bcrypt_cost, 12);
-    assert_eq!(s.auth.hash_concurrency, None, "one less than the cores");
-    assert!(s.auth.hash_concurrency() >= 1);
-    assert_eq!((s.auth.hash_queue, s.auth.hash_wait_ms), (2, 2000));
+    assert_eq!(s.auth.hash_concurrency, None, "one per core");
+    assert_eq!(
+        s.auth.hash_concurrency(),
+        std::thread::available_parallelism().unwrap().get()
+    );
+    assert_eq!(s.auth.hash_wait_ms, 2000);
+    assert_eq!(s.rate_limit.ipv6_prefix, 64);
     assert_eq!(s.server.body_timeout_seconds, 10);
     assert_eq!(s.database.queue_limit, 1024);
     assert!(s.server.trusted_proxies.is_empty());
@@ -132,12 +136,12 @@ fn variables_override_files_and_lists_are_comma_separated() {
             "https://a.example,https://b.example",
         ),
         ("DATABASE_URL", "postgres://elsewhere/db"),
-        ("APP__AUTH__HASH_QUEUE", "3"),
+        ("APP__RATE_LIMIT__IPV6_PREFIX", "48"),
         ("APP__SERVER__TRUSTED_PROXIES", "10.0.0.0/8,127.0.0.1"),
     ])
     .unwrap();
     assert_eq!(s.server.port, 9001);
-    assert_eq!(s.auth.hash_queue, 3);
+    assert_eq!(s.rate_limit.ipv6_prefix, 48);
     assert_eq!(s.server.trusted_proxies, ["10.0.0.0/8", "127.0.0.1"]);
     assert_eq!(s.jwt.access_ttl_seconds, 60);
     assert_eq!(s.jwt.previous_secrets.len(), 2);
@@ -150,7 +154,13 @@ fn variables_override_files_and_lists_are_comma_separated() {
 
 #[test]
 fn bad_values_are_refused_with_the_key_named() {
-    let cases: [(&[(&str, &str)], &str); 14] = [
+    let cases: [(&[(&str, &str)], &str); 16] = [
+        (
+            &[("APP__RATE_LIMIT__IPV6_PREFIX", "129")],
+            "APP__RATE_LIMIT__IPV6_PREFIX",
+        ),
+        // The waiting room is sized by time now: the old count is an unknown key.
+        (&[("APP__AUTH__HASH_QUEUE", "2")], "hash_queue"),
         (
             &[("APP__DATABASE__QUEUE_LIMIT", "0")],
             "APP__DATABASE__QUEUE_LIMIT",

@@ -215,8 +215,6 @@ pub fn test_settings(database_url: &str) -> Settings {
     settings.database.timeout_seconds = 1;
     // Every test client is 127.0.0.1; the throttling test sets its own limit.
     settings.rate_limit.auth_per_minute = 100_000;
-    // Tests fire dozens of logins at once; the bound's own test sets its own.
-    settings.auth.hash_queue = 256;
     settings
 }
 

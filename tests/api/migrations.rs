@@ -10,7 +10,7 @@ fn migrations_run_up_down_and_up_again() {
     let db = TestDatabase::empty();
     let mut conn = db.connect();
     let applied = taskgate::db::migrate(&mut conn).expect("up");
-    assert_eq!(applied.len(), 8);
+    assert_eq!(applied.len(), 9);
     conn.revert_all_migrations(MIGRATIONS).expect("down");
     for table in [
         "users",
@@ -31,7 +31,7 @@ fn migrations_run_up_down_and_up_again() {
             .is_err(),
         "the trigger function survived the down migrations"
     );
-    assert_eq!(taskgate::db::migrate(&mut conn).expect("up again").len(), 8);
+    assert_eq!(taskgate::db::migrate(&mut conn).expect("up again").len(), 9);
     assert!(taskgate::db::migrate(&mut conn)
         .expect("idempotent")
         .is_empty());

@@ -86,8 +86,6 @@ async fn a_sigkill_during_a_write_burst_leaves_no_half_written_state() {
     let env = [
         ("APP__AUTH__BCRYPT_COST", "4"),
         ("APP__RATE_LIMIT__AUTH_PER_MINUTE", "1000000"),
-        // Every writer may log in at once: room for all in the hashing queue.
-        ("APP__AUTH__HASH_QUEUE", "64"),
         ("APP__SERVER__WORKERS", "2"),
         ("APP__BOOTSTRAP__ADMIN_EMAIL", "root@example.com"),
         (
@@ -329,8 +327,6 @@ async fn a_mixed_workload_loses_nothing_has_no_5xx_and_keeps_its_memory() {
     let env = [
         ("APP__AUTH__BCRYPT_COST", "4"),
         ("APP__RATE_LIMIT__AUTH_PER_MINUTE", "1000000"),
-        // Every soak user may log in at once: room for all in the hashing queue.
-        ("APP__AUTH__HASH_QUEUE", "64"),
         ("APP__SERVER__WORKERS", "2"),
         ("APP__BOOTSTRAP__ADMIN_EMAIL", "root@example.com"),
         (

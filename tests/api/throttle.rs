@@ -143,3 +143,65 @@ async fn full_windows_are_pruned_and_live_ones_kept() {
         "a client inside its minute keeps its count"
     );
 }
+
+#[tokio::test]
+async fn forty_addresses_of_one_ipv6_64_share_one_allowance() {
+    let app = spawn_app_with(|s| {
+        s.rate_limit.auth_per_minute = 30;
+        s.server.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
+    let logins = (0..40).map(|i| {
+        let app = &app;
+        async move {
+            let ip = format!("2001:db8:1:2:{i:x}::{:x}", i * 7 + 1);
+            login_from(app, &ip, "nobody@example.com").await.status()
+        }
+    });
+    let answers = futures_util::future::join_all(logins).await;
+    let passed = answers
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let throttled = answers
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((passed, throttled), (30, 10), "{answers:?}");
+    assert_eq!(
+        app.count("SELECT count(*) FROM auth_throttle WHERE client_key = '2001:db8:1:2::/64'"),
+        1
+    );
+    // The next /64 is another client; audit keeps each full address.
+    let resp = login_from(&app, "2001:db8:1:3::1", "nobody@example.com").await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.count("SELECT count(DISTINCT ip) FROM audit_events WHERE ip LIKE '2001:db8:1:2:%'"),
+        30
+    );
+}
+
+#[tokio::test]
+async fn forwarded_entries_with_a_port_or_brackets_name_the_client() {
+    let app = spawn_app_with(|s| s.server.trusted_proxies = vec!["127.0.0.1".into()]).await;
+    app.signup("ada@example.com", PASSWORD).await;
+    for (entry, client) in [
+        ("203.0.113.7:4711", "203.0.113.7"),
+        ("[2001:db8::7]", "2001:db8::7"),
+        ("[2001:db8::8]:443", "2001:db8::8"),
+    ] {
+        let resp = login_from(&app, entry, "ada@example.com").await;
+        assert_eq!(resp.status(), StatusCode::OK, "{entry}");
+        let query = format!("SELECT count(*) FROM sessions WHERE ip = '{client}'");
+        assert_eq!(app.count(&query), 1, "{entry}");
+        let query = format!(
+            "SELECT count(*) FROM audit_events WHERE kind = 'login_succeeded' AND ip = '{client}'"
+        );
+        assert_eq!(app.count(&query), 1, "{entry}");
+    }
+    assert_eq!(
+        app.count("SELECT count(*) FROM sessions WHERE ip = '127.0.0.1'"),
+        0,
+        "no login was taken for the proxy's"
+    );
+}

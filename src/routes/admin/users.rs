@@ -12,7 +12,7 @@ use crate::db::users::{self, NewUser};
 use crate::db::{self};
 use crate::domain::{FullName, NewAccount, Role};
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::client::client_ip;
+use crate::routes::client::{client_ip, client_key};
 use crate::routes::doc::{self, ErrorResponses};
 use crate::routes::json::{double_option, JsonBody};
 use crate::routes::paging::{list_response, Page};
@@ -95,7 +95,7 @@ pub async fn create_user(
         password,
         full_name,
     } = NewAccount::parse(&body.email, body.password, body.full_name)?;
-    let hash = state.hasher.hash(&password).await?;
+    let hash = state.hasher.hash_for(client_key(&req), &password).await?;
     let ip = client_ip(&req);
     let admin_id = admin.user.id;
     let user = db::run(&state.pool, move |conn| {

@@ -1,0 +1,575 @@
+//! Fair, time-bounded admission to the hashing threads: one line per client
+//! key, the threads serving the lines in turn, and a place in line given only
+//! while its expected wait fits `auth.hash_wait_ms`.
+//!
+//! Round-robin across clients is what keeps one client from crowding out the
+//! rest: a storm from one address fills that address's line, and every other
+//! client still waits at most one of its turns per round. A client alone (or
+//! an office behind one address) is served by every thread.
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use crate::domain::ClientKey;
+use crate::error::{ApiError, Message};
+
+/// A job for a hashing thread (it counts and times itself, unless its
+/// request has gone and it does nothing).
+type Job = Box<dyn FnOnce(&Shared) + Send>;
+
+/// How many nice steps below the service's own priority the hashing threads
+/// run. When nothing else wants the CPU they still use every core; when
+/// other requests do, the scheduler gives those a larger share and wakes
+/// them sooner, so a login storm leaves `/users/me` its rate and its tail
+/// (docs/performance.md has the measurements). Relative, so the operator's
+/// own priority for the service still applies.
+pub const HASHING_NICENESS: i32 = 3;
+
+/// The handle the service keeps; the threads stop when the last clone drops.
+#[derive(Clone)]
+pub struct Gate(Arc<Handle>);
+
+struct Handle(Arc<Shared>);
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        lock(&self.0.lines).closed = true;
+        self.0.work.notify_all();
+    }
+}
+
+struct Shared {
+    lines: Mutex<Lines>,
+    /// Signalled when a job is queued (or the gate closes).
+    work: Condvar,
+    concurrency: usize,
+    /// The longest expected wait a place is given with.
+    wait: Duration,
+    /// Wall time of one hash, a moving average (µs): under CPU contention it
+    /// grows, and the waiting room shrinks with it.
+    hash_micros: AtomicU64,
+    hashes: AtomicU64,
+}
+
+#[derive(Default)]
+struct Lines {
+    clients: HashMap<ClientKey, Line>,
+    /// Clients with a queued job, in the order they are served; a client is
+    /// in it exactly while its line holds a queued job.
+    rotation: VecDeque<ClientKey>,
+    /// Second hashes of a place already served (a password change verifies,
+    /// then hashes): they go first, the place has had its turn.
+    follow_ups: VecDeque<Job>,
+    running: usize,
+    closed: bool,
+}
+
+#[derive(Default)]
+struct Line {
+    /// Places given and not yet started: counted for every expected wait.
+    waiting: usize,
+    queued: VecDeque<Queued>,
+}
+
+struct Queued {
+    ticket: Arc<Ticket>,
+    job: Job,
+}
+
+/// Whether a place still counts among its client's waiting ones. Flipped,
+/// under the lines' lock, by whichever comes first: its job starting, or the
+/// place being dropped.
+struct Ticket(AtomicBool);
+
+impl Ticket {
+    fn stop_waiting(&self) -> bool {
+        self.0.swap(false, Ordering::AcqRel)
+    }
+}
+
+fn lock(lines: &Mutex<Lines>) -> MutexGuard<'_, Lines> {
+    // A panic while holding the lock cannot leave the counts half-updated in
+    // a way that matters more than stopping every login would.
+    lines
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Gate {
+    /// Starts `concurrency` threads named `{name}-{i}`. `one_hash` is the
+    /// first estimate of a hash's time (measured at start-up).
+    pub fn start(name: &str, concurrency: usize, wait: Duration, one_hash: Duration) -> Gate {
+        let concurrency = concurrency.max(1);
+        let shared = Arc::new(Shared {
+            lines: Mutex::new(Lines::default()),
+            work: Condvar::new(),
+            concurrency,
+            wait,
+            hash_micros: AtomicU64::new(micros(one_hash)),
+            hashes: AtomicU64::new(0),
+        });
+        for i in 0..concurrency {
+            let shared = Arc::clone(&shared);
+            let started = std::thread::Builder::new()
+                .name(format!("{name}-{i}"))
+                .spawn(move || serve(&shared));
+            if let Err(e) = started {
+                log::error!("could not start thread {name}-{i}: {e}");
+            }
+        }
+        Gate(Arc::new(Handle(shared)))
+    }
+
+    /// Hashes run so far (for tests and metrics).
+    pub fn hashes_run(&self) -> u64 {
+        self.0 .0.hashes.load(Ordering::Relaxed)
+    }
+
+    /// Whether `key` would be given a place now, reserving nothing: lets a
+    /// request that would be refused anyway be answered before its body is
+    /// read or the database asked.
+    pub fn check(&self, key: &ClientKey) -> Result<(), ApiError> {
+        let shared = &self.0 .0;
+        let lines = lock(&shared.lines);
+        shared.judge(&lines, key)
+    }
+
+    /// A place in `key`'s line, or the refusal: 429 when it is this client's
+    /// own line that is too long, 503 when every client's is.
+    pub fn place(&self, key: ClientKey) -> Result<Place, ApiError> {
+        let shared = &self.0 .0;
+        let mut lines = lock(&shared.lines);
+        shared.judge(&lines, &key)?;
+        lines.clients.entry(key).or_default().waiting += 1;
+        Ok(Place {
+            shared: Arc::clone(shared),
+            key,
+            ticket: Arc::new(Ticket(AtomicBool::new(true))),
+            // A safety net, not the bound: the wait outgrows its estimate
+            // when the machine slows down after the place was given, or when
+            // later clients take turns ahead of a client's deeper places.
+            deadline: Instant::now() + shared.wait * 3,
+        })
+    }
+}
+
+impl Shared {
+    fn one_hash(&self) -> Duration {
+        Duration::from_micros(self.hash_micros.load(Ordering::Relaxed))
+    }
+
+    /// The expected wait of `key`'s next place when it already has `own`
+    /// waiting: served in turn, each other client's places ahead of it are
+    /// at most `own + 1`; every running or earlier-served hash is ahead too.
+    fn expected_wait(&self, lines: &Lines, key: &ClientKey, own: usize) -> Duration {
+        let others: usize = lines
+            .clients
+            .iter()
+            .filter(|(k, _)| *k != key)
+            .map(|(_, line)| line.waiting.min(own + 1))
+            .sum();
+        let ahead = lines.running + lines.follow_ups.len() + others + own;
+        let rounds = (ahead + 1).saturating_sub(self.concurrency);
+        self.one_hash() * rounds as u32 / self.concurrency as u32
+    }
+
+    fn judge(&self, lines: &Lines, key: &ClientKey) -> Result<(), ApiError> {
+        if lines.closed {
+            return Err(ApiError::internal(Message(
+                "the hashing gate is closed".into(),
+            )));
+        }
+        let own = lines.clients.get(key).map_or(0, |line| line.waiting);
+        let expected = self.expected_wait(lines, key, own);
+        if expected <= self.wait {
+            return Ok(());
+        }
+        let fresh = if own == 0 {
+            expected
+        } else {
+            self.expected_wait(lines, key, 0)
+        };
+        if fresh <= self.wait {
+            Err(ApiError::RateLimited {
+                retry_after_seconds: seconds_over(expected, self.wait),
+                detail: "Too many logins from this client at once; try again in a moment",
+            })
+        } else {
+            Err(ApiError::Overloaded {
+                retry_after_seconds: seconds_over(fresh, self.wait),
+                detail: "Too many logins at once; try again in a moment",
+            })
+        }
+    }
+
+    fn next_job(lines: &mut Lines) -> Option<Job> {
+        if let Some(job) = lines.follow_ups.pop_front() {
+            return Some(job);
+        }
+        while let Some(key) = lines.rotation.pop_front() {
+            let Some(line) = lines.clients.get_mut(&key) else {
+                continue;
+            };
+            let Some(queued) = line.queued.pop_front() else {
+                continue;
+            };
+            if !line.queued.is_empty() {
+                lines.rotation.push_back(key);
+            }
+            if queued.ticket.stop_waiting() {
+                line.waiting -= 1;
+            }
+            if line.waiting == 0 && line.queued.is_empty() {
+                lines.clients.remove(&key);
+            }
+            return Some(queued.job);
+        }
+        None
+    }
+
+    fn record(&self, took: Duration) {
+        self.hashes.fetch_add(1, Ordering::Relaxed);
+        let sample = micros(took);
+        // Up fast, down slowly: when other work takes the CPU, hashes slow
+        // at once and the places given must shrink at once, or those given
+        // just before would wait past their bound; when it leaves, an
+        // average over about eight hashes.
+        let _ = self
+            .hash_micros
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+                Some(if sample > old {
+                    old / 2 + sample / 2
+                } else {
+                    old - old / 8 + sample / 8
+                })
+            });
+    }
+}
+
+/// A hashing thread: the next job in turn, until the gate closes.
+fn serve(shared: &Shared) {
+    lower_this_threads_priority(HASHING_NICENESS);
+    loop {
+        let job = {
+            let mut lines = lock(&shared.lines);
+            loop {
+                if lines.closed {
+                    return;
+                }
+                if let Some(job) = Shared::next_job(&mut lines) {
+                    lines.running += 1;
+                    break job;
+                }
+                lines = shared
+                    .work
+                    .wait(lines)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+            }
+        };
+        // A panicking job fails its own caller (its answer channel drops),
+        // not the thread.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(shared)));
+        lock(&shared.lines).running -= 1;
+    }
+}
+
+/// Lowers the calling thread's priority by `steps` nice levels (at most to
+/// 19). On Linux the nice value is per thread, and `who = 0` is this one.
+fn lower_this_threads_priority(steps: i32) {
+    // SAFETY: getpriority and setpriority read and change only the calling
+    // thread's nice value; errno is thread-local.
+    let result = unsafe {
+        *libc::__errno_location() = 0;
+        let own = libc::getpriority(libc::PRIO_PROCESS, 0);
+        if own == -1 && *libc::__errno_location() != 0 {
+            -1
+        } else {
+            libc::setpriority(libc::PRIO_PROCESS, 0, (own + steps).min(19))
+        }
+    };
+    if result != 0 {
+        log::warn!(
+            "could not lower a hashing thread's priority: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+/// A place in a client's line. Its first job waits for the client's turn;
+/// later ones run next (the place has had its turn). Dropping it gives the
+/// place back, whatever state it is in.
+pub struct Place {
+    shared: Arc<Shared>,
+    key: ClientKey,
+    ticket: Arc<Ticket>,
+    deadline: Instant,
+}
+
+impl Place {
+    /// Runs `work` on a hashing thread when this place's turn comes. A
+    /// request dropped meanwhile is dropped from the line too: its job finds
+    /// nobody waiting and does nothing.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let (done, result) = oneshot::channel();
+        let job: Job = Box::new(move |shared: &Shared| {
+            if done.is_closed() {
+                return;
+            }
+            let started = Instant::now();
+            let output = work();
+            // Counted before the answer is sent, so a caller sees its own hash counted.
+            shared.record(started.elapsed());
+            let _ = done.send(output);
+        });
+        let first = {
+            let mut lines = lock(&self.shared.lines);
+            if lines.closed {
+                return Err(ApiError::internal(Message(
+                    "the hashing gate is closed".into(),
+                )));
+            }
+            let first = self.ticket.0.load(Ordering::Acquire);
+            if first {
+                let line = lines.clients.entry(self.key).or_default();
+                let was_idle = line.queued.is_empty();
+                line.queued.push_back(Queued {
+                    ticket: Arc::clone(&self.ticket),
+                    job,
+                });
+                if was_idle {
+                    lines.rotation.push_back(self.key);
+                }
+            } else {
+                lines.follow_ups.push_back(job);
+            }
+            first
+        };
+        self.shared.work.notify_one();
+        let mut result = result;
+        let answer = if first {
+            match tokio::time::timeout_at(self.deadline.into(), &mut result).await {
+                Ok(answer) => answer,
+                // Started just in time: its hash is under way, wait for it.
+                Err(_) if !self.ticket.0.load(Ordering::Acquire) => result.await,
+                Err(_) => return Err(overloaded()),
+            }
+        } else {
+            result.await
+        };
+        answer.map_err(|_| ApiError::internal(Message("a hashing job was dropped".into())))
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        let mut lines = lock(&self.shared.lines);
+        if !self.ticket.stop_waiting() {
+            return;
+        }
+        if let Some(line) = lines.clients.get_mut(&self.key) {
+            line.waiting -= 1;
+            if line.waiting == 0 && line.queued.is_empty() {
+                lines.clients.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// The 503 of a place whose turn did not come in time.
+fn overloaded() -> ApiError {
+    ApiError::Overloaded {
+        retry_after_seconds: 1,
+        detail: "Too many logins at once; try again in a moment",
+    }
+}
+
+fn seconds_over(expected: Duration, bound: Duration) -> u64 {
+    expected
+        .saturating_sub(bound)
+        .as_millis()
+        .div_ceil(1000)
+        .max(1) as u64
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+
+    fn key(ip: &str) -> ClientKey {
+        ClientKey::of(ip.parse().unwrap(), 64)
+    }
+
+    /// A gate of one thread whose jobs take about `hash` and that waits at most `wait`.
+    fn gate(hash: Duration, wait: Duration) -> Gate {
+        Gate::start("gate-test", 1, wait, hash)
+    }
+
+    /// Holds the only thread until the returned sender is dropped or sent to.
+    async fn hold_the_thread(gate: &Gate) -> std::sync::mpsc::Sender<()> {
+        let place = gate.place(key("192.0.2.250")).unwrap();
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started) = oneshot::channel();
+        tokio::spawn(async move {
+            let _ = place
+                .run(move || {
+                    let _ = started_tx.send(());
+                    let _ = held.recv();
+                })
+                .await;
+        });
+        started.await.unwrap();
+        release
+    }
+
+    fn queued(gate: &Gate) -> usize {
+        let lines = gate.0 .0.lines.lock().unwrap();
+        lines.clients.values().map(|l| l.queued.len()).sum()
+    }
+
+    fn status(refusal: ApiError) -> (&'static str, u64) {
+        match refusal {
+            ApiError::RateLimited {
+                retry_after_seconds,
+                ..
+            } => ("429", retry_after_seconds),
+            ApiError::Overloaded {
+                retry_after_seconds,
+                ..
+            } => ("503", retry_after_seconds),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_client_past_its_own_line_gets_429_and_others_still_get_a_place() {
+        // Each hash 100 ms, one thread, 350 ms of waiting: about four places ahead.
+        let gate = gate(Duration::from_millis(100), Duration::from_millis(350));
+        let release = hold_the_thread(&gate).await;
+        let a = key("203.0.113.1");
+        let mut places = Vec::new();
+        let refusal = loop {
+            match gate.place(a) {
+                Ok(place) => places.push(place),
+                Err(e) => break e,
+            }
+            assert!(places.len() < 10, "no bound on one client's line");
+        };
+        assert!(!places.is_empty());
+        let (code, retry) = status(refusal);
+        assert_eq!(code, "429", "the client's own line is what is long");
+        assert!(retry >= 1);
+        // The check says the same, reserving nothing.
+        assert!(gate.check(&a).is_err());
+        // Another client waits at most one of a's turns: it gets a place.
+        gate.place(key("203.0.113.2"))
+            .expect("a second client gets in beside a full line");
+        // Places dropped are given back: a's line takes one again.
+        places.pop();
+        places.pop();
+        gate.place(a).expect("a place given back is free again");
+        drop(release);
+    }
+
+    #[tokio::test]
+    async fn when_every_client_has_a_place_waiting_a_new_one_gets_503() {
+        let gate = gate(Duration::from_millis(100), Duration::from_millis(350));
+        let release = hold_the_thread(&gate).await;
+        let mut places = Vec::new();
+        let refusal = (1..=20)
+            .find_map(|i| match gate.place(key(&format!("203.0.113.{i}"))) {
+                Ok(place) => {
+                    places.push(place);
+                    None
+                }
+                Err(e) => Some(e),
+            })
+            .expect("the waiting room is bounded");
+        assert_eq!(status(refusal).0, "503", "no client asked too much");
+        assert!((2..=5).contains(&places.len()), "{} places", places.len());
+        drop(release);
+    }
+
+    #[tokio::test]
+    async fn lines_are_served_in_turn_across_clients() {
+        let gate = gate(Duration::from_millis(1), Duration::from_secs(60));
+        let release = hold_the_thread(&gate).await;
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut jobs = Vec::new();
+        // a queues three, then b and c one each.
+        for who in ["a", "a", "a", "b", "c"] {
+            let ip = match who {
+                "a" => "203.0.113.1",
+                "b" => "203.0.113.2",
+                _ => "203.0.113.3",
+            };
+            let place = gate.place(key(ip)).unwrap();
+            let order = Arc::clone(&order);
+            jobs.push(tokio::spawn(async move {
+                place
+                    .run(move || order.lock().unwrap().push(who))
+                    .await
+                    .unwrap()
+            }));
+            // Each queued before the next: the arrival order is fixed.
+            while queued(&gate) < jobs.len() {
+                tokio::task::yield_now().await;
+            }
+        }
+        release.send(()).unwrap();
+        for job in jobs {
+            job.await.unwrap();
+        }
+        assert_eq!(*order.lock().unwrap(), ["a", "b", "c", "a", "a"]);
+    }
+
+    #[tokio::test]
+    async fn a_place_dropped_before_its_turn_never_runs() {
+        let gate = gate(Duration::from_millis(1), Duration::from_secs(60));
+        let release = hold_the_thread(&gate).await;
+        let ran = Arc::new(AtomicUsize::new(0));
+        let place = gate.place(key("203.0.113.1")).unwrap();
+        let counter = Arc::clone(&ran);
+        let waiting = tokio::spawn(async move {
+            let _ = place
+                .run(move || counter.fetch_add(1, Ordering::SeqCst))
+                .await;
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        waiting.abort();
+        let _ = waiting.await;
+        release.send(()).unwrap();
+        // A later job of the same client runs, after the dropped one is skipped.
+        let place = gate.place(key("203.0.113.1")).unwrap();
+        place.run(|| ()).await.unwrap();
+        assert_eq!(ran.load(Ordering::SeqCst), 0, "the dropped job ran");
+        assert!(
+            gate.0 .0.lines.lock().unwrap().clients.len() <= 1,
+            "lines of gone clients are forgotten"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_place_whose_turn_does_not_come_in_time_is_503() {
+        // The estimate says 1 ms, but the thread is held: the deadline decides.
+        let gate = gate(Duration::from_millis(1), Duration::from_millis(50));
+        let release = hold_the_thread(&gate).await;
+        let place = gate.place(key("203.0.113.1")).unwrap();
+        let started = Instant::now();
+        let refused = place.run(|| ()).await.unwrap_err();
+        assert_eq!(status(refused).0, "503");
+        assert!(started.elapsed() < Duration::from_millis(500));
+        drop(release);
+    }
+}
