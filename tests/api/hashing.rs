@@ -244,8 +244,9 @@ async fn idle_sockets_of_one_client_hold_no_place_in_line() {
 }
 
 /// One client floods `/token` from 32 connections for `seconds`, ignoring
-/// `Retry-After`, while 8 others log in every half second; returns the
-/// others' answers.
+/// `Retry-After`, while 8 others each log in about once a second (the next
+/// login when the last is answered, at most one a second, as a person
+/// does); returns the others' answers.
 async fn flood_beside_others(app: &TestApp, seconds: u64) -> Vec<Answer> {
     let flooder = "flooder@example.com";
     assert_eq!(
@@ -275,19 +276,38 @@ async fn flood_beside_others(app: &TestApp, seconds: u64) -> Vec<Answer> {
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut logins = Vec::new();
-    while Instant::now() + Duration::from_millis(500) < end {
-        for (i, email) in users.iter().enumerate() {
-            logins.push(spawn_login(
-                app,
-                &format!("203.0.113.{}", i + 1),
-                email,
-                PASSWORD,
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+    let others: Vec<_> = users
+        .iter()
+        .enumerate()
+        .map(|(i, email)| {
+            let (app_client, url) = (app.client.clone(), format!("{}/token", app.address));
+            let (ip, email) = (format!("203.0.113.{}", i + 1), email.clone());
+            tokio::spawn(async move {
+                let mut answers = Vec::new();
+                while Instant::now() + Duration::from_millis(500) < end {
+                    let started = Instant::now();
+                    let resp = app_client
+                        .post(&url)
+                        .header("x-forwarded-for", &ip)
+                        .form(&[("username", email.as_str()), ("password", PASSWORD)])
+                        .send()
+                        .await
+                        .unwrap();
+                    let retry = resp
+                        .headers()
+                        .get("retry-after")
+                        .map(|v| v.to_str().unwrap().parse().unwrap());
+                    answers.push((resp.status(), started.elapsed(), retry));
+                    tokio::time::sleep_until((started + Duration::from_secs(1)).into()).await;
+                }
+                answers
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for other in others {
+        answers.extend(other.await.unwrap());
     }
-    let answers = answers(logins).await;
     for f in flood {
         f.await.unwrap();
     }
