@@ -134,17 +134,30 @@ impl Modify for CommonErrors {
                     add_error(
                         op,
                         "429",
-                        "Throttled, or the account is locked; see Retry-After",
+                        "Throttled, the account is locked, or (routes that hash a password) this client's line of hashes is full; see Retry-After",
                     );
                 }
                 if !NO_DATABASE.contains(&path.as_str()) {
                     add_error(
                         op,
                         "503",
-                        "Database unreachable or too busy, or (routes that hash a password) no capacity to hash; see Retry-After",
+                        "Database unreachable or too busy, or (routes that hash a password) every client's line of hashes is full; see Retry-After",
                     );
                 }
             }
+        }
+        // An admin creating a user hashes the password in the admin's own line.
+        if let Some(op) = openapi
+            .paths
+            .paths
+            .get_mut("/admin/users")
+            .and_then(|item| item.post.as_mut())
+        {
+            add_error(
+                op,
+                "429",
+                "This client's line of password hashes is full; see Retry-After",
+            );
         }
     }
 }
