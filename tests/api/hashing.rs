@@ -330,25 +330,26 @@ fn assert_served(answers: &[Answer]) {
     assert!(p90 < Duration::from_secs(2), "p90 {p90:?}");
 }
 
-#[tokio::test]
-async fn a_flood_from_one_client_leaves_the_others_logging_in_throttled() {
+/// A 32-connection flood beside 8 others, at cost 10, with the throttle at
+/// `per_minute`: at least 90% of the others' logins are 200, p90 under 2 s.
+async fn others_are_served_beside_a_flood(per_minute: u32) {
     let app = spawn_app_with(|s| {
         behind_a_proxy(s);
         s.auth.bcrypt_cost = 10;
-        s.rate_limit.auth_per_minute = 30;
+        s.rate_limit.auth_per_minute = per_minute;
     })
     .await;
     assert_served(&flood_beside_others(&app, 5).await);
 }
 
 #[tokio::test]
+async fn a_flood_from_one_client_leaves_the_others_logging_in_throttled() {
+    others_are_served_beside_a_flood(30).await;
+}
+
+#[tokio::test]
 async fn a_flood_from_one_client_leaves_the_others_logging_in_unthrottled() {
-    let app = spawn_app_with(|s| {
-        behind_a_proxy(s);
-        s.auth.bcrypt_cost = 10;
-    })
-    .await;
-    assert_served(&flood_beside_others(&app, 5).await);
+    others_are_served_beside_a_flood(1_000_000).await;
 }
 
 #[tokio::test]
