@@ -13,6 +13,8 @@ use crate::routes::{
 #[derive(OpenApi)]
 #[openapi(
     info(title = "taskgate", description = "JWT-auth task service: OAuth2 password flow, rotating refresh tokens, roles."),
+    // Relative: the document is served by the service it describes, at its root.
+    servers((url = "/")),
     paths(
         health::healthz, health::readyz, serve,
         well_known::jwks, well_known::metadata,
@@ -163,7 +165,7 @@ impl Modify for CommonErrors {
 }
 
 /// GET /openapi.json
-#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", operation_id = "get_openapi",
     responses((status = 200, description = "This OpenAPI 3 description", content_type = "application/json")))]
 pub async fn serve() -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())

@@ -57,7 +57,7 @@ pub async fn signup(
     Ok(HttpResponse::Created().json(UserView::from_row(&user)?))
 }
 
-/// GET /users/me and GET /me (its alias, see `openapi::Aliases`)
+/// GET /users/me and GET /me (its alias)
 #[utoipa::path(get, path = "/users/me", tag = "users", security(("bearer" = [])),
     responses((status = 200, description = "The caller", body = UserView), ErrorResponses))]
 pub async fn me(user: CurrentUser) -> HttpResponse {

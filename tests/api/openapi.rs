@@ -348,3 +348,61 @@ async fn every_reference_in_the_document_resolves() {
         );
     }
 }
+
+/// Client generators name methods after operation ids and drop or rename
+/// duplicates: every operation has its own id, named for what a client calls.
+#[tokio::test]
+async fn operation_ids_are_unique_and_name_what_a_client_calls() {
+    let app = spawn_app().await;
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let mut ids = std::collections::BTreeMap::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in METHODS {
+            let Some(op) = item.get(method.to_lowercase()) else {
+                continue;
+            };
+            let id = op["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            if let Some(other) = ids.insert(id.to_owned(), format!("{method} {path}")) {
+                panic!("operationId {id:?} of {method} {path} is also {other}'s");
+            }
+            for field in ["summary", "description"] {
+                let text = op[field].as_str().unwrap_or_default();
+                assert!(
+                    !text.contains("::"),
+                    "{method} {path}: a Rust path in its {field}: {text:?}"
+                );
+            }
+        }
+    }
+    assert_eq!(ids["list_tasks"], "GET /tasks");
+    assert_eq!(ids["admin_list_tasks"], "GET /admin/tasks");
+    assert_eq!(ids["get_openapi"], "GET /openapi.json");
+}
+
+/// Generated clients need a base: the document names the server it is served from.
+#[tokio::test]
+async fn the_document_names_its_server() {
+    let app = spawn_app().await;
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let servers = doc["servers"].as_array().expect("a servers list");
+    assert_eq!(servers.len(), 1, "{servers:?}");
+    assert_eq!(servers[0]["url"], "/");
+}
+
+/// One request type for the password grant, the form: generators that meet
+/// two under a oneOf produce login code that does not import. Multipart is
+/// still accepted (tests/api/login.rs), as FastAPI's form is.
+#[tokio::test]
+async fn the_token_routes_document_the_form_alone() {
+    let app = spawn_app().await;
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    for path in ["/token", "/login"] {
+        let content = doc["paths"][path]["post"]["requestBody"]["content"]
+            .as_object()
+            .unwrap();
+        let types: Vec<_> = content.keys().collect();
+        assert_eq!(types, ["application/x-www-form-urlencoded"], "{path}");
+    }
+}

@@ -23,7 +23,7 @@ pub struct AdminTaskQuery {
 }
 
 /// GET /admin/tasks
-#[utoipa::path(get, path = "/admin/tasks", tag = "admin", security(("bearer" = [])), params(AdminTaskQuery),
+#[utoipa::path(get, path = "/admin/tasks", tag = "admin", operation_id = "admin_list_tasks", security(("bearer" = [])), params(AdminTaskQuery),
     responses((status = 200, description = "Everyone's tasks by id; X-Total-Count", body = [TaskView]), ErrorResponses,
         (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list_tasks(
