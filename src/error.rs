@@ -75,12 +75,35 @@ pub enum ApiError {
     Internal(#[source] Source),
 }
 
+/// Every `error` code an answer can carry (docs/API.md's table), so that
+/// `/openapi.json` states them as an enum and a client can match on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    AccountDisabled,
+    Conflict,
+    Forbidden,
+    InternalError,
+    InvalidGrant,
+    InvalidRequest,
+    InvalidToken,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    RequestHeaderFieldsTooLarge,
+    RequestTimeout,
+    Unavailable,
+    UnsupportedGrantType,
+    UnsupportedMediaType,
+    ValidationError,
+}
+
 /// The JSON body of every error response.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
     /// Machine-readable code, e.g. `invalid_token`.
-    #[schema(example = "not_found")]
-    pub error: &'static str,
+    pub error: ErrorCode,
     /// Human-readable message.
     pub detail: String,
     /// Per-field messages, on 422 only.
@@ -134,34 +157,34 @@ impl ApiError {
         ApiError::Internal(source.into())
     }
 
-    fn code(&self) -> &'static str {
+    fn code(&self) -> ErrorCode {
         match self {
-            ApiError::InvalidRequest(_) => "invalid_request",
-            ApiError::UnsupportedGrantType => "unsupported_grant_type",
-            ApiError::NotAuthenticated | ApiError::InvalidToken { .. } => "invalid_token",
-            ApiError::InvalidGrant(_) | ApiError::InvalidResetToken => "invalid_grant",
-            ApiError::Forbidden(_) => "forbidden",
-            ApiError::AccountDisabled => "account_disabled",
-            ApiError::NotFound => "not_found",
-            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
-            ApiError::Conflict(_) => "conflict",
-            ApiError::PayloadTooLarge => "payload_too_large",
-            ApiError::RequestTimeout => "request_timeout",
+            ApiError::InvalidRequest(_) => ErrorCode::InvalidRequest,
+            ApiError::UnsupportedGrantType => ErrorCode::UnsupportedGrantType,
+            ApiError::NotAuthenticated | ApiError::InvalidToken { .. } => ErrorCode::InvalidToken,
+            ApiError::InvalidGrant(_) | ApiError::InvalidResetToken => ErrorCode::InvalidGrant,
+            ApiError::Forbidden(_) => ErrorCode::Forbidden,
+            ApiError::AccountDisabled => ErrorCode::AccountDisabled,
+            ApiError::NotFound => ErrorCode::NotFound,
+            ApiError::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
+            ApiError::Conflict(_) => ErrorCode::Conflict,
+            ApiError::PayloadTooLarge => ErrorCode::PayloadTooLarge,
+            ApiError::RequestTimeout => ErrorCode::RequestTimeout,
             ApiError::Refused(status) => match status.as_u16() {
-                404 => "not_found",
-                405 => "method_not_allowed",
-                408 => "request_timeout",
-                413 => "payload_too_large",
-                415 => "unsupported_media_type",
-                431 => "request_header_fields_too_large",
-                500.. => "internal_error",
-                _ => "invalid_request",
+                404 => ErrorCode::NotFound,
+                405 => ErrorCode::MethodNotAllowed,
+                408 => ErrorCode::RequestTimeout,
+                413 => ErrorCode::PayloadTooLarge,
+                415 => ErrorCode::UnsupportedMediaType,
+                431 => ErrorCode::RequestHeaderFieldsTooLarge,
+                500.. => ErrorCode::InternalError,
+                _ => ErrorCode::InvalidRequest,
             },
-            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
-            ApiError::Validation { .. } => "validation_error",
-            ApiError::RateLimited { .. } => "rate_limited",
-            ApiError::Unavailable(_) | ApiError::Overloaded { .. } => "unavailable",
-            ApiError::Internal(_) => "internal_error",
+            ApiError::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
+            ApiError::Validation { .. } => ErrorCode::ValidationError,
+            ApiError::RateLimited { .. } => ErrorCode::RateLimited,
+            ApiError::Unavailable(_) | ApiError::Overloaded { .. } => ErrorCode::Unavailable,
+            ApiError::Internal(_) => ErrorCode::InternalError,
         }
     }
 

@@ -20,8 +20,8 @@ use crate::error::{ApiError, ErrorBody};
 )]
 pub struct PasswordGrantForm {
     /// `password` (the default when absent).
-    #[schema(pattern = "^password$", value_type = String, required = false)]
-    grant_type: Option<String>,
+    #[schema(required = false)]
+    grant_type: Option<PasswordGrantType>,
     /// The account's email.
     #[schema(min_length = 1)]
     username: String,
@@ -36,6 +36,20 @@ pub struct PasswordGrantForm {
     client_secret: Option<String>,
 }
 
+/// The password grant's `grant_type`: one value, an enum so generators type it.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PasswordGrantType {
+    Password,
+}
+
+/// The refresh grant's `grant_type`.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RefreshGrantType {
+    RefreshToken,
+}
+
 /// The refresh grant's form.
 #[derive(Deserialize, ToSchema)]
 #[expect(
@@ -43,8 +57,7 @@ pub struct PasswordGrantForm {
     reason = "describes the form for /openapi.json; FormFields parses it"
 )]
 pub struct RefreshGrantForm {
-    #[schema(pattern = "^refresh_token$")]
-    grant_type: String,
+    grant_type: RefreshGrantType,
     #[schema(min_length = 1)]
     refresh_token: String,
     #[schema(value_type = String, required = false)]

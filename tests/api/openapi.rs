@@ -406,3 +406,59 @@ async fn the_token_routes_document_the_form_alone() {
         assert_eq!(types, ["application/x-www-form-urlencoded"], "{path}");
     }
 }
+
+/// The codes of docs/API.md's error table (`| 404 | `not_found` | ...`).
+fn error_codes_in_api_md() -> BTreeSet<String> {
+    let text = std::fs::read_to_string(crate::helpers::project_dir().join("docs/API.md"))
+        .expect("docs/API.md exists");
+    text.lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let status_cell = cells.get(1)?;
+            let code = cells.get(2)?.strip_prefix('`')?.strip_suffix('`')?;
+            (status_cell.len() == 3 && status_cell.parse::<u16>().is_ok()).then(|| code.to_owned())
+        })
+        .collect()
+}
+
+/// A client can match on `error`: the document states its codes as an enum,
+/// exactly the codes docs/API.md's table lists.
+#[tokio::test]
+async fn the_error_code_is_an_enum_of_the_documented_codes() {
+    let app = spawn_app().await;
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let body = &doc["components"]["schemas"]["ErrorBody"];
+    let error = resolve(&doc, &body["properties"]["error"]);
+    let codes: BTreeSet<String> = error["enum"]
+        .as_array()
+        .unwrap_or_else(|| panic!("error is not an enum: {error}"))
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(codes, error_codes_in_api_md());
+    assert!(codes.contains("rate_limited") && codes.contains("unavailable"));
+}
+
+/// `grant_type` is typed: one value per grant, as an enum.
+#[tokio::test]
+async fn grant_types_are_enums() {
+    let app = spawn_app().await;
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    for (form, value) in [
+        ("PasswordGrantForm", "password"),
+        ("RefreshGrantForm", "refresh_token"),
+    ] {
+        let schema = &doc["components"]["schemas"][form]["properties"]["grant_type"];
+        let schema = resolve(&doc, schema);
+        // An optional field may wrap its reference in a oneOf with null.
+        let schema = schema["oneOf"]
+            .as_array()
+            .and_then(|alts| alts.iter().find(|a| a["type"] != "null"))
+            .map_or(schema, |a| resolve(&doc, a));
+        assert_eq!(
+            schema["enum"],
+            serde_json::json!([value]),
+            "{form}: {schema}"
+        );
+    }
+}
