@@ -185,8 +185,15 @@ pub fn generate(algorithm: JwtAlgorithm) -> Result<GeneratedKey, String> {
     let (private, public) = match algorithm {
         JwtAlgorithm::EdDSA => {
             let key = ed25519_dalek::SigningKey::generate(&mut OsRng);
+            // PKCS#8 v1, the secret alone (what `openssl genpkey` writes): the
+            // v2 form with the public key inside is refused by OpenSSL 3.0 and
+            // Python's cryptography.
+            let v1 = ed25519_dalek::pkcs8::KeypairBytes {
+                secret_key: key.to_bytes(),
+                public_key: None,
+            };
             (
-                key.to_pkcs8_pem(LineEnding::LF)
+                v1.to_pkcs8_pem(LineEnding::LF)
                     .map_err(|e| failed(&e))?
                     .to_string(),
                 key.verifying_key()
@@ -252,6 +259,33 @@ mod tests {
             assert_eq!(public.kid, new.kid);
             assert_eq!(public.jwk, verifying.jwk);
         }
+    }
+
+    /// DER of a PEM block (the lines between the armour).
+    fn der_of(pem: &str) -> Vec<u8> {
+        use base64::Engine;
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_generated_ed25519_key_is_pkcs8_v1_and_v2_keys_still_load() {
+        let new = generate(JwtAlgorithm::EdDSA).unwrap();
+        let der = der_of(&new.private);
+        // SEQUENCE { INTEGER 0 (v1), AlgorithmIdentifier, OCTET STRING }: 48 bytes, no public key.
+        assert_eq!(der.len(), 48, "{der:02x?}");
+        assert_eq!(&der[2..5], &[0x02, 0x01, 0x00], "version v1");
+        // The v2 form (with the public key), as earlier versions printed, still loads.
+        let (signing, _) = private_key(JwtAlgorithm::EdDSA, &new.private).unwrap();
+        let key = ed25519_dalek::SigningKey::from_pkcs8_pem(&new.private).unwrap();
+        let v2 = key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
+        assert_eq!(der_of(&v2)[4], 0x01, "the crate writes v2");
+        assert_eq!(
+            private_key(JwtAlgorithm::EdDSA, &v2).unwrap().0.kid,
+            signing.kid
+        );
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! The OpenAPI 3 description, generated from the handlers' annotations.
 use actix_web::HttpResponse;
 use utoipa::openapi::path::Operation;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{
+    Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityRequirement,
+    SecurityScheme,
+};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
@@ -35,7 +38,10 @@ use crate::routes::{
 )]
 pub struct ApiDoc;
 
-/// Declares the `bearer` security scheme that protected routes refer to.
+/// Declares the `bearer` security scheme that protected routes refer to, and
+/// the same tokens as an OAuth2 password flow whose `tokenUrl` is `/token`,
+/// offered beside it on every protected route: generated clients and API
+/// consoles that know OAuth2 can then log in by themselves.
 struct BearerScheme;
 
 impl Modify for BearerScheme {
@@ -50,6 +56,29 @@ impl Modify for BearerScheme {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "oauth2",
+            SecurityScheme::OAuth2(OAuth2::new([Flow::Password(Password::new(
+                "/token",
+                Scopes::new(),
+            ))])),
+        );
+        for item in openapi.paths.paths.values_mut() {
+            let ops = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for op in ops.into_iter().flatten() {
+                if let Some(security) = op.security.as_mut() {
+                    if !security.is_empty() {
+                        security.push(SecurityRequirement::new("oauth2", Vec::<String>::new()));
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -133,6 +133,41 @@ fn pem(printed: &str, label: &str) -> String {
     printed[from..to].to_owned()
 }
 
+/// A key made with taskgate moves to other tools: OpenSSL reads both halves
+/// (it refused the PKCS#8 v2 form taskgate printed before).
+#[test]
+fn openssl_reads_the_generated_keys() {
+    for algorithm in ["EdDSA", "ES256"] {
+        let (printed, _) = generate_key(algorithm);
+        for (label, command) in [
+            ("PRIVATE KEY", &["pkey"][..]),
+            ("PUBLIC KEY", &["pkey", "-pubin"][..]),
+        ] {
+            let mut openssl = std::process::Command::new("openssl")
+                .args(command)
+                .args(["-noout", "-text"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("openssl is installed (Debian's ca-certificates depends on it)");
+            use std::io::Write;
+            openssl
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(pem(&printed, label).as_bytes())
+                .unwrap();
+            let out = openssl.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{algorithm} {label}: {}",
+                text(&out.stderr)
+            );
+        }
+    }
+}
+
 #[test]
 fn a_generated_key_pair_is_accepted_by_production_without_any_secret() {
     for algorithm in ["EdDSA", "ES256"] {

@@ -462,3 +462,32 @@ async fn grant_types_are_enums() {
         );
     }
 }
+
+/// The tokens are also described as OAuth2's password flow (`tokenUrl`
+/// `/token`), offered beside the bearer scheme wherever a token is required.
+#[tokio::test]
+async fn protected_operations_offer_the_oauth2_password_flow_beside_bearer() {
+    let app = spawn_app().await;
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let scheme = &doc["components"]["securitySchemes"]["oauth2"];
+    assert_eq!(scheme["type"], "oauth2");
+    assert_eq!(scheme["flows"]["password"]["tokenUrl"], "/token");
+    let mut protected = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in METHODS {
+            let Some(security) = item
+                .get(method.to_lowercase())
+                .and_then(|op| op["security"].as_array())
+            else {
+                continue;
+            };
+            let names: Vec<&str> = security
+                .iter()
+                .flat_map(|r| r.as_object().unwrap().keys().map(String::as_str))
+                .collect();
+            assert_eq!(names, ["bearer", "oauth2"], "{method} {path}");
+            protected += 1;
+        }
+    }
+    assert!(protected > 20, "{protected} protected operations");
+}
