@@ -1,6 +1,8 @@
 //! The OpenAPI 3 description, generated from the handlers' annotations.
 use actix_web::HttpResponse;
+use utoipa::openapi::header::Header;
 use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::{Object, Type};
 use utoipa::openapi::security::{
     Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityRequirement,
     SecurityScheme,
@@ -34,7 +36,7 @@ use crate::routes::{
         admin::users::update_user, admin::users::delete_user, admin::users::revoke_sessions, admin::users::send_password_reset, admin::tasks::list_tasks, admin::audit::list_audit,
     ),
     components(schemas(ErrorBody)),
-    modifiers(&BearerScheme, &Aliases, &CommonErrors),
+    modifiers(&BearerScheme, &Aliases, &CommonErrors, &ResponseHeaders),
 )]
 pub struct ApiDoc;
 
@@ -192,6 +194,66 @@ impl Modify for CommonErrors {
         }
     }
 }
+
+/// The headers answers carry, declared where they are sent: every list (a
+/// JSON array, docs/API.md's convention) its `X-Total-Count`, every 429 and
+/// 503 its `Retry-After`, and a created task or user its `Location`.
+struct ResponseHeaders;
+
+fn header(of: Type, description: &str) -> Header {
+    let mut header = Header::new(Object::with_type(of));
+    header.description = Some(description.to_owned());
+    header
+}
+
+impl Modify for ResponseHeaders {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let ops = [
+                (&mut item.get, false),
+                (&mut item.post, true),
+                (&mut item.put, false),
+                (&mut item.patch, false),
+                (&mut item.delete, false),
+            ];
+            for (op, is_post) in ops {
+                let Some(op) = op.as_mut() else { continue };
+                for (status, response) in op.responses.responses.iter_mut() {
+                    let RefOr::T(response) = response else {
+                        continue;
+                    };
+                    let lists = response.content.get("application/json").is_some_and(|c| {
+                        matches!(&c.schema, Some(RefOr::T(utoipa::openapi::Schema::Array(_))))
+                    });
+                    let named = match status.as_str() {
+                        "200" if lists => Some((
+                            "X-Total-Count",
+                            header(
+                                Type::Integer,
+                                "How many rows match the filter, all pages together",
+                            ),
+                        )),
+                        "429" | "503" => Some((
+                            "Retry-After",
+                            header(Type::Integer, "Seconds to wait before asking again"),
+                        )),
+                        "201" if is_post && CREATES.contains(&path.as_str()) => Some((
+                            "Location",
+                            header(Type::String, "The path of what was created"),
+                        )),
+                        _ => None,
+                    };
+                    if let Some((name, header)) = named {
+                        response.headers.entry(name.to_owned()).or_insert(header);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The routes whose 201 names what it created in `Location`.
+const CREATES: [&str; 2] = ["/tasks", "/admin/users"];
 
 /// GET /openapi.json
 #[utoipa::path(get, path = "/openapi.json", tag = "operations", operation_id = "get_openapi",

@@ -491,3 +491,49 @@ async fn protected_operations_offer_the_oauth2_password_flow_beside_bearer() {
     }
     assert!(protected > 20, "{protected} protected operations");
 }
+
+/// The headers a client reads are in the document, not only in prose:
+/// `X-Total-Count` on every list, `Retry-After` on every 429 and 503,
+/// `Location` on what `POST /tasks` and `POST /admin/users` create.
+#[tokio::test]
+async fn response_headers_are_declared_where_they_are_sent() {
+    let app = spawn_app().await;
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let mut lists = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in METHODS {
+            let Some(op) = item.get(method.to_lowercase()) else {
+                continue;
+            };
+            for (status, response) in op["responses"].as_object().unwrap() {
+                let headers = &response["headers"];
+                let body = &response["content"]["application/json"]["schema"];
+                if status == "200" && body["type"] == "array" {
+                    assert_eq!(
+                        headers["X-Total-Count"]["schema"]["type"], "integer",
+                        "{method} {path}"
+                    );
+                    lists.push(format!("{method} {path}"));
+                }
+                if status == "429" || status == "503" {
+                    assert!(
+                        headers.get("Retry-After").is_some(),
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(lists.contains(&"GET /tasks".to_owned()), "{lists:?}");
+    assert!(
+        lists.contains(&"GET /users/me/sessions".to_owned()),
+        "{lists:?}"
+    );
+    for path in ["/tasks", "/admin/users"] {
+        let created = &doc["paths"][path]["post"]["responses"]["201"];
+        assert_eq!(
+            created["headers"]["Location"]["schema"]["type"], "string",
+            "{path}"
+        );
+    }
+}
