@@ -71,6 +71,20 @@ struct Lines {
     closed: bool,
 }
 
+impl Lines {
+    /// A client with nothing waiting and nothing queued has no line: the
+    /// map holds only the clients being served.
+    fn forget_if_idle(&mut self, key: &ClientKey) {
+        if self
+            .clients
+            .get(key)
+            .is_some_and(|line| line.waiting == 0 && line.queued.is_empty())
+        {
+            self.clients.remove(key);
+        }
+    }
+}
+
 #[derive(Default)]
 struct Line {
     /// Places given and not yet started: counted for every expected wait.
@@ -228,9 +242,7 @@ impl Shared {
             if queued.ticket.stop_waiting() {
                 line.waiting -= 1;
             }
-            if line.waiting == 0 && line.queued.is_empty() {
-                lines.clients.remove(&key);
-            }
+            lines.forget_if_idle(&key);
             return Some(queued.job);
         }
         None
@@ -322,7 +334,7 @@ impl Place {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, ApiError> {
-        let (done, result) = oneshot::channel();
+        let (done, mut result) = oneshot::channel();
         let job: Job = Box::new(move |shared: &Shared| {
             if done.is_closed() {
                 return;
@@ -357,7 +369,6 @@ impl Place {
             first
         };
         self.shared.work.notify_one();
-        let mut result = result;
         let answer = if first {
             match tokio::time::timeout_at(self.deadline.into(), &mut result).await {
                 Ok(answer) => answer,
@@ -380,10 +391,8 @@ impl Drop for Place {
         }
         if let Some(line) = lines.clients.get_mut(&self.key) {
             line.waiting -= 1;
-            if line.waiting == 0 && line.queued.is_empty() {
-                lines.clients.remove(&self.key);
-            }
         }
+        lines.forget_if_idle(&self.key);
     }
 }
 

@@ -19,20 +19,25 @@ pub fn client_ip(req: &HttpRequest) -> Option<String> {
 /// address, or for IPv6 its `rate_limit.ipv6_prefix` network. Requests
 /// without a peer address (none over TCP) share one key.
 pub fn client_key(req: &HttpRequest) -> ClientKey {
-    let prefix = req
-        .app_data::<web::Data<AppState>>()
-        .map_or(64, |state| state.settings.rate_limit.ipv6_prefix);
-    let ip = client_addr(req).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    ClientKey::of(ip, prefix)
+    key_of(req, client_addr(req))
 }
 
-/// Everything the login flow records and keys on.
+/// Everything the login flow records and keys on (one walk of the proxies).
 pub fn client(req: &HttpRequest) -> Client {
+    let addr = client_addr(req);
     Client {
-        ip: client_ip(req),
+        ip: addr.map(|ip| ip.to_string()),
         user_agent: user_agent(req),
-        key: client_key(req),
+        key: key_of(req, addr),
     }
+}
+
+fn key_of(req: &HttpRequest, addr: Option<IpAddr>) -> ClientKey {
+    // Without the app's state (never in the service) each address is its own client.
+    let prefix = req
+        .app_data::<web::Data<AppState>>()
+        .map_or(128, |state| state.settings.rate_limit.ipv6_prefix);
+    ClientKey::of(addr.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)), prefix)
 }
 
 fn client_addr(req: &HttpRequest) -> Option<IpAddr> {

@@ -1,7 +1,7 @@
 //! The OpenAPI 3 description, generated from the handlers' annotations.
 use actix_web::HttpResponse;
 use utoipa::openapi::header::Header;
-use utoipa::openapi::path::Operation;
+use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::schema::{Object, Type};
 use utoipa::openapi::security::{
     Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityRequirement,
@@ -66,14 +66,7 @@ impl Modify for BearerScheme {
             ))])),
         );
         for item in openapi.paths.paths.values_mut() {
-            let ops = [
-                &mut item.get,
-                &mut item.post,
-                &mut item.put,
-                &mut item.patch,
-                &mut item.delete,
-            ];
-            for op in ops.into_iter().flatten() {
+            for op in operations_mut(item) {
                 if let Some(security) = op.security.as_mut() {
                     if !security.is_empty() {
                         security.push(SecurityRequirement::new("oauth2", Vec::<String>::new()));
@@ -82,6 +75,19 @@ impl Modify for BearerScheme {
             }
         }
     }
+}
+
+/// The operations of a path, whatever methods it has.
+fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.post,
+        &mut item.put,
+        &mut item.patch,
+        &mut item.delete,
+    ]
+    .into_iter()
+    .flatten()
 }
 
 /// Routes served by the same handler as another (`/login` is `/token`, `GET /me`
@@ -145,14 +151,7 @@ fn add_error(op: &mut Operation, status: &str, description: &str) {
 impl Modify for CommonErrors {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         for (path, item) in openapi.paths.paths.iter_mut() {
-            let ops = [
-                &mut item.get,
-                &mut item.post,
-                &mut item.put,
-                &mut item.patch,
-                &mut item.delete,
-            ];
-            for op in ops.into_iter().flatten() {
+            for op in operations_mut(item) {
                 if op.request_body.is_some() {
                     add_error(op, "400", "Malformed body");
                     add_error(op, "408", "The body did not arrive in time");
@@ -195,9 +194,10 @@ impl Modify for CommonErrors {
     }
 }
 
-/// The headers answers carry, declared where they are sent: every list (a
-/// JSON array, docs/API.md's convention) its `X-Total-Count`, every 429 and
-/// 503 its `Retry-After`, and a created task or user its `Location`.
+/// The headers that follow from a rule, declared wherever it applies: every
+/// list (a JSON array, docs/API.md's convention) its `X-Total-Count`, every
+/// 429 and 503 its `Retry-After`. (`Location` is declared by the handlers
+/// that set it.)
 struct ResponseHeaders;
 
 fn header(of: Type, description: &str) -> Header {
@@ -208,16 +208,8 @@ fn header(of: Type, description: &str) -> Header {
 
 impl Modify for ResponseHeaders {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        for (path, item) in openapi.paths.paths.iter_mut() {
-            let ops = [
-                (&mut item.get, false),
-                (&mut item.post, true),
-                (&mut item.put, false),
-                (&mut item.patch, false),
-                (&mut item.delete, false),
-            ];
-            for (op, is_post) in ops {
-                let Some(op) = op.as_mut() else { continue };
+        for item in openapi.paths.paths.values_mut() {
+            for op in operations_mut(item) {
                 for (status, response) in op.responses.responses.iter_mut() {
                     let RefOr::T(response) = response else {
                         continue;
@@ -237,10 +229,6 @@ impl Modify for ResponseHeaders {
                             "Retry-After",
                             header(Type::Integer, "Seconds to wait before asking again"),
                         )),
-                        "201" if is_post && CREATES.contains(&path.as_str()) => Some((
-                            "Location",
-                            header(Type::String, "The path of what was created"),
-                        )),
                         _ => None,
                     };
                     if let Some((name, header)) = named {
@@ -251,9 +239,6 @@ impl Modify for ResponseHeaders {
         }
     }
 }
-
-/// The routes whose 201 names what it created in `Location`.
-const CREATES: [&str; 2] = ["/tasks", "/admin/users"];
 
 /// GET /openapi.json
 #[utoipa::path(get, path = "/openapi.json", tag = "operations", operation_id = "get_openapi",

@@ -122,7 +122,8 @@ pub struct TaskQuery {
 
 /// POST /tasks
 #[utoipa::path(post, path = "/tasks", tag = "tasks", security(("bearer" = [])), request_body = TaskBody,
-    responses((status = 201, description = "Created; Location names it", body = TaskView), ErrorResponses,
+    responses((status = 201, description = "Created", body = TaskView,
+        headers(("Location" = String, description = "The path of the new task"))), ErrorResponses,
         (status = 422, description = "Invalid fields", body = ErrorBody)))]
 pub async fn create_task(
     state: web::Data<AppState>,

@@ -13,15 +13,21 @@ use tokio::task::JoinHandle;
 
 use crate::helpers::{assert_error, spawn_app_with, TestApp, PASSWORD};
 
-/// One hash at a time at a real cost, so that hashes overlap.
-async fn bounded_app() -> TestApp {
+/// One hash at a time at a real cost, so that hashes overlap, waiting at
+/// most `wait_ms` for a place.
+async fn one_thread_app(wait_ms: u64) -> TestApp {
     spawn_app_with(|s| {
         behind_a_proxy(s);
         s.auth.bcrypt_cost = 12;
         s.auth.hash_concurrency = Some(1);
-        s.auth.hash_wait_ms = 30_000;
+        s.auth.hash_wait_ms = wait_ms;
     })
     .await
+}
+
+/// One hash at a time, and room for every login that waits.
+async fn bounded_app() -> TestApp {
+    one_thread_app(30_000).await
 }
 
 /// 127.0.0.1 is a trusted proxy: `X-Forwarded-For` names the client.
@@ -69,13 +75,7 @@ async fn answers(logins: Vec<JoinHandle<Answer>>) -> Vec<Answer> {
 
 #[tokio::test]
 async fn logins_of_many_clients_beyond_the_expected_wait_are_503_at_once() {
-    let app = spawn_app_with(|s| {
-        behind_a_proxy(s);
-        s.auth.bcrypt_cost = 12;
-        s.auth.hash_concurrency = Some(1);
-        s.auth.hash_wait_ms = 500;
-    })
-    .await;
+    let app = one_thread_app(500).await;
     let (mut admitted, mut refused) = (0, 0);
     for (status, took, retry) in answers(spawn_unknown_logins(&app, 10)).await {
         match status {
@@ -100,13 +100,7 @@ async fn logins_of_many_clients_beyond_the_expected_wait_are_503_at_once() {
 
 #[tokio::test]
 async fn a_client_past_its_own_line_gets_429_while_another_is_served_in_turn() {
-    let app = spawn_app_with(|s| {
-        behind_a_proxy(s);
-        s.auth.bcrypt_cost = 12;
-        s.auth.hash_concurrency = Some(1);
-        s.auth.hash_wait_ms = 1000;
-    })
-    .await;
+    let app = one_thread_app(1000).await;
     let flood: Vec<_> = (0..12)
         .map(|i| {
             spawn_login(
@@ -354,13 +348,7 @@ async fn a_flood_from_one_client_leaves_the_others_logging_in_unthrottled() {
 
 #[tokio::test]
 async fn the_reset_page_is_served_while_every_line_is_full() {
-    let app = spawn_app_with(|s| {
-        behind_a_proxy(s);
-        s.auth.bcrypt_cost = 12;
-        s.auth.hash_concurrency = Some(1);
-        s.auth.hash_wait_ms = 300;
-    })
-    .await;
+    let app = one_thread_app(300).await;
     let held = spawn_unknown_logins(&app, 6);
     tokio::time::sleep(Duration::from_millis(150)).await;
     let refused = app.login("late@example.com", PASSWORD).await;

@@ -80,7 +80,8 @@ pub struct CreateUserBody {
 
 /// POST /admin/users
 #[utoipa::path(post, path = "/admin/users", tag = "admin", security(("bearer" = [])), request_body = CreateUserBody,
-    responses((status = 201, body = UserView), ErrorResponses, (status = 403, body = ErrorBody),
+    responses((status = 201, body = UserView,
+        headers(("Location" = String, description = "The path of the new user"))), ErrorResponses, (status = 403, body = ErrorBody),
         (status = 409, description = "Email already registered", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_user(
     state: web::Data<AppState>,
