@@ -27,43 +27,61 @@ impl utoipa::IntoResponses for ErrorResponses {
     }
 }
 
-/// What `str::trim` strips (Unicode White_Space), spelled out: ECMA-262,
-/// Python and Rust regexes each read `\s` over a different set.
-const WHITESPACE: &str = r"\x09-\x0D\x20\x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000";
+/// A task title (`TaskTitle`) or full name (`FullName`) holds no NUL:
+/// PostgreSQL text cannot.
+const NO_NUL: &str = r"^[^\x00]*$";
 
-/// A pattern for text that, once trimmed, holds at most `max` (2 or more)
-/// characters (at least one unless `blank_allowed`) and no NUL. A `maxLength`
-/// cannot say this: it would count the whitespace that trimming drops.
-fn trimmed_text(max: usize, blank_allowed: bool) -> String {
-    let ws = WHITESPACE;
-    let text = format!(
-        "[^{ws}\\x00]([^\\x00]{{0,{}}}[^{ws}\\x00])?",
-        max.saturating_sub(2)
-    );
-    let text = if blank_allowed {
-        format!("({text})?")
-    } else {
-        text
-    };
-    format!("^[{ws}]*{text}[{ws}]*$")
-}
+/// No NUL and not blank, read as ECMA-262 reads it (OpenAPI's dialect, the
+/// one client validators and the fuzzer use). Its `\s` is what `str::trim`
+/// strips but for U+0085, which it lacks, and U+FEFF, which it adds: both
+/// corrected here, so "blank" means the same to a client as to the server.
+/// U+2028/9 are left to `\s`: a generator that writes escapes as raw
+/// characters into a regex literal breaks on line separators.
+const NOT_BLANK: &str = r"^[^\x00]*([^\s\x00\x85]|\uFEFF)[^\x00]*$";
 
-/// A task's `title` (`TaskTitle`), for `#[schema(schema_with = ...)]`.
+/// A task's `title` as a request carries it (`TaskTitle::parse`), for
+/// `#[schema(schema_with = ...)]`. `maxLength` counts what is sent; the
+/// server measures after trimming, so padding beyond it is still taken.
 pub fn task_title() -> Object {
     ObjectBuilder::new()
         .schema_type(Type::String)
-        .pattern(Some(trimmed_text(TITLE_MAX, false)))
-        .description(Some(format!("Trimmed; then 1 to {TITLE_MAX} characters.")))
+        .min_length(Some(1))
+        .max_length(Some(TITLE_MAX))
+        .pattern(Some(NOT_BLANK))
+        .description(Some(format!(
+            "Surrounding whitespace is trimmed; the trimmed title holds 1 to {TITLE_MAX} \
+             characters (not blank, no NUL)."
+        )))
         .build()
 }
 
-/// A user's `full_name` (`FullName`), for `#[schema(schema_with = ...)]`.
+/// A task's `title` as stored and answered.
+pub fn stored_task_title() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(TITLE_MAX))
+        .build()
+}
+
+/// A user's `full_name` as a request carries it (`FullName::parse`).
 pub fn full_name() -> Object {
     ObjectBuilder::new()
         .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
-        .pattern(Some(trimmed_text(FULL_NAME_MAX, true)))
+        .max_length(Some(FULL_NAME_MAX))
+        .pattern(Some(NO_NUL))
         .description(Some(format!(
-            "Trimmed; at most {FULL_NAME_MAX} characters; `null` or blank means no name."
+            "Surrounding whitespace is trimmed; the trimmed name holds at most \
+             {FULL_NAME_MAX} characters (no NUL); `null` or blank means no name."
         )))
+        .build()
+}
+
+/// A user's `full_name` as stored and answered: trimmed, never blank.
+pub fn stored_full_name() -> Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .min_length(Some(1))
+        .max_length(Some(FULL_NAME_MAX))
         .build()
 }

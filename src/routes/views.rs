@@ -4,6 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::doc;
 use super::json::rfc3339;
 use crate::db::tasks::Task;
 use crate::db::users::{Profile, User};
@@ -14,8 +15,9 @@ use crate::error::ApiError;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserView {
     pub id: i64,
-    #[schema(format = Email)]
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
+    #[schema(schema_with = doc::stored_full_name)]
     pub full_name: Option<String>,
     pub role: Role,
     pub disabled: bool,
@@ -49,7 +51,9 @@ impl UserView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TaskView {
     pub id: i64,
+    #[schema(schema_with = doc::stored_task_title)]
     pub title: String,
+    #[schema(max_length = 10000)]
     pub description: Option<String>,
     pub completed: bool,
     #[schema(value_type = Option<String>, format = Date, example = "2026-12-01")]
