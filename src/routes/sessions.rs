@@ -17,6 +17,7 @@ use crate::db::{self};
 use crate::error::{ApiError, ErrorBody};
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Session)]
 pub struct SessionView {
     pub id: Uuid,
     #[serde(serialize_with = "rfc3339")]

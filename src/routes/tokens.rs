@@ -12,7 +12,7 @@ use crate::auth::login;
 use crate::auth::AppState;
 use crate::error::{ApiError, ErrorBody};
 
-/// The password grant's form (for the OpenAPI description; `FormFields` parses it).
+/// The password grant's form.
 #[derive(Deserialize, ToSchema)]
 #[expect(
     dead_code,

@@ -13,6 +13,7 @@ use crate::error::ApiError;
 
 /// A user as the API shows it: never a hash.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = User)]
 pub struct UserView {
     pub id: i64,
     #[schema(format = Email, max_length = 254)]
@@ -49,6 +50,7 @@ impl UserView {
 
 /// A task as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Task)]
 pub struct TaskView {
     pub id: i64,
     #[schema(schema_with = doc::stored_task_title)]

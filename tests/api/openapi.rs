@@ -371,10 +371,10 @@ async fn responses_state_the_lengths_requests_are_held_to() {
     let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
     let schemas = &doc["components"]["schemas"];
     for (schema, field, min, max) in [
-        ("TaskView", "title", Some(1), 200),
-        ("TaskView", "description", None, 10_000),
-        ("UserView", "full_name", Some(1), 200),
-        ("UserView", "email", None, 254),
+        ("Task", "title", Some(1), 200),
+        ("Task", "description", None, 10_000),
+        ("User", "full_name", Some(1), 200),
+        ("User", "email", None, 254),
         ("TaskBody", "description", None, 10_000),
         ("SignupBody", "email", None, 254),
     ] {
@@ -630,6 +630,34 @@ async fn response_headers_are_declared_where_they_are_sent() {
         assert_eq!(
             created["headers"]["Location"]["schema"]["type"], "string",
             "{path}"
+        );
+    }
+}
+
+/// Generated clients name their classes after the document's schemas: those
+/// are the contract's names (docs/API.md's User, Task, Session, TokenPair),
+/// not our Rust types'.
+#[tokio::test]
+async fn schemas_carry_the_contracts_names() {
+    let app = spawn_app().await;
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for name in [
+        "User",
+        "Task",
+        "Session",
+        "TokenPair",
+        "AuditEvent",
+        "Dashboard",
+    ] {
+        assert!(schemas.contains_key(name), "no {name} schema");
+    }
+    for (name, schema) in schemas {
+        assert!(!name.ends_with("View"), "{name}");
+        let said = schema["description"].as_str().unwrap_or_default();
+        assert!(
+            !said.contains("::") && !said.contains("FormFields"),
+            "{name}: {said}"
         );
     }
 }

@@ -16,9 +16,9 @@ from taskgate_client.models import (
     PasswordGrantForm,
     SignupBody,
     TaskBody,
-    TaskView,
+    Task,
     TokenPair,
-    UserView,
+    User,
 )
 
 
@@ -35,7 +35,7 @@ def main(base_url: str) -> None:
     created = signup.sync_detailed(
         client=anonymous, body=SignupBody(email=email, password=password, full_name="  Ada  ")
     )
-    check("signup is 201 with the user", created.status_code == 201 and isinstance(created.parsed, UserView), created)
+    check("signup is 201 with the user", created.status_code == 201 and isinstance(created.parsed, User), created)
     check("the name is trimmed", created.parsed.full_name == "Ada", created.parsed)
 
     pair = token.sync(client=anonymous, body=PasswordGrantForm(username=email, password=password))
@@ -43,10 +43,10 @@ def main(base_url: str) -> None:
 
     user = AuthenticatedClient(base_url=base_url, token=pair.access_token, raise_on_unexpected_status=True)
     who = me.sync(client=user)
-    check("/users/me is the user", isinstance(who, UserView) and who.email == email, who)
+    check("/users/me is the user", isinstance(who, User) and who.email == email, who)
 
     made = create_task.sync_detailed(client=user, body=TaskBody(title="Buy milk", due_date="2026-12-24"))
-    check("a task is created", made.status_code == 201 and isinstance(made.parsed, TaskView), made)
+    check("a task is created", made.status_code == 201 and isinstance(made.parsed, Task), made)
     check("Location names it", made.headers.get("location") == f"/tasks/{made.parsed.id}", made.headers)
 
     listed = list_tasks.sync_detailed(client=user, limit=10)

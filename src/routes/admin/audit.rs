@@ -15,6 +15,7 @@ use crate::routes::paging::{list_response, Page};
 use crate::routes::query::QueryParams;
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = AuditEvent)]
 pub struct AuditEventView {
     pub id: i64,
     pub kind: String,

@@ -51,6 +51,7 @@ pub struct DashboardSessions {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Dashboard)]
 pub struct DashboardView {
     pub users: DashboardUsers,
     pub tasks: DashboardTasks,
