@@ -2,6 +2,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -104,8 +105,13 @@ pub struct DatabaseSettings {
     pub pool_size: Option<u32>,
     /// How many queries may wait for a connection; beyond, 503 at once.
     pub queue_limit: usize,
-    /// How long a request waits for a connection before answering 503.
+    /// The most a request waits for the database in all (queue, connection
+    /// and queries) before answering 503.
     pub timeout_seconds: u64,
+    /// `statement_timeout` and `lock_timeout` of every connection; unset
+    /// means nine tenths of `timeout_seconds`, so a stuck query ends about
+    /// when its request has been answered.
+    pub statement_timeout_ms: Option<u64>,
 }
 
 /// How tokens are signed: one shared secret, or a private key whose public
@@ -471,6 +477,13 @@ impl Settings {
                     .into(),
             );
         }
+        if self.database.statement_timeout_ms == Some(0) {
+            return fail(
+                "database.statement_timeout_ms must be at least 1 \
+                 (APP__DATABASE__STATEMENT_TIMEOUT_MS)"
+                    .into(),
+            );
+        }
         if self.server.body_limit_bytes == 0 {
             return fail(
                 "server.body_limit_bytes must be positive (APP__SERVER__BODY_LIMIT_BYTES)".into(),
@@ -593,6 +606,19 @@ impl Settings {
         self.database
             .pool_size
             .unwrap_or_else(|| default_pool_size(std::thread::available_parallelism().ok()))
+    }
+
+    /// The most a request waits for the database, in all.
+    pub fn database_wait(&self) -> Duration {
+        Duration::from_secs(self.database.timeout_seconds)
+    }
+
+    /// Each statement's bound (and each lock wait's): configured, or nine
+    /// tenths of `database.timeout_seconds`.
+    pub fn statement_timeout(&self) -> Duration {
+        self.database
+            .statement_timeout_ms
+            .map_or_else(|| self.database_wait() * 9 / 10, Duration::from_millis)
     }
 }
 

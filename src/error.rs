@@ -10,6 +10,10 @@ use utoipa::ToSchema;
 
 type Source = Box<dyn std::error::Error + Send + Sync>;
 
+/// Every answer that the database cannot serve now says this.
+const UNAVAILABLE: &str = "Service temporarily unavailable";
+const DATABASE_RETRY_AFTER_SECONDS: u64 = 1;
+
 /// Every way a request can fail, in the terms of docs/API.md's error table.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -157,6 +161,16 @@ impl ApiError {
         ApiError::Internal(source.into())
     }
 
+    /// The database could not serve this request within
+    /// `database.timeout_seconds` (or too many wait for it already): the same
+    /// answer as an unreachable one, without a log line per request.
+    pub fn database_busy() -> Self {
+        ApiError::Overloaded {
+            retry_after_seconds: DATABASE_RETRY_AFTER_SECONDS,
+            detail: UNAVAILABLE,
+        }
+    }
+
     fn code(&self) -> ErrorCode {
         match self {
             ApiError::InvalidRequest(_) => ErrorCode::InvalidRequest,
@@ -219,7 +233,7 @@ impl ApiError {
             ApiError::RateLimited { detail, .. } | ApiError::Overloaded { detail, .. } => {
                 (*detail).into()
             }
-            ApiError::Unavailable(_) => "Service temporarily unavailable".into(),
+            ApiError::Unavailable(_) => UNAVAILABLE.into(),
             ApiError::Internal(_) => "Internal server error".into(),
         }
     }
@@ -237,17 +251,22 @@ impl ApiError {
         }
     }
 
+    /// A bug is an error; a database that cannot serve now is a warning
+    /// (it is the operator's to fix, and the client's to retry).
     fn log(&self) {
-        if let ApiError::Unavailable(source) | ApiError::Internal(source) = self {
-            let mut chain = source.to_string();
-            let mut cause = source.source();
-            while let Some(c) = cause {
-                chain.push_str(": ");
-                chain.push_str(&c.to_string());
-                cause = c.source();
-            }
-            log::error!("{self}: {chain}");
+        let (level, source) = match self {
+            ApiError::Unavailable(source) => (log::Level::Warn, source),
+            ApiError::Internal(source) => (log::Level::Error, source),
+            _ => return,
+        };
+        let mut chain = source.to_string();
+        let mut cause = source.source();
+        while let Some(c) = cause {
+            chain.push_str(": ");
+            chain.push_str(&c.to_string());
+            cause = c.source();
         }
+        log::log!(level, "{self}: {chain}");
     }
 }
 
@@ -309,6 +328,12 @@ impl ResponseError for ApiError {
             } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_seconds.to_string()));
             }
+            ApiError::Unavailable(_) => {
+                response.insert_header((
+                    header::RETRY_AFTER,
+                    DATABASE_RETRY_AFTER_SECONDS.to_string(),
+                ));
+            }
             // The rest of the body may still be in flight: the connection cannot be reused.
             ApiError::RequestTimeout => {
                 response.force_close();
@@ -330,23 +355,43 @@ impl From<diesel::result::Error> for ApiError {
         use diesel::result::Error;
         match e {
             Error::NotFound => ApiError::NotFound,
-            e if is_connection_lost(&e) => ApiError::Unavailable(Box::new(e)),
+            e if is_retryable(&e) => ApiError::Unavailable(Box::new(e)),
             other => ApiError::Internal(Box::new(other)),
         }
     }
 }
 
-/// True for errors that mean the server is gone, not that the query was bad:
-/// the one place that decides what becomes 503.
-fn is_connection_lost(e: &diesel::result::Error) -> bool {
+/// What a client may retry: the server gone, or refusing for a while
+/// (SQLSTATE 57014 statement timeout or cancel, 55P03 lock timeout, 25006
+/// read-only, 53100 disk full, 53200 out of memory, 53300 too many
+/// connections, 40001 serialization, 40P01 deadlock). The one place that
+/// decides what becomes 503 rather than 500. Diesel names only some SQLSTATEs
+/// (it keeps the code to itself), so the rest are known by PostgreSQL's
+/// message, which a server whose `lc_messages` is not English translates: such
+/// errors are then answered 500.
+fn is_retryable(e: &diesel::result::Error) -> bool {
     use diesel::result::{DatabaseErrorKind, Error};
-    matches!(
-        e,
+    const TRY_AGAIN: [&str; 6] = [
+        "canceling statement due to",
+        "deadlock detected",
+        "No space left on device",
+        "out of memory",
+        "too many clients",
+        "remaining connection slots are reserved",
+    ];
+    match e {
         Error::DatabaseError(
-            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
-            _
-        )
-    )
+            DatabaseErrorKind::ClosedConnection
+            | DatabaseErrorKind::UnableToSendCommand
+            | DatabaseErrorKind::SerializationFailure
+            | DatabaseErrorKind::ReadOnlyTransaction,
+            _,
+        ) => true,
+        Error::DatabaseError(DatabaseErrorKind::Unknown, info) => {
+            TRY_AGAIN.iter().any(|m| info.message().contains(m))
+        }
+        _ => false,
+    }
 }
 
 impl From<actix_web::error::BlockingError> for ApiError {

@@ -52,9 +52,12 @@ impl Application {
         let queries = QueryCounter::default();
         let pool = db::build_pool(
             settings.database.url.expose(),
-            settings.pool_size(),
-            settings.database.queue_limit,
-            Duration::from_secs(settings.database.timeout_seconds),
+            db::PoolOptions {
+                size: settings.pool_size(),
+                queue_limit: settings.database.queue_limit,
+                wait: settings.database_wait(),
+                statement_timeout: settings.statement_timeout(),
+            },
             queries.clone(),
         );
         let hasher = PasswordHasher::new(&settings.auth).map_err(std::io::Error::other)?;

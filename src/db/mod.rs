@@ -37,14 +37,27 @@ type Connections = r2d2::Pool<ConnectionManager<PgConnection>>;
 /// from one queue: a query waits for whichever thread frees first, whichever
 /// async worker asked (actix's blocking threads are per worker, so one
 /// worker's queries waited behind its own thread while another's idled).
-/// At most `database.queue_limit` queries wait in the queue, each at most
-/// `wait` (`database.timeout_seconds`, as for a connection); beyond either
-/// bound the request is answered 503, and one whose request has gone is never run.
+/// A request waits at most `wait` (`database.timeout_seconds`) in all: in the
+/// queue, for a connection and in its queries; at most
+/// `database.queue_limit` queries wait in the queue. Beyond either bound the
+/// request is answered 503, and one whose request has gone is never run.
 #[derive(Clone)]
 pub struct DbPool {
     connections: Connections,
     jobs: mpsc::SyncSender<Job>,
     wait: Duration,
+}
+
+/// How the pool is sized and bounded (from `database.*`).
+#[derive(Debug, Clone, Copy)]
+pub struct PoolOptions {
+    pub size: u32,
+    pub queue_limit: usize,
+    /// The most a request waits for the database, in all.
+    pub wait: Duration,
+    /// Every connection's `statement_timeout` and `lock_timeout`: a query
+    /// stuck on a lock or a stalled server frees its thread by then.
+    pub statement_timeout: Duration,
 }
 
 /// Builds the pool without connecting: the service starts, and answers 503,
@@ -56,26 +69,47 @@ pub struct DbPool {
 /// transaction status, diesel's `has_broken` sees it, and r2d2 drops that
 /// connection instead of pooling it again (the outage test in
 /// tests/api/health.rs fails if that ever stops being true).
-pub fn build_pool(
-    url: &str,
-    size: u32,
-    queue_limit: usize,
-    timeout: Duration,
-    counter: QueryCounter,
-) -> DbPool {
+pub fn build_pool(url: &str, options: PoolOptions, counter: QueryCounter) -> DbPool {
     let connections = r2d2::Pool::builder()
-        .max_size(size)
+        .max_size(options.size)
         .min_idle(Some(0))
-        .connection_timeout(timeout)
+        .connection_timeout(options.wait)
         .test_on_check_out(false)
-        .connection_customizer(Box::new(CountQueries(counter)))
-        .build_unchecked(ConnectionManager::new(url));
-    let jobs = threads::start("db", size as usize, queue_limit);
+        .connection_customizer(Box::new(SetUp {
+            counter,
+            statement_timeout_ms: options.statement_timeout.as_millis().max(1),
+        }))
+        .build_unchecked(ConnectionManager::new(with_keepalives(url, options.wait)));
+    let jobs = threads::start("db", options.size as usize, options.queue_limit);
     DbPool {
         connections,
         jobs,
-        wait: timeout,
+        wait: options.wait,
     }
+}
+
+/// The URL with libpq's TCP keepalives and a connect timeout, unless it sets
+/// them itself: a server that vanished without closing the socket is noticed
+/// in seconds, not after the kernel's two hours.
+fn with_keepalives(url: &str, wait: Duration) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return url.to_owned();
+    };
+    let set: Vec<String> = parsed.query_pairs().map(|(k, _)| k.into_owned()).collect();
+    let connect_timeout = wait.as_secs().max(2).to_string();
+    let wanted = [
+        ("keepalives", "1"),
+        ("keepalives_idle", "10"),
+        ("keepalives_interval", "5"),
+        ("keepalives_count", "3"),
+        ("connect_timeout", connect_timeout.as_str()),
+    ];
+    for (key, value) in wanted {
+        if !set.iter().any(|k| k == key) {
+            parsed.query_pairs_mut().append_pair(key, value);
+        }
+    }
+    parsed.into()
 }
 
 /// The number of statements sent to PostgreSQL, each one round trip: how
@@ -89,12 +123,22 @@ impl QueryCounter {
     }
 }
 
+/// What every new connection gets: its time bounds (one round trip per
+/// connection, not per request), then the statement counter.
 #[derive(Debug)]
-struct CountQueries(QueryCounter);
+struct SetUp {
+    counter: QueryCounter,
+    statement_timeout_ms: u128,
+}
 
-impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for CountQueries {
+impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SetUp {
     fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
-        let counter = self.0.clone();
+        let ms = self.statement_timeout_ms;
+        conn.batch_execute(&format!(
+            "SET statement_timeout = {ms}; SET lock_timeout = {ms}"
+        ))
+        .map_err(diesel::r2d2::Error::QueryError)?;
+        let counter = self.counter.clone();
         conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
             if let InstrumentationEvent::StartQuery { .. } = event {
                 counter.0.fetch_add(1, Ordering::Relaxed);
@@ -104,26 +148,31 @@ impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for CountQueries {
     }
 }
 
-/// Runs `f` with a pooled connection on a database thread.
+/// Runs `f` with a pooled connection on a database thread. Whatever the
+/// database does, the answer comes within the pool's `wait`: a query still
+/// running then is left to its `statement_timeout`, and the request is
+/// answered 503.
 pub async fn run<T, F>(pool: &DbPool, f: F) -> Result<T, ApiError>
 where
     F: FnOnce(&mut PgConnection) -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
     let (done, result) = tokio::sync::oneshot::channel();
-    let (connections, wait, queued) = (pool.connections.clone(), pool.wait, Instant::now());
+    let deadline = Instant::now() + pool.wait;
+    let connections = pool.connections.clone();
     let job: Job = Box::new(move || {
-        // Its request was dropped (the client went away): nothing to answer,
-        // and a write nobody will hear of is better not made.
+        // Its request was dropped (the client went away, or it was answered
+        // 503): nothing to answer, and a write nobody will hear of is better
+        // not made.
         if done.is_closed() {
             return;
         }
-        let outcome = if queued.elapsed() > wait {
-            // Overload is answered: this request has waited long enough.
-            Err(overloaded())
+        let left = deadline.saturating_duration_since(Instant::now());
+        let outcome = if left.is_zero() {
+            Err(ApiError::database_busy())
         } else {
             connections
-                .get()
+                .get_timeout(left)
                 .map_err(ApiError::from)
                 .and_then(|mut conn| f(&mut conn))
         };
@@ -133,22 +182,21 @@ where
     match pool.jobs.try_send(job) {
         Ok(()) => {}
         // As many queries wait as may: answered now rather than queued behind them.
-        Err(mpsc::TrySendError::Full(_)) => return Err(overloaded()),
+        Err(mpsc::TrySendError::Full(_)) => return Err(ApiError::database_busy()),
         Err(mpsc::TrySendError::Disconnected(_)) => {
             return Err(ApiError::internal(Message(
                 "the database threads have stopped".into(),
             )))
         }
     }
-    result
-        .await
-        .map_err(|_| ApiError::internal(Message("a database job ended without an answer".into())))?
-}
-
-fn overloaded() -> ApiError {
-    ApiError::Overloaded {
-        retry_after_seconds: 1,
-        detail: "Too many requests at once; try again in a moment",
+    match tokio::time::timeout_at(deadline.into(), result).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(_)) => Err(ApiError::internal(Message(
+            "a database job ended without an answer".into(),
+        ))),
+        // Queued or running past the bound: answered now; a running query
+        // ends by its statement_timeout.
+        Err(_) => Err(ApiError::database_busy()),
     }
 }
 
@@ -167,4 +215,30 @@ pub fn migrate(
 /// Answers whether the database takes a query (for `/readyz`).
 pub fn ping(conn: &mut PgConnection) -> Result<(), ApiError> {
     conn.batch_execute("SELECT 1").map_err(ApiError::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_keepalives;
+    use std::time::Duration;
+
+    #[test]
+    fn keepalives_are_added_unless_the_url_sets_them() {
+        let url = with_keepalives("postgres://u:p@db:5432/app", Duration::from_secs(3));
+        assert_eq!(
+            url,
+            "postgres://u:p@db:5432/app?keepalives=1&keepalives_idle=10\
+             &keepalives_interval=5&keepalives_count=3&connect_timeout=3"
+        );
+        let own = "postgres://db/app?sslmode=require&keepalives_idle=60&connect_timeout=9";
+        let url = with_keepalives(own, Duration::from_secs(1));
+        assert!(url.starts_with(own), "{url}");
+        assert!(!url.contains("keepalives_idle=10") && !url.contains("connect_timeout=2"));
+        assert!(url.contains("&keepalives=1&") && url.ends_with("keepalives_count=3"));
+        // Not a URL (a libpq key=value string): left as it is.
+        assert_eq!(
+            with_keepalives("host=db dbname=app", Duration::from_secs(3)),
+            "host=db dbname=app"
+        );
+    }
 }

@@ -45,6 +45,11 @@ fn defaults_are_the_contracts() {
     assert_eq!(s.rate_limit.ipv6_prefix, 64);
     assert_eq!(s.server.body_timeout_seconds, 10);
     assert_eq!(s.database.queue_limit, 1024);
+    assert_eq!(s.database_wait(), std::time::Duration::from_secs(3));
+    assert_eq!(
+        s.statement_timeout(),
+        std::time::Duration::from_millis(2700)
+    );
     assert!(s.server.trusted_proxies.is_empty());
     assert_eq!((s.auth.max_failed_logins, s.auth.lockout_seconds), (5, 900));
     assert_eq!(s.rate_limit.auth_per_minute, 30);
@@ -154,7 +159,7 @@ fn variables_override_files_and_lists_are_comma_separated() {
 
 #[test]
 fn bad_values_are_refused_with_the_key_named() {
-    let cases: [(&[(&str, &str)], &str); 16] = [
+    let cases: [(&[(&str, &str)], &str); 17] = [
         (
             &[("APP__RATE_LIMIT__IPV6_PREFIX", "129")],
             "APP__RATE_LIMIT__IPV6_PREFIX",
@@ -164,6 +169,10 @@ fn bad_values_are_refused_with_the_key_named() {
         (
             &[("APP__DATABASE__QUEUE_LIMIT", "0")],
             "APP__DATABASE__QUEUE_LIMIT",
+        ),
+        (
+            &[("APP__DATABASE__STATEMENT_TIMEOUT_MS", "0")],
+            "APP__DATABASE__STATEMENT_TIMEOUT_MS",
         ),
         (
             &[("APP__SERVER__TRUSTED_PROXIES", "10.0.0.0/8,proxy.local")],

@@ -9,6 +9,7 @@ mod cluster;
 mod config;
 mod console;
 mod cors;
+mod database_trouble;
 mod errors;
 mod fuzz;
 mod hashing;

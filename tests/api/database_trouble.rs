@@ -1,0 +1,120 @@
+//! A slow, locked or read-only database: every request is answered within
+//! `database.timeout_seconds`, `/readyz` included; what the database refuses
+//! for a while is 503 `unavailable` with `Retry-After`, never 500; and the
+//! bound frees the connection for the next request.
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+
+use taskgate::domain::Role;
+
+use crate::helpers::{spawn_app_with, spawn_on};
+
+/// The one answer for "the database cannot serve this now".
+async fn assert_unavailable(resp: Response) {
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let retry_after = resp.headers().get("retry-after").cloned();
+    assert_eq!(retry_after.as_ref().map(|v| v.to_str().unwrap()), Some("1"));
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"error": "unavailable", "detail": "Service temporarily unavailable"})
+    );
+}
+
+#[tokio::test]
+async fn a_lock_wait_past_the_lock_timeout_is_503_and_writes_nothing() {
+    let app = spawn_app_with(|s| s.database.statement_timeout_ms = Some(300)).await;
+    let ada = app.signup_and_login(Role::User).await;
+    let lock = app.db().lock_table("tasks");
+    let asked = Instant::now();
+    let resp = app.create_task(&ada, json!({"title": "Buy milk"})).await;
+    let took = asked.elapsed();
+    assert_unavailable(resp).await;
+    // Answered by the lock timeout (300 ms), well before the wait's 1 s.
+    assert!(took < Duration::from_millis(900), "took {took:?}");
+    lock.release();
+    assert_eq!(app.count("SELECT count(*) FROM tasks"), 0);
+    // The connection that timed out serves the next request.
+    let resp = app.create_task(&ada, json!({"title": "Buy milk"})).await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn a_stalled_database_is_answered_within_the_bound_readyz_included() {
+    // Statements that never end by themselves (a server frozen mid-query):
+    // only the request's own bound, 1 s in tests, answers.
+    let app = spawn_app_with(|s| s.database.statement_timeout_ms = Some(60_000)).await;
+    let ada = app.signup_and_login(Role::User).await;
+    let lock = app.db().lock_table("sessions");
+    // Both pooled connections stuck in a query...
+    let stuck: Vec<_> = (0..2)
+        .map(|_| {
+            let (client, url, token) = (
+                app.client.clone(),
+                format!("{}/users/me", app.address),
+                ada.access.clone(),
+            );
+            tokio::spawn(async move {
+                let asked = Instant::now();
+                let resp = client.get(url).bearer_auth(token).send().await.unwrap();
+                (resp, asked.elapsed())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // ...and readiness, which needs a connection too, still answers in time.
+    let asked = Instant::now();
+    let ready = app.get("/readyz").await;
+    let took = asked.elapsed();
+    assert_unavailable(ready).await;
+    assert!(took < Duration::from_millis(1400), "/readyz took {took:?}");
+    for s in stuck {
+        let (resp, took) = s.await.unwrap();
+        assert_unavailable(resp).await;
+        assert!(
+            (Duration::from_millis(900)..Duration::from_millis(1400)).contains(&took),
+            "answered after {took:?}"
+        );
+    }
+    lock.release();
+    // The stuck statements end with the lock; the service is ready again.
+    let mut ready = app.get("/readyz").await.status();
+    for _ in 0..20 {
+        if ready == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        ready = app.get("/readyz").await.status();
+    }
+    assert_eq!(ready, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_read_only_database_answers_writes_503_and_reads_200() {
+    let app = spawn_app_with(|_| {}).await;
+    let ada = app.signup_and_login(Role::User).await;
+    let name = app.db().name.clone();
+    app.sql(&format!(
+        "ALTER DATABASE {name} SET default_transaction_read_only = on"
+    ));
+    // A second instance on the same database: its connections are new, so
+    // read-only (as after a failover to a standby).
+    let replica = spawn_on(app.settings.clone()).await;
+    assert_eq!(replica.me(&ada.access).await.status(), StatusCode::OK);
+    let resp = replica
+        .create_task(&ada, json!({"title": "Buy milk"}))
+        .await;
+    assert_unavailable(resp).await;
+    // A statement of its own: the implicit transaction of a batch starts read-only.
+    let mut conn = app.db().connect();
+    conn.batch_execute("SET default_transaction_read_only = off")
+        .unwrap();
+    conn.batch_execute(&format!(
+        "ALTER DATABASE {name} RESET default_transaction_read_only"
+    ))
+    .unwrap();
+    assert_eq!(app.count("SELECT count(*) FROM tasks"), 0);
+}
