@@ -108,10 +108,14 @@ pub struct DatabaseSettings {
     /// The most a request waits for the database in all (queue, connection
     /// and queries) before answering 503.
     pub timeout_seconds: u64,
-    /// `statement_timeout` and `lock_timeout` of every connection; unset
-    /// means nine tenths of `timeout_seconds`, so a stuck query ends about
-    /// when its request has been answered.
+    /// `statement_timeout` of every connection; unset means nine tenths of
+    /// `timeout_seconds`, so a stuck query ends about when its request has
+    /// been answered.
     pub statement_timeout_ms: Option<u64>,
+    /// `lock_timeout` of every connection: a request that finds a row or
+    /// table locked this long is answered 503 and frees its thread for
+    /// requests that need no lock (ours hold theirs for milliseconds).
+    pub lock_timeout_ms: u64,
 }
 
 /// How tokens are signed: one shared secret, or a private key whose public
@@ -477,6 +481,12 @@ impl Settings {
                     .into(),
             );
         }
+        if self.database.lock_timeout_ms == 0 {
+            return fail(
+                "database.lock_timeout_ms must be at least 1 (APP__DATABASE__LOCK_TIMEOUT_MS)"
+                    .into(),
+            );
+        }
         if self.database.statement_timeout_ms == Some(0) {
             return fail(
                 "database.statement_timeout_ms must be at least 1 \
@@ -613,8 +623,8 @@ impl Settings {
         Duration::from_secs(self.database.timeout_seconds)
     }
 
-    /// Each statement's bound (and each lock wait's): configured, or nine
-    /// tenths of `database.timeout_seconds`.
+    /// Each statement's bound: configured, or nine tenths of
+    /// `database.timeout_seconds`.
     pub fn statement_timeout(&self) -> Duration {
         self.database
             .statement_timeout_ms

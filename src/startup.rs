@@ -57,6 +57,7 @@ impl Application {
                 queue_limit: settings.database.queue_limit,
                 wait: settings.database_wait(),
                 statement_timeout: settings.statement_timeout(),
+                lock_timeout: Duration::from_millis(settings.database.lock_timeout_ms),
             },
             queries.clone(),
         );

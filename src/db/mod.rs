@@ -55,9 +55,12 @@ pub struct PoolOptions {
     pub queue_limit: usize,
     /// The most a request waits for the database, in all.
     pub wait: Duration,
-    /// Every connection's `statement_timeout` and `lock_timeout`: a query
-    /// stuck on a lock or a stalled server frees its thread by then.
+    /// Every connection's `statement_timeout`: a query on a stalled server
+    /// frees its thread by then.
     pub statement_timeout: Duration,
+    /// Every connection's `lock_timeout`: a request stuck on a lock frees its
+    /// thread by then, so the requests behind it that need no lock are served.
+    pub lock_timeout: Duration,
 }
 
 /// Builds the pool without connecting: the service starts, and answers 503,
@@ -78,6 +81,7 @@ pub fn build_pool(url: &str, options: PoolOptions, counter: QueryCounter) -> DbP
         .connection_customizer(Box::new(SetUp {
             counter,
             statement_timeout_ms: options.statement_timeout.as_millis().max(1),
+            lock_timeout_ms: options.lock_timeout.as_millis().max(1),
         }))
         .build_unchecked(ConnectionManager::new(with_keepalives(url, options.wait)));
     let jobs = threads::start("db", options.size as usize, options.queue_limit);
@@ -129,13 +133,14 @@ impl QueryCounter {
 struct SetUp {
     counter: QueryCounter,
     statement_timeout_ms: u128,
+    lock_timeout_ms: u128,
 }
 
 impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SetUp {
     fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
-        let ms = self.statement_timeout_ms;
+        let (statement, lock) = (self.statement_timeout_ms, self.lock_timeout_ms);
         conn.batch_execute(&format!(
-            "SET statement_timeout = {ms}; SET lock_timeout = {ms}"
+            "SET statement_timeout = {statement}; SET lock_timeout = {lock}"
         ))
         .map_err(diesel::r2d2::Error::QueryError)?;
         let counter = self.counter.clone();

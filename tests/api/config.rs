@@ -46,6 +46,7 @@ fn defaults_are_the_contracts() {
     assert_eq!(s.server.body_timeout_seconds, 10);
     assert_eq!(s.database.queue_limit, 1024);
     assert_eq!(s.database_wait(), std::time::Duration::from_secs(3));
+    assert_eq!(s.database.lock_timeout_ms, 250);
     assert_eq!(
         s.statement_timeout(),
         std::time::Duration::from_millis(2700)
@@ -159,7 +160,7 @@ fn variables_override_files_and_lists_are_comma_separated() {
 
 #[test]
 fn bad_values_are_refused_with_the_key_named() {
-    let cases: [(&[(&str, &str)], &str); 17] = [
+    let cases: [(&[(&str, &str)], &str); 18] = [
         (
             &[("APP__RATE_LIMIT__IPV6_PREFIX", "129")],
             "APP__RATE_LIMIT__IPV6_PREFIX",
@@ -173,6 +174,10 @@ fn bad_values_are_refused_with_the_key_named() {
         (
             &[("APP__DATABASE__STATEMENT_TIMEOUT_MS", "0")],
             "APP__DATABASE__STATEMENT_TIMEOUT_MS",
+        ),
+        (
+            &[("APP__DATABASE__LOCK_TIMEOUT_MS", "0")],
+            "APP__DATABASE__LOCK_TIMEOUT_MS",
         ),
         (
             &[("APP__SERVER__TRUSTED_PROXIES", "10.0.0.0/8,proxy.local")],

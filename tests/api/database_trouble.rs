@@ -5,12 +5,12 @@
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
-use reqwest::{Response, StatusCode};
+use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 
 use taskgate::domain::Role;
 
-use crate::helpers::{spawn_app_with, spawn_on};
+use crate::helpers::{spawn_app_with, spawn_on, TestApp, TestUser};
 
 /// The one answer for "the database cannot serve this now".
 async fn assert_unavailable(resp: Response) {
@@ -26,14 +26,15 @@ async fn assert_unavailable(resp: Response) {
 
 #[tokio::test]
 async fn a_lock_wait_past_the_lock_timeout_is_503_and_writes_nothing() {
-    let app = spawn_app_with(|s| s.database.statement_timeout_ms = Some(300)).await;
+    let app = spawn_app_with(|_| {}).await;
+    assert_eq!(app.settings.database.lock_timeout_ms, 250);
     let ada = app.signup_and_login(Role::User).await;
     let lock = app.db().lock_table("tasks");
     let asked = Instant::now();
     let resp = app.create_task(&ada, json!({"title": "Buy milk"})).await;
     let took = asked.elapsed();
     assert_unavailable(resp).await;
-    // Answered by the lock timeout (300 ms), well before the wait's 1 s.
+    // Answered by the lock timeout (250 ms), well before the wait's 1 s.
     assert!(took < Duration::from_millis(900), "took {took:?}");
     lock.release();
     assert_eq!(app.count("SELECT count(*) FROM tasks"), 0);
@@ -46,7 +47,11 @@ async fn a_lock_wait_past_the_lock_timeout_is_503_and_writes_nothing() {
 async fn a_stalled_database_is_answered_within_the_bound_readyz_included() {
     // Statements that never end by themselves (a server frozen mid-query):
     // only the request's own bound, 1 s in tests, answers.
-    let app = spawn_app_with(|s| s.database.statement_timeout_ms = Some(60_000)).await;
+    let app = spawn_app_with(|s| {
+        s.database.statement_timeout_ms = Some(60_000);
+        s.database.lock_timeout_ms = 60_000;
+    })
+    .await;
     let ada = app.signup_and_login(Role::User).await;
     let lock = app.db().lock_table("sessions");
     // Both pooled connections stuck in a query...
@@ -117,4 +122,127 @@ async fn a_read_only_database_answers_writes_503_and_reads_200() {
     ))
     .unwrap();
     assert_eq!(app.count("SELECT count(*) FROM tasks"), 0);
+}
+
+/// What a request of another user saw: its status and how long it took.
+async fn timed(request: reqwest::RequestBuilder) -> (StatusCode, Duration) {
+    let asked = Instant::now();
+    // Bounded, so that a request the database holds fails the test, not hangs it.
+    let status = request
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    (status, asked.elapsed())
+}
+
+/// Everything other users do that needs no `tasks` row: profile, login, refresh.
+fn others_requests(app: &TestApp, users: &[TestUser]) -> Vec<reqwest::RequestBuilder> {
+    users
+        .iter()
+        .flat_map(|u| {
+            [
+                app.request(Method::GET, "/users/me").bearer_auth(&u.access),
+                app.request(Method::POST, "/token").form(&[
+                    ("username", u.email.as_str()),
+                    ("password", u.password.as_str()),
+                ]),
+                app.request(Method::POST, "/refresh")
+                    .json(&json!({"refresh_token": u.refresh})),
+            ]
+        })
+        .collect()
+}
+
+/// A table locked by another connection delays only the requests that need
+/// it: four task writes (more than the pool's two connections) wait for it
+/// and are answered 503 by the lock timeout, while other users' profiles,
+/// logins and refreshes, asked meanwhile, are served within a second.
+#[tokio::test]
+async fn a_locked_table_delays_only_the_requests_that_need_it() {
+    let app = spawn_app_with(|_| {}).await;
+    let writer = app.signup_and_login(Role::User).await;
+    let mut others = Vec::new();
+    for _ in 0..2 {
+        others.push(app.signup_and_login(Role::User).await);
+    }
+    let lock = app.db().lock_table("tasks");
+    let writes: Vec<_> = (0..4)
+        .map(|i| {
+            let request = app
+                .request(Method::POST, "/tasks")
+                .bearer_auth(&writer.access)
+                .json(&json!({"title": format!("task {i}")}));
+            tokio::spawn(timed(request))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let reads: Vec<_> = others_requests(&app, &others)
+        .into_iter()
+        .map(|r| tokio::spawn(timed(r)))
+        .collect();
+    for r in reads {
+        let (status, took) = r.await.unwrap();
+        assert_eq!(status, StatusCode::OK);
+        assert!(took < Duration::from_secs(1), "took {took:?}");
+    }
+    for w in writes {
+        let (status, took) = w.await.unwrap();
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(took < Duration::from_millis(1400), "took {took:?}");
+    }
+    lock.release();
+    assert_eq!(app.count("SELECT count(*) FROM tasks"), 0);
+}
+
+/// One user's row locked by an open transaction: that user's own profile
+/// updates wait for it and are answered 503, and other users' profiles and
+/// logins are served within a second meanwhile.
+#[tokio::test]
+async fn a_locked_user_row_delays_only_that_user() {
+    let app = spawn_app_with(|_| {}).await;
+    let held = app.signup_and_login(Role::User).await;
+    let mut others = Vec::new();
+    for _ in 0..2 {
+        others.push(app.signup_and_login(Role::User).await);
+    }
+    let mut conn = app.db().connect();
+    conn.batch_execute(&format!(
+        "BEGIN; SELECT id FROM users WHERE id = {} FOR UPDATE",
+        held.id
+    ))
+    .unwrap();
+    let updates: Vec<_> = (0..3)
+        .map(|i| {
+            let request = app
+                .request(Method::PATCH, "/users/me")
+                .bearer_auth(&held.access)
+                .json(&json!({"full_name": format!("name {i}")}));
+            tokio::spawn(timed(request))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let reads: Vec<_> = others_requests(&app, &others)
+        .into_iter()
+        .map(|r| tokio::spawn(timed(r)))
+        .collect();
+    for r in reads {
+        let (status, took) = r.await.unwrap();
+        assert_eq!(status, StatusCode::OK);
+        assert!(took < Duration::from_secs(1), "took {took:?}");
+    }
+    for u in updates {
+        let (status, took) = u.await.unwrap();
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(took < Duration::from_millis(1400), "took {took:?}");
+    }
+    conn.batch_execute("COMMIT").unwrap();
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM users WHERE id = {} AND full_name IS NOT NULL",
+            held.id
+        )),
+        0
+    );
 }

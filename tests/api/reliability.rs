@@ -14,8 +14,7 @@ use crate::cluster::ThrowawayCluster;
 use taskgate::domain::Role;
 
 use crate::helpers::{
-    rss_kib, serve, signal, spawn_app, spawn_app_with, spawn_on, test_settings, TestDatabase,
-    PASSWORD,
+    rss_kib, serve, signal, spawn_app_with, spawn_on, test_settings, TestDatabase, PASSWORD,
 };
 
 fn count(db_url: &str, sql: &str) -> i64 {
@@ -509,7 +508,11 @@ fn ask_me(client: &Client, base: &str, token: &str) -> tokio::task::JoinHandle<M
 async fn a_request_waits_for_the_database_at_most_its_bound_in_all() {
     // Two database threads (the pool's size in tests); statements that would
     // wait for the lock far longer than the bound.
-    let app = spawn_app_with(|s| s.database.statement_timeout_ms = Some(60_000)).await;
+    let app = spawn_app_with(|s| {
+        s.database.statement_timeout_ms = Some(60_000);
+        s.database.lock_timeout_ms = 60_000;
+    })
+    .await;
     let ada = app.signup_and_login(Role::User).await;
     let lock = app.db().lock_table("sessions");
     let mut asked = Vec::new();
@@ -541,8 +544,13 @@ async fn a_request_waits_for_the_database_at_most_its_bound_in_all() {
 
 #[tokio::test]
 async fn queries_beyond_the_queue_limit_are_answered_503_without_waiting() {
-    // Two database threads (the pool's size in tests), two places in the queue.
-    let app = spawn_app_with(|s| s.database.queue_limit = 2).await;
+    // Two database threads (the pool's size in tests), two places in the
+    // queue; lock waits as long as the test holds its lock.
+    let app = spawn_app_with(|s| {
+        s.database.queue_limit = 2;
+        s.database.lock_timeout_ms = 60_000;
+    })
+    .await;
     let ada = app.signup_and_login(Role::User).await;
     let lock = app.db().lock_table("sessions");
     let mut asked = Vec::new();
@@ -575,7 +583,8 @@ async fn queries_beyond_the_queue_limit_are_answered_503_without_waiting() {
 #[tokio::test]
 async fn a_queued_query_whose_client_has_gone_never_runs() {
     use std::io::Write;
-    let app = spawn_app().await;
+    // Lock waits as long as the test holds its lock.
+    let app = spawn_app_with(|s| s.database.lock_timeout_ms = 60_000).await;
     let ada = app.signup_and_login(Role::User).await;
     let lock = app.db().lock_table("sessions");
     let before = app.queries.get();
