@@ -16,6 +16,7 @@ use crate::auth::AppState;
 use crate::config::Settings;
 use crate::db::{self, DbPool, QueryCounter};
 use crate::domain::TrustedProxies;
+use crate::error::ApiError;
 use crate::mail::{self, Mailer};
 use crate::routes;
 
@@ -29,7 +30,8 @@ pub struct Application {
     mail_waiting: Arc<Notify>,
 }
 
-/// How often dead sessions are pruned, and how many rows one pass may delete.
+/// How often dead sessions and spent idempotency keys are pruned, and how
+/// many rows one pass may delete.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 const PRUNE_BATCH: i64 = 1000;
 /// A throttle window is full again a minute after its client's last request.
@@ -143,10 +145,10 @@ impl Application {
     }
 
     /// Serves until SIGINT/SIGTERM, then finishes in-flight requests.
-    /// Meanwhile prunes dead sessions (now, then every hour) and full
-    /// throttle windows (every minute).
+    /// Meanwhile prunes dead sessions and idempotency keys past their day
+    /// (now, then every hour) and full throttle windows (every minute).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let pruner = tokio::spawn(prune_sessions(self.pool.clone()));
+        let pruner = tokio::spawn(prune_hourly(self.pool.clone()));
         let throttle_pruner = tokio::spawn(prune_throttle(self.pool.clone()));
         let sender = self
             .mailer
@@ -174,9 +176,15 @@ fn cors(origins: &[String]) -> Cors {
             Method::PATCH,
             Method::DELETE,
         ])
-        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            header::HeaderName::from_static("idempotency-key"),
+        ])
         .expose_headers([
             header::HeaderName::from_static("x-total-count"),
+            header::HeaderName::from_static("idempotent-replayed"),
             header::LOCATION,
             header::RETRY_AFTER,
             header::WWW_AUTHENTICATE,
@@ -189,25 +197,36 @@ fn cors(origins: &[String]) -> Cors {
     cors
 }
 
-/// Deletes expired and long-revoked sessions in small batches, off the
-/// request path, so that the table does not grow forever.
-async fn prune_sessions(pool: DbPool) {
+/// Deletes expired and long-revoked sessions, and idempotency keys past
+/// their 24 hours, in small batches off the request path, so that neither
+/// table grows forever.
+async fn prune_hourly(pool: DbPool) {
     let mut tick = tokio::time::interval(PRUNE_EVERY);
     loop {
         tick.tick().await;
-        loop {
-            match db::run(&pool, |conn| db::sessions::prune(conn, PRUNE_BATCH)).await {
-                Ok(n) if n as i64 == PRUNE_BATCH => continue,
-                Ok(n) => {
-                    if n > 0 {
-                        log::info!("pruned {n} dead session(s)");
-                    }
-                    break;
+        prune_in_batches(&pool, "dead session", db::sessions::prune).await;
+        prune_in_batches(&pool, "spent idempotency key", db::idempotency::prune).await;
+    }
+}
+
+/// Runs `prune` (which deletes at most a batch) until a batch comes back short.
+async fn prune_in_batches(
+    pool: &DbPool,
+    what: &str,
+    prune: fn(&mut diesel::PgConnection, i64) -> Result<usize, ApiError>,
+) {
+    loop {
+        match db::run(pool, move |conn| prune(conn, PRUNE_BATCH)).await {
+            Ok(n) if n as i64 == PRUNE_BATCH => continue,
+            Ok(n) => {
+                if n > 0 {
+                    log::info!("pruned {n} {what}(s)");
                 }
-                Err(e) => {
-                    log::warn!("session pruning skipped: {e}");
-                    break;
-                }
+                return;
+            }
+            Err(e) => {
+                log::warn!("{what} pruning skipped: {e}");
+                return;
             }
         }
     }

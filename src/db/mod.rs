@@ -2,6 +2,7 @@
 pub mod account;
 pub mod admin;
 pub mod audit;
+pub mod idempotency;
 pub mod outbox;
 pub mod page;
 pub mod recovery;

@@ -4,11 +4,13 @@ use chrono::{DateTime, NaiveDate, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 
+use super::idempotency;
 use super::page;
 use super::schema::tasks;
 use crate::error::ApiError;
 
-#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+/// A `tasks` row (`Deserialize`: as `to_jsonb` stores it for an idempotency key).
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable, serde::Deserialize)]
 #[diesel(table_name = tasks, check_for_backend(diesel::pg::Pg))]
 pub struct Task {
     pub id: i64,
@@ -55,6 +57,48 @@ pub fn insert(conn: &mut PgConnection, new: &NewTask) -> Result<Task, ApiError> 
         .values(new)
         .returning(Task::as_returning())
         .get_result(conn)?)
+}
+
+/// What a create under an idempotency key did.
+#[derive(Debug)]
+pub enum KeyedCreate {
+    /// The key was free (or its 24 hours were over): the task is new.
+    Created(Task),
+    /// The key answered the same request before: the task as answered then.
+    Replayed(Task),
+    /// The key answered a different request.
+    KeyReused,
+}
+
+/// Creates `new` under the owner's idempotency `key`, in one transaction: the
+/// key is claimed, the task inserted and stored as the key's answer together,
+/// so a request with the same key sees all of it or none.
+pub fn insert_once(
+    conn: &mut PgConnection,
+    new: &NewTask,
+    key: &str,
+    fingerprint: &str,
+) -> Result<KeyedCreate, ApiError> {
+    conn.transaction(|conn| {
+        if idempotency::claim(conn, new.owner_id, key, fingerprint)? {
+            let task = insert(conn, new)?;
+            idempotency::answer_with_task(conn, new.owner_id, key, task.id)?;
+            return Ok(KeyedCreate::Created(task));
+        }
+        let stored = idempotency::stored(conn, new.owner_id, key)?;
+        if stored.fingerprint != fingerprint {
+            return Ok(KeyedCreate::KeyReused);
+        }
+        let task = stored
+            .task
+            .ok_or_else(|| {
+                ApiError::internal(crate::error::Message(
+                    "a claimed key without its answer".into(),
+                ))
+            })
+            .and_then(|t| serde_json::from_value(t).map_err(ApiError::internal))?;
+        Ok(KeyedCreate::Replayed(task))
+    })
 }
 
 pub fn find_owned(conn: &mut PgConnection, id: i64, owner_id: i64) -> Result<Task, ApiError> {

@@ -1,7 +1,7 @@
 //! The caller's own tasks. Ownership is part of every query: another user's
 //! task is the same 404 as a missing one, for every verb.
 use actix_web::http::header;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -12,7 +12,7 @@ use super::query::QueryParams;
 use super::views::TaskView;
 use crate::auth::AppState;
 use crate::auth::CurrentUser;
-use crate::db::tasks::{self, NewTask, TaskChanges};
+use crate::db::tasks::{self, KeyedCreate, NewTask, TaskChanges};
 use crate::db::{self};
 use crate::domain::task::{parse_description, parse_due_date};
 use crate::domain::TaskTitle;
@@ -120,16 +120,49 @@ pub struct TaskQuery {
     pub offset: Option<i64>,
 }
 
+/// `Idempotency-Key`: 1 to 255 visible ASCII characters (spaces inside).
+const IDEMPOTENCY_KEY_MAX: usize = 255;
+
+/// The request's `Idempotency-Key`, if it sent one.
+fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = req.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    match value.to_str().map(str::trim) {
+        Ok(key) if (1..=IDEMPOTENCY_KEY_MAX).contains(&key.len()) => Ok(Some(key.to_owned())),
+        _ => Err(ApiError::field(
+            "Idempotency-Key",
+            format!("must be 1 to {IDEMPOTENCY_KEY_MAX} visible ASCII characters"),
+        )),
+    }
+}
+
+/// A digest of the task a request asks for, as parsed (so key order and
+/// whitespace that trimming drops do not make two requests differ).
+fn fingerprint(new: &NewTask) -> String {
+    use sha2::{Digest, Sha256};
+    let fields = serde_json::json!([new.title, new.description, new.completed, new.due_date]);
+    format!("{:x}", Sha256::digest(fields.to_string().as_bytes()))
+}
+
 /// POST /tasks
 #[utoipa::path(post, path = "/tasks", tag = "tasks", security(("bearer" = [])), request_body = TaskBody,
-    responses((status = 201, description = "Created", body = TaskView,
-        headers(("Location" = String, description = "The path of the new task"))), ErrorResponses,
-        (status = 422, description = "Invalid fields", body = ErrorBody)))]
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255,
+        pattern = "^[\\x21-\\x7E]([\\x20-\\x7E]*[\\x21-\\x7E])?$",
+        description = "Makes a retry safe: a repeat with the same key and body within 24 hours \
+            answers the first task again (201, same id); with another body, 422.")),
+    responses((status = 201, description = "Created (or, for a repeated Idempotency-Key, created before)", body = TaskView,
+        headers(("Location" = String, description = "The path of the new task"),
+            ("Idempotent-Replayed" = String, description = "`true` when this answers an earlier request with the same key"))),
+        ErrorResponses,
+        (status = 422, description = "Invalid fields, or an Idempotency-Key used for another body", body = ErrorBody)))]
 pub async fn create_task(
+    req: HttpRequest,
     state: web::Data<AppState>,
     user: CurrentUser,
     body: JsonBody<TaskBody>,
 ) -> Result<HttpResponse, ApiError> {
+    let key = idempotency_key(&req)?;
     let fields = body.into_inner().parse()?;
     let new = NewTask {
         owner_id: user.user.id,
@@ -138,10 +171,34 @@ pub async fn create_task(
         completed: fields.completed.unwrap_or(false),
         due_date: fields.due_date.flatten(),
     };
-    let task = db::run(&state.pool, move |conn| tasks::insert(conn, &new)).await?;
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/tasks/{}", task.id)))
-        .json(TaskView::from(task)))
+    let created = match key {
+        None => {
+            KeyedCreate::Created(db::run(&state.pool, move |conn| tasks::insert(conn, &new)).await?)
+        }
+        Some(key) => {
+            let fingerprint = fingerprint(&new);
+            db::run(&state.pool, move |conn| {
+                tasks::insert_once(conn, &new, &key, &fingerprint)
+            })
+            .await?
+        }
+    };
+    let (task, replayed) = match created {
+        KeyedCreate::Created(task) => (task, false),
+        KeyedCreate::Replayed(task) => (task, true),
+        KeyedCreate::KeyReused => {
+            return Err(ApiError::field(
+                "Idempotency-Key",
+                "was used for a different request in the last 24 hours",
+            ))
+        }
+    };
+    let mut answer = HttpResponse::Created();
+    answer.insert_header((header::LOCATION, format!("/tasks/{}", task.id)));
+    if replayed {
+        answer.insert_header(("Idempotent-Replayed", "true"));
+    }
+    Ok(answer.json(TaskView::from(task)))
 }
 
 /// GET /tasks

@@ -43,6 +43,23 @@ async fn a_listed_origin_gets_a_preflight_allowing_the_authorization_header() {
         h.get("access-control-allow-credentials").is_none(),
         "bearer tokens, no cookies"
     );
+    // A dashboard may make its task creates safe to retry.
+    let resp = app
+        .request(Method::OPTIONS, "/tasks")
+        .header("origin", DASHBOARD)
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type,idempotency-key",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .contains("idempotency-key"));
 }
 
 #[tokio::test]
@@ -85,6 +102,7 @@ async fn actual_responses_and_errors_carry_cors_and_expose_the_list_headers() {
         .to_lowercase();
     for header in [
         "x-total-count",
+        "idempotent-replayed",
         "location",
         "retry-after",
         "www-authenticate",

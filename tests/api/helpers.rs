@@ -17,6 +17,14 @@ pub fn project_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// How many migrations the tree holds (each a directory with an up.sql).
+pub fn migrations_on_disk() -> usize {
+    std::fs::read_dir(project_dir().join("migrations"))
+        .expect("migrations directory")
+        .filter(|e| e.as_ref().is_ok_and(|e| e.path().join("up.sql").exists()))
+        .count()
+}
+
 pub fn config_dir() -> PathBuf {
     project_dir().join("config")
 }

@@ -15,6 +15,7 @@ mod fuzz;
 mod hashing;
 mod health;
 mod helpers;
+mod idempotency;
 mod keys;
 mod lockout;
 mod login;
