@@ -140,10 +140,8 @@ pub async fn check_current_password(
     if !matched {
         return Err(ApiError::field("current_password", "incorrect password"));
     }
-    db::run(&state.pool, move |conn| {
-        users::reset_failed_logins(conn, id)
-    })
-    .await?;
+    // The change's own write clears the failures (`change_password_recorded`),
+    // after the new hash: the place is not held while that write waits.
     Ok(place)
 }
 

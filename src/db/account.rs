@@ -24,8 +24,8 @@ pub fn log_in_recorded(conn: &mut PgConnection, new: &NewSession) -> Result<Sess
     })
 }
 
-/// A password change: the new hash, every session of the user revoked, and
-/// `password_changed`, in one transaction.
+/// A password change: the new hash, the account's failures cleared, every
+/// session of the user revoked, and `password_changed`, in one transaction.
 pub fn change_password_recorded(
     conn: &mut PgConnection,
     id: i64,
@@ -33,10 +33,14 @@ pub fn change_password_recorded(
     ip: Option<&str>,
 ) -> Result<(), ApiError> {
     conn.transaction(|conn| {
+        // The current password was right: the run of failed attempts ends too.
         diesel::update(users_table::table.find(id))
             .set((
                 users_table::password_hash.eq(hash),
                 users_table::updated_at.eq(diesel::dsl::now),
+                users_table::failed_logins.eq(0),
+                users_table::failed_window_start.eq(None::<chrono::DateTime<chrono::Utc>>),
+                users_table::locked_until.eq(None::<chrono::DateTime<chrono::Utc>>),
             ))
             .execute(conn)?;
         let revoked = sessions::revoke_all(conn, id)?;

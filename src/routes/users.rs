@@ -123,11 +123,12 @@ pub async fn change_password(
         user_agent: None,
         ..client::client(&req)
     };
+    // Checked first: a new password that breaks a rule costs no hash and no attempt.
+    let password =
+        Password::parse(body.new_password).map_err(|e| ApiError::field("new_password", e))?;
     let place =
         login::check_current_password(&state, user.user.id, &body.current_password, &client)
             .await?;
-    let password =
-        Password::parse(body.new_password).map_err(|e| ApiError::field("new_password", e))?;
     let hash = state.hasher.hash(&place, &password).await?;
     drop(place);
     let (user_id, ip) = (user.user.id, client_ip(&req));

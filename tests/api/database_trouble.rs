@@ -44,6 +44,25 @@ async fn a_lock_wait_past_the_lock_timeout_is_503_and_writes_nothing() {
 }
 
 #[tokio::test]
+async fn a_statement_past_its_timeout_is_503_and_writes_nothing() {
+    // The statement timeout (SQLSTATE 57014) fires before the lock's would.
+    let app = spawn_app_with(|s| {
+        s.database.statement_timeout_ms = Some(200);
+        s.database.lock_timeout_ms = 60_000;
+    })
+    .await;
+    let ada = app.signup_and_login(Role::User).await;
+    let lock = app.db().lock_table("tasks");
+    let asked = Instant::now();
+    let resp = app.create_task(&ada, json!({"title": "Buy milk"})).await;
+    let took = asked.elapsed();
+    assert_unavailable(resp).await;
+    assert!(took < Duration::from_millis(900), "took {took:?}");
+    lock.release();
+    assert_eq!(app.count("SELECT count(*) FROM tasks"), 0);
+}
+
+#[tokio::test]
 async fn a_stalled_database_is_answered_within_the_bound_readyz_included() {
     // Statements that never end by themselves (a server frozen mid-query):
     // only the request's own bound, 1 s in tests, answers.

@@ -280,3 +280,43 @@ async fn the_password_change_route_is_throttled_per_client() {
         "{body}"
     );
 }
+
+/// A password change checks the new password's rules first (a broken one
+/// costs no hash and no attempt), and a successful change ends the account's
+/// run of failures.
+#[tokio::test]
+async fn a_password_change_costs_no_attempt_for_a_bad_new_password_and_clears_failures() {
+    let app = spawn_app().await;
+    let ada = app.signup_and_login(Role::User).await;
+    let failed = format!(
+        "SELECT failed_logins::bigint FROM users WHERE id = {}",
+        ada.id
+    );
+    let weak = serde_json::json!({"current_password": "not it", "new_password": "password1"});
+    let body = assert_error(
+        app.change_password_with(&ada, weak).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_error",
+    )
+    .await;
+    assert!(body["fields"]["new_password"].is_string(), "{body}");
+    assert_eq!(app.count(&failed), 0, "no attempt taken");
+
+    let wrong =
+        serde_json::json!({"current_password": "not it", "new_password": "a brand new passphrase"});
+    for _ in 0..2 {
+        app.change_password_with(&ada, wrong.clone()).await;
+    }
+    assert_eq!(app.count(&failed), 2);
+    let good =
+        serde_json::json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"});
+    assert_eq!(
+        app.change_password_with(&ada, good).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.count(&failed),
+        0,
+        "the change ended the run of failures"
+    );
+}
