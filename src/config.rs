@@ -494,6 +494,13 @@ impl Settings {
                     .into(),
             );
         }
+        if self.server.workers == Some(0) {
+            return fail(
+                "server.workers must be at least 1; unset means one per core \
+                 (APP__SERVER__WORKERS)"
+                    .into(),
+            );
+        }
         if self.server.body_limit_bytes == 0 {
             return fail(
                 "server.body_limit_bytes must be positive (APP__SERVER__BODY_LIMIT_BYTES)".into(),

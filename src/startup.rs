@@ -99,6 +99,7 @@ impl Application {
                         .custom_request_replace("method", |req| req.method().to_string()),
                 ))
                 .wrap(from_fn(routes::body::body_deadline))
+                .wrap(from_fn(routes::private::private_answers))
                 .app_data(state.clone())
                 .app_data(routes::body::BodyTimeout(body_timeout))
                 .configure(|cfg| routes::configure_extractors(cfg, body_limit))

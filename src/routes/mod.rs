@@ -9,6 +9,7 @@ pub mod json;
 pub mod openapi;
 pub mod pages;
 pub mod paging;
+pub mod private;
 pub mod query;
 pub mod recovery;
 pub mod refusals;

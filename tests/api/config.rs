@@ -160,7 +160,7 @@ fn variables_override_files_and_lists_are_comma_separated() {
 
 #[test]
 fn bad_values_are_refused_with_the_key_named() {
-    let cases: [(&[(&str, &str)], &str); 18] = [
+    let cases: [(&[(&str, &str)], &str); 19] = [
         (
             &[("APP__RATE_LIMIT__IPV6_PREFIX", "129")],
             "APP__RATE_LIMIT__IPV6_PREFIX",
@@ -179,6 +179,8 @@ fn bad_values_are_refused_with_the_key_named() {
             &[("APP__DATABASE__LOCK_TIMEOUT_MS", "0")],
             "APP__DATABASE__LOCK_TIMEOUT_MS",
         ),
+        // `serve` used to panic on it after check-config passed.
+        (&[("APP__SERVER__WORKERS", "0")], "APP__SERVER__WORKERS"),
         (
             &[("APP__SERVER__TRUSTED_PROXIES", "10.0.0.0/8,proxy.local")],
             "server.trusted_proxies",

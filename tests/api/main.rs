@@ -4,6 +4,7 @@ mod admin;
 mod bad_input;
 mod bearer;
 mod bodies;
+mod caching;
 mod cli;
 mod cluster;
 mod config;
