@@ -27,7 +27,7 @@ impl TrustedProxies {
             .or_else(|| entry.parse::<IpAddr>().ok().map(IpNet::from))
     }
 
-    fn trusts(&self, ip: IpAddr) -> bool {
+    pub fn trusts(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
         self.0.iter().any(|net| net.contains(&ip))
     }

@@ -55,6 +55,39 @@ fn client_addr(req: &HttpRequest) -> Option<IpAddr> {
     Some(state.proxies.client(peer, forwarded.as_deref()))
 }
 
+/// The scheme and authority the client reached us by, for URLs we print
+/// (`http://host:port`): from `Forwarded`/`X-Forwarded-Proto`/`-Host` only when
+/// the peer is a trusted proxy, else the `Host` header over plain HTTP (what
+/// we serve). A scheme other than http(s) or a host that is not an authority
+/// is not believed.
+pub fn origin(req: &HttpRequest) -> String {
+    let trusted = req.peer_addr().is_some_and(|peer| {
+        req.app_data::<web::Data<AppState>>()
+            .is_some_and(|state| state.proxies.trusts(peer.ip()))
+    });
+    let info = req.connection_info();
+    let (scheme, host) = if trusted {
+        (info.scheme().to_owned(), info.host().to_owned())
+    } else {
+        let host = req
+            .headers()
+            .get(actix_web::http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_else(|| req.app_config().host());
+        ("http".to_owned(), host.to_owned())
+    };
+    let scheme = if scheme.eq_ignore_ascii_case("https") {
+        "https"
+    } else {
+        "http"
+    };
+    let host = match host.parse::<actix_web::http::uri::Authority>() {
+        Ok(authority) if authority.as_str() == host && !host.contains('@') => host,
+        _ => req.app_config().host().to_owned(),
+    };
+    format!("{scheme}://{host}")
+}
+
 /// The `User-Agent` header, cut to a sane length for storage.
 pub fn user_agent(req: &HttpRequest) -> Option<String> {
     req.headers()

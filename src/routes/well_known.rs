@@ -83,10 +83,7 @@ pub async fn metadata(state: web::Data<AppState>, req: HttpRequest) -> HttpRespo
     let issuer = state.keys.issuer.clone();
     let (base, cache) = match issuer_url(&issuer) {
         Some(base) => (base.to_owned(), KEYS_CACHE),
-        None => {
-            let info = req.connection_info();
-            (format!("{}://{}", info.scheme(), info.host()), "no-store")
-        }
+        None => (super::client::origin(&req), "no-store"),
     };
     HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, cache))

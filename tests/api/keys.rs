@@ -312,3 +312,51 @@ async fn the_server_metadata_says_where_tokens_and_keys_are() {
     let ada = app.signup_and_login(Role::User).await;
     assert_eq!(decode_jwt_parts(&ada.access).1["iss"], meta["issuer"]);
 }
+
+/// The metadata's URLs believe forwarding headers only from a trusted proxy,
+/// and never a scheme other than http(s) or a host that is not one.
+#[tokio::test]
+async fn the_server_metadata_believes_forwarding_headers_only_from_trusted_proxies() {
+    async fn token_endpoint(app: &crate::helpers::TestApp, headers: &[(&str, &str)]) -> Value {
+        let mut request = app.request(
+            reqwest::Method::GET,
+            "/.well-known/oauth-authorization-server",
+        );
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let meta: Value = request.send().await.unwrap().json().await.unwrap();
+        meta["token_endpoint"].clone()
+    }
+    let forged = [
+        ("x-forwarded-host", "attacker.example"),
+        ("x-forwarded-proto", "javascript"),
+        ("forwarded", "host=attacker.example;proto=https"),
+    ];
+    // 127.0.0.1 is no proxy of ours: the request's own Host and plain http.
+    let app = spawn_app().await;
+    let own = format!("{}/token", app.address);
+    assert_eq!(token_endpoint(&app, &forged).await, own.as_str());
+
+    // Behind our proxy: its headers are believed, but only http(s) and a real host.
+    let app = spawn_app_with(|s| s.server.trusted_proxies = vec!["127.0.0.1".into()]).await;
+    let proxied = [
+        ("x-forwarded-host", "api.example.com"),
+        ("x-forwarded-proto", "https"),
+    ];
+    assert_eq!(
+        token_endpoint(&app, &proxied).await,
+        "https://api.example.com/token"
+    );
+    let odd = [
+        ("x-forwarded-host", "api.example.com"),
+        ("x-forwarded-proto", "javascript"),
+    ];
+    assert_eq!(
+        token_endpoint(&app, &odd).await,
+        "http://api.example.com/token"
+    );
+    let not_a_host = [("x-forwarded-host", "evil.example/path?x=1")];
+    let answer = token_endpoint(&app, &not_a_host).await;
+    assert!(!answer.as_str().unwrap().contains("evil"), "{answer}");
+}
