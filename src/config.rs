@@ -70,6 +70,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub rate_limit: RateLimitSettings,
     pub cors: CorsSettings,
+    pub audit: AuditSettings,
     #[serde(default)]
     pub bootstrap: BootstrapSettings,
     #[serde(default)]
@@ -116,6 +117,13 @@ pub struct DatabaseSettings {
     /// table locked this long is answered 503 and frees its thread for
     /// requests that need no lock (ours hold theirs for milliseconds).
     pub lock_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// Audit events older than this many days are deleted (hourly).
+    pub retention_days: u32,
 }
 
 /// How tokens are signed: one shared secret, or a private key whose public
@@ -492,6 +500,11 @@ impl Settings {
                 "database.statement_timeout_ms must be at least 1 \
                  (APP__DATABASE__STATEMENT_TIMEOUT_MS)"
                     .into(),
+            );
+        }
+        if self.audit.retention_days == 0 {
+            return fail(
+                "audit.retention_days must be at least 1 (APP__AUDIT__RETENTION_DAYS)".into(),
             );
         }
         if self.server.workers == Some(0) {

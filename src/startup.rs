@@ -28,10 +28,11 @@ pub struct Application {
     hasher: PasswordHasher,
     mailer: Option<Arc<Mailer>>,
     mail_waiting: Arc<Notify>,
+    retention_days: u32,
 }
 
-/// How often dead sessions and spent idempotency keys are pruned, and how
-/// many rows one pass may delete.
+/// How often old rows are pruned (sessions, idempotency keys, audit events,
+/// mail), and how many rows one batch may delete.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 const PRUNE_BATCH: i64 = 1000;
 /// A throttle window is full again a minute after its client's last request.
@@ -71,6 +72,7 @@ impl Application {
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
         let port = listener.local_addr()?.port();
         let body_limit = settings.server.body_limit_bytes;
+        let retention_days = settings.audit.retention_days;
         let workers = settings.server.workers;
         let state_hasher = hasher.clone();
         let mailer = Mailer::new(&settings.mail, settings.recovery_enabled())
@@ -123,6 +125,7 @@ impl Application {
             hasher: state_hasher,
             mailer,
             mail_waiting,
+            retention_days,
         })
     }
 
@@ -149,7 +152,8 @@ impl Application {
     /// Meanwhile prunes dead sessions and idempotency keys past their day
     /// (now, then every hour) and full throttle windows (every minute).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let pruner = tokio::spawn(prune_hourly(self.pool.clone()));
+        let retention_days = self.retention_days;
+        let pruner = tokio::spawn(prune_hourly(self.pool.clone(), retention_days));
         let throttle_pruner = tokio::spawn(prune_throttle(self.pool.clone()));
         let sender = self
             .mailer
@@ -198,15 +202,21 @@ fn cors(origins: &[String]) -> Cors {
     cors
 }
 
-/// Deletes expired and long-revoked sessions, and idempotency keys past
-/// their 24 hours, in small batches off the request path, so that neither
-/// table grows forever.
-async fn prune_hourly(pool: DbPool) {
+/// Deletes expired and long-revoked sessions, idempotency keys past their
+/// 24 hours, audit events past `audit.retention_days` and mail sent or given
+/// up on a week ago, in small batches off the request path (now, then
+/// hourly), so that no table grows forever.
+async fn prune_hourly(pool: DbPool, retention_days: u32) {
     let mut tick = tokio::time::interval(PRUNE_EVERY);
     loop {
         tick.tick().await;
         prune_in_batches(&pool, "dead session", db::sessions::prune).await;
         prune_in_batches(&pool, "spent idempotency key", db::idempotency::prune).await;
+        let audit = move |conn: &mut diesel::PgConnection, batch| {
+            db::audit::prune(conn, retention_days, batch)
+        };
+        prune_in_batches(&pool, "old audit event", audit).await;
+        prune_in_batches(&pool, "old mail", db::outbox::prune).await;
     }
 }
 
@@ -214,7 +224,7 @@ async fn prune_hourly(pool: DbPool) {
 async fn prune_in_batches(
     pool: &DbPool,
     what: &str,
-    prune: fn(&mut diesel::PgConnection, i64) -> Result<usize, ApiError>,
+    prune: impl Fn(&mut diesel::PgConnection, i64) -> Result<usize, ApiError> + Copy + Send + 'static,
 ) {
     loop {
         match db::run(pool, move |conn| prune(conn, PRUNE_BATCH)).await {

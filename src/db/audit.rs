@@ -104,6 +104,20 @@ pub fn insert(conn: &mut PgConnection, event: NewEvent) -> Result<(), ApiError> 
     Ok(())
 }
 
+/// Deletes up to `batch` events older than `retention_days`; returns how
+/// many (none while another instance is deleting).
+pub fn prune(conn: &mut PgConnection, retention_days: u32, batch: i64) -> Result<usize, ApiError> {
+    use diesel::sql_types::{BigInt, Integer};
+    Ok(diesel::sql_query(super::one_instance_at_a_time(
+        "DELETE FROM audit_events WHERE id IN (
+             SELECT id FROM audit_events WHERE at < now() - make_interval(days => $1)
+             ORDER BY id LIMIT $2)",
+    ))
+    .bind::<Integer, _>(retention_days.min(i32::MAX as u32) as i32)
+    .bind::<BigInt, _>(batch)
+    .execute(conn)?)
+}
+
 /// Events newest first, optionally of one kind, with the total.
 pub fn list(
     conn: &mut PgConnection,

@@ -32,6 +32,20 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 /// Any number plays: it only has to be the same for every instance.
 const MIGRATION_LOCK_KEY: i64 = 0x7461_736b_6761_7465; // "taskgate"
 
+/// Held (for one statement) by the instance deleting old audit events or
+/// mail: another instance's batch then deletes nothing, instead of
+/// waiting on the same rows.
+pub const RETENTION_LOCK_KEY: i64 = 0x7461_736b_7072_756e; // "taskprun"
+
+/// Wraps a `DELETE ... WHERE id IN (<batch>)` so that it runs only while no
+/// other instance runs one: `$lock` is bound to `RETENTION_LOCK_KEY`.
+fn one_instance_at_a_time(delete: &str) -> String {
+    format!(
+        "WITH lock AS (SELECT pg_try_advisory_xact_lock({RETENTION_LOCK_KEY}) AS held) \
+         {delete} AND (SELECT held FROM lock)"
+    )
+}
+
 type Connections = r2d2::Pool<ConnectionManager<PgConnection>>;
 
 /// The connection pool and the threads that use it, one per connection, fed

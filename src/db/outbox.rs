@@ -21,6 +21,19 @@ pub fn insert(conn: &mut PgConnection, mail: &NewMail) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Deletes up to `batch` mails sent or given up on more than 7 days ago;
+/// returns how many (none while another instance is deleting).
+pub fn prune(conn: &mut PgConnection, batch: i64) -> Result<usize, ApiError> {
+    Ok(diesel::sql_query(super::one_instance_at_a_time(
+        "DELETE FROM outbox WHERE id IN (
+             SELECT id FROM outbox
+             WHERE sent_at < now() - interval '7 days' OR failed_at < now() - interval '7 days'
+             ORDER BY id LIMIT $1)",
+    ))
+    .bind::<BigInt, _>(batch)
+    .execute(conn)?)
+}
+
 #[derive(Debug, QueryableByName)]
 pub struct Mail {
     #[diesel(sql_type = BigInt)]

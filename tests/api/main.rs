@@ -26,6 +26,7 @@ mod openapi;
 mod recovery;
 mod reliability;
 mod reports;
+mod retention;
 mod serve;
 mod sessions;
 mod smtp;
