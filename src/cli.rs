@@ -288,7 +288,11 @@ fn check_config(settings: &Settings) -> CliResult {
         "  server: {}:{}",
         settings.server.host, settings.server.port
     );
-    println!("  database pool: {} connection(s)", settings.pool_size());
+    println!(
+        "  database: {}, pool of {} connection(s)",
+        crate::config::database_location(settings.database.url.expose()),
+        settings.pool_size()
+    );
     println!(
         "  jwt: {}, access {}s, refresh {}s, session {}s, {} previous secret(s), {} public key(s){}",
         settings.jwt.algorithm.as_str(),

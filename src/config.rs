@@ -475,6 +475,7 @@ impl Settings {
                     .into(),
             );
         }
+        check_database_url(self.database.url.expose()).map_err(ConfigError)?;
         if self.database.pool_size == Some(0) {
             return fail("database.pool_size must be at least 1 (APP__DATABASE__POOL_SIZE)".into());
         }
@@ -655,6 +656,43 @@ impl Settings {
 fn default_pool_size(cores: Option<std::num::NonZeroUsize>) -> u32 {
     let cores = cores.map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX));
     cores.saturating_add(1).max(2)
+}
+
+/// A `postgres://` URL that libpq reads as meant. The message never repeats
+/// the URL: it holds the password. (A libpq `key=value` string is left to libpq.)
+fn check_database_url(url: &str) -> Result<(), String> {
+    let url = url.trim();
+    if !url.contains("://") {
+        return Ok(());
+    }
+    let parsed = url::Url::parse(url).map_err(|e| {
+        format!(
+            "database.url is not a valid URL ({e}): percent-encode reserved characters in \
+             the user name and password (`/` as %2F, `+` as %2B, `@` as %40, `:` as %3A, \
+             `#` as %23, `?` as %3F) (DATABASE_URL)"
+        )
+    })?;
+    if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+        return Err("database.url must start with postgres:// (DATABASE_URL)".into());
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err("database.url names no host (DATABASE_URL)".into());
+    }
+    Ok(())
+}
+
+/// Where the database is, without credentials: `host:port/name`, for
+/// `check-config`.
+pub fn database_location(url: &str) -> String {
+    match url::Url::parse(url.trim()) {
+        Ok(parsed) => format!(
+            "{}:{}{}",
+            parsed.host_str().unwrap_or_default(),
+            parsed.port().unwrap_or(5432),
+            parsed.path()
+        ),
+        Err(_) => "(a libpq connection string)".into(),
+    }
 }
 
 /// Fewest distinct byte values a secret may have: refuses `aaaa...` and

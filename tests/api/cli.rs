@@ -66,10 +66,44 @@ fn check_config_prints_a_summary_without_secrets() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let all = text(&out.stdout) + &text(&out.stderr);
     assert!(all.contains("configuration OK (production)"), "{all}");
+    assert!(all.contains("database: db:5432/x"), "{all}");
     assert!(
         !all.contains(&secret) && !all.contains("hunter2"),
         "a secret leaked: {all}"
     );
+}
+
+/// A password with a `/` (as `openssl rand -base64` makes) passed
+/// check-config, then serve retried for 30 s and logged half the password.
+#[test]
+fn check_config_refuses_a_database_url_that_does_not_parse_without_echoing_it() {
+    let out = taskgate(
+        &["check-config"],
+        &[(
+            "DATABASE_URL",
+            "postgres://app:o5a5/xCq+DSpnJOB@db:5432/taskgate",
+        )],
+        None,
+    );
+    assert!(!out.status.success());
+    let all = text(&out.stdout) + &text(&out.stderr);
+    assert!(
+        all.contains("DATABASE_URL") && all.contains("percent-encode"),
+        "{all}"
+    );
+    assert!(
+        !all.contains("o5a5") && !all.contains("DSpnJOB"),
+        "echoed: {all}"
+    );
+    let encoded = taskgate(
+        &["check-config"],
+        &[(
+            "DATABASE_URL",
+            "postgres://app:o5a5%2FxCq%2BDSpnJOB@db:5432/taskgate",
+        )],
+        None,
+    );
+    assert!(encoded.status.success(), "{}", text(&encoded.stderr));
 }
 
 #[test]
