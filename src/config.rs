@@ -601,6 +601,14 @@ impl Settings {
             if self.env == AppEnv::Production && opportunistic {
                 return fail("mail.smtp_url asks for ?tls=opportunistic, which sends in clear text when STARTTLS is stripped; production takes ?tls=required or smtps:// (APP__MAIL__SMTP_URL)".into());
             }
+            if self.env == AppEnv::Production {
+                if let Some(host) = clear_text_credentials_to(url.expose()) {
+                    return fail(format!("mail.smtp_url sends its user name and password in clear text to {host}; production takes ?tls=required or smtps:// for a relay that is not this machine (APP__MAIL__SMTP_URL)"));
+                }
+                if !is_public_https(&self.mail.link_base_url) {
+                    return fail("mail.link_base_url must be an https:// URL your users can reach (not loopback) when production sends recovery mail (APP__MAIL__LINK_BASE_URL)".into());
+                }
+            }
         }
         if self.jwt.issuer.is_empty() || self.jwt.audience.is_empty() {
             return fail("jwt.issuer and jwt.audience must not be empty".into());
@@ -738,6 +746,32 @@ pub fn smtp_tls_param(url: &url::Url) -> Option<String> {
     url.query_pairs()
         .find(|(k, _)| k == "tls")
         .map(|(_, v)| v.into_owned())
+}
+
+/// The relay's host when an `smtp://` URL carries credentials without
+/// `?tls=required` to a host that is not this machine.
+fn clear_text_credentials_to(smtp_url: &str) -> Option<String> {
+    let url = url::Url::parse(smtp_url).ok()?;
+    let credentials = !url.username().is_empty() || url.password().is_some();
+    let required = smtp_tls_param(&url).as_deref() == Some("required");
+    let host = url.host_str()?.to_owned();
+    (url.scheme() == "smtp" && credentials && !required && !is_loopback_host(&host)).then_some(host)
+}
+
+/// `https://` to a host other than this machine: a link that works in
+/// someone else's mailbox.
+fn is_public_https(link: &str) -> bool {
+    url::Url::parse(link).is_ok_and(|url| {
+        url.scheme() == "https" && url.host_str().is_some_and(|h| !is_loopback_host(h))
+    })
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `https://host[:port]`: a scheme and an authority, nothing else (actix-cors

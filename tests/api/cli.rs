@@ -639,6 +639,7 @@ fn check_config_takes_a_mail_ca_file_only_when_it_holds_certificates_for_a_tls_u
             ("DATABASE_URL", "postgres://db/x"),
             ("APP__JWT__SECRET", secret.as_str()),
             ("APP__MAIL__CA_FILE", ca_file),
+            ("APP__MAIL__LINK_BASE_URL", "https://app.example.com/reset"),
         ];
         env.extend(url.map(|u| ("APP__MAIL__SMTP_URL", u)));
         taskgate(&["check-config"], &env, None)
@@ -675,6 +676,7 @@ fn check_config_takes_a_mail_ca_file_only_when_it_holds_certificates_for_a_tls_u
             ("APP__JWT__SECRET", secret.as_str()),
             ("APP__MAIL__SMTP_URL", url.as_str()),
             ("APP__MAIL__CA_FILE", prose),
+            ("APP__MAIL__LINK_BASE_URL", "https://app.example.com/reset"),
         ],
         None,
     );

@@ -265,8 +265,10 @@ fn recovery_is_off_in_production_until_smtp_is_set_and_bad_mail_settings_are_ref
         load(&[]).unwrap().recovery_enabled(),
         "development logs the mail"
     );
+    let link = ("APP__MAIL__LINK_BASE_URL", "https://app.example.com/reset");
     let mut on = production.to_vec();
     on.push(("APP__MAIL__SMTP_URL", "smtp://mail.example.com:25"));
+    on.push(link);
     // Empty variables (as in .env.example) count as unset.
     on.push(("APP__MAIL__FROM", ""));
     on.push(("APP__MAIL__CA_FILE", ""));
@@ -291,13 +293,30 @@ fn recovery_is_off_in_production_until_smtp_is_set_and_bad_mail_settings_are_ref
     }
     // STARTTLS that may not fall back, and TLS from the first byte, are taken;
     // development may try an opportunistic relay.
+    // A relay on this machine may take credentials in clear.
     for url in [
         "smtp://u:p@mail.example.com:587?tls=required",
         "smtps://u:p@mail.example.com:465",
+        "smtp://u:p@127.0.0.1:25",
     ] {
         let mut vars = production.to_vec();
         vars.push(("APP__MAIL__SMTP_URL", url));
+        vars.push(link);
         assert!(load(&vars).is_ok(), "{url} refused");
+    }
+    // With recovery on, production refuses credentials in clear to another
+    // host, and a reset link that is loopback or not https.
+    for (key, value) in [
+        ("APP__MAIL__SMTP_URL", "smtp://u:p@mail.example.com:25"),
+        ("APP__MAIL__LINK_BASE_URL", "http://app.example.com/reset"),
+        ("APP__MAIL__LINK_BASE_URL", "https://localhost:8000/reset"),
+        ("APP__MAIL__LINK_BASE_URL", "https://127.0.0.1/reset"),
+    ] {
+        let mut vars: Vec<_> = on.iter().filter(|(k, _)| *k != key).copied().collect();
+        vars.push((key, value));
+        let err = load(&vars).unwrap_err();
+        assert!(err.contains(key), "{key}: {err}");
+        assert!(!err.contains("u:p@"), "{err}");
     }
     let opportunistic = [(
         "APP__MAIL__SMTP_URL",
