@@ -71,6 +71,7 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     pub cors: CorsSettings,
     pub audit: AuditSettings,
+    pub limits: LimitsSettings,
     #[serde(default)]
     pub bootstrap: BootstrapSettings,
     #[serde(default)]
@@ -117,6 +118,13 @@ pub struct DatabaseSettings {
     /// table locked this long is answered 503 and frees its thread for
     /// requests that need no lock (ours hold theirs for milliseconds).
     pub lock_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSettings {
+    /// Tasks one user may hold; past it a create is 409 `quota_exceeded`.
+    pub tasks_per_user: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -501,6 +509,11 @@ impl Settings {
                 "database.statement_timeout_ms must be at least 1 \
                  (APP__DATABASE__STATEMENT_TIMEOUT_MS)"
                     .into(),
+            );
+        }
+        if self.limits.tasks_per_user == 0 {
+            return fail(
+                "limits.tasks_per_user must be at least 1 (APP__LIMITS__TASKS_PER_USER)".into(),
             );
         }
         if self.audit.retention_days == 0 {

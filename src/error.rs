@@ -44,6 +44,9 @@ pub enum ApiError {
     MethodNotAllowed { allow: String },
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The user holds `limits.tasks_per_user` tasks already.
+    #[error("task quota exceeded")]
+    QuotaExceeded { limit: u32 },
     #[error("payload too large")]
     PayloadTooLarge,
     /// The body did not arrive within `server.body_timeout_seconds`.
@@ -94,6 +97,7 @@ pub enum ErrorCode {
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    QuotaExceeded,
     RateLimited,
     RequestHeaderFieldsTooLarge,
     RequestTimeout,
@@ -182,6 +186,7 @@ impl ApiError {
             ApiError::NotFound => ErrorCode::NotFound,
             ApiError::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
             ApiError::Conflict(_) => ErrorCode::Conflict,
+            ApiError::QuotaExceeded { .. } => ErrorCode::QuotaExceeded,
             ApiError::PayloadTooLarge => ErrorCode::PayloadTooLarge,
             ApiError::RequestTimeout => ErrorCode::RequestTimeout,
             ApiError::Refused(status) => match status.as_u16() {
@@ -209,6 +214,9 @@ impl ApiError {
             | ApiError::Conflict(d)
             | ApiError::UnsupportedMediaType(d) => d.clone(),
             ApiError::Validation { detail, .. } => detail.clone(),
+            ApiError::QuotaExceeded { limit } => {
+                format!("You have {limit} tasks, the most one account may hold; delete some first")
+            }
             ApiError::UnsupportedGrantType => {
                 "grant_type must be \"password\" or \"refresh_token\"".into()
             }
@@ -282,7 +290,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) | ApiError::AccountDisabled => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::QuotaExceeded { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Refused(status) => *status,

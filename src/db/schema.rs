@@ -64,6 +64,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         lock_reported -> Bool,
+        task_count -> Int4,
     }
 }
 

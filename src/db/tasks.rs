@@ -10,7 +10,9 @@ use super::schema::tasks;
 use crate::error::ApiError;
 
 /// A `tasks` row (`Deserialize`: as `to_jsonb` stores it for an idempotency key).
-#[derive(Debug, Clone, Queryable, Selectable, Identifiable, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Queryable, QueryableByName, Selectable, Identifiable, serde::Deserialize,
+)]
 #[diesel(table_name = tasks, check_for_backend(diesel::pg::Pg))]
 pub struct Task {
     pub id: i64,
@@ -52,11 +54,30 @@ impl TaskChanges {
     }
 }
 
-pub fn insert(conn: &mut PgConnection, new: &NewTask) -> Result<Task, ApiError> {
-    Ok(diesel::insert_into(tasks::table)
-        .values(new)
-        .returning(Task::as_returning())
-        .get_result(conn)?)
+/// Creates `new` while its owner holds fewer than `limit` tasks, in one
+/// statement: a slot is taken in the owner's `task_count` by a conditional
+/// UPDATE (re-checked on the newest row version when creates race, on any
+/// instance) and the task inserted with it; no slot is `QuotaExceeded`.
+pub fn insert(conn: &mut PgConnection, new: &NewTask, limit: u32) -> Result<Task, ApiError> {
+    use diesel::sql_types::{Bool, Date, Integer, Nullable, Text};
+    let created: Option<Task> = diesel::sql_query(
+        "WITH slot AS (
+             UPDATE users SET task_count = task_count + 1
+             WHERE id = $1 AND task_count < $2
+             RETURNING id)
+         INSERT INTO tasks (owner_id, title, description, completed, due_date)
+         SELECT id, $3, $4, $5, $6 FROM slot
+         RETURNING *",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(new.owner_id)
+    .bind::<Integer, _>(limit.min(i32::MAX as u32) as i32)
+    .bind::<Text, _>(&new.title)
+    .bind::<Nullable<Text>, _>(&new.description)
+    .bind::<Bool, _>(new.completed)
+    .bind::<Nullable<Date>, _>(new.due_date)
+    .get_result(conn)
+    .optional()?;
+    created.ok_or(ApiError::QuotaExceeded { limit })
 }
 
 /// What a create under an idempotency key did.
@@ -76,12 +97,13 @@ pub enum KeyedCreate {
 pub fn insert_once(
     conn: &mut PgConnection,
     new: &NewTask,
+    limit: u32,
     key: &str,
     fingerprint: &str,
 ) -> Result<KeyedCreate, ApiError> {
     conn.transaction(|conn| {
         if idempotency::claim(conn, new.owner_id, key, fingerprint)? {
-            let task = insert(conn, new)?;
+            let task = insert(conn, new, limit)?;
             idempotency::answer_with_task(conn, new.owner_id, key, task.id)?;
             return Ok(KeyedCreate::Created(task));
         }
@@ -158,13 +180,16 @@ pub fn update_owned(
         .get_result(conn)?)
 }
 
-/// Deletes the owner's task; `NotFound` when there is none such.
+/// Deletes the owner's task and gives its slot back, in one statement;
+/// `NotFound` when there is none such.
 pub fn delete_owned(conn: &mut PgConnection, id: i64, owner_id: i64) -> Result<(), ApiError> {
-    let deleted = diesel::delete(
-        tasks::table
-            .filter(tasks::id.eq(id))
-            .filter(tasks::owner_id.eq(owner_id)),
+    use diesel::sql_types::BigInt;
+    let deleted = diesel::sql_query(
+        "WITH gone AS (DELETE FROM tasks WHERE id = $1 AND owner_id = $2 RETURNING owner_id)
+         UPDATE users SET task_count = task_count - 1 WHERE id IN (SELECT owner_id FROM gone)",
     )
+    .bind::<BigInt, _>(id)
+    .bind::<BigInt, _>(owner_id)
     .execute(conn)?;
     if deleted == 0 {
         return Err(ApiError::NotFound);

@@ -155,6 +155,7 @@ fn fingerprint(new: &NewTask) -> String {
         headers(("Location" = String, description = "The path of the new task"),
             ("Idempotent-Replayed" = String, description = "`true` when this answers an earlier request with the same key"))),
         ErrorResponses,
+        (status = 409, description = "The caller holds limits.tasks_per_user tasks already (quota_exceeded)", body = ErrorBody),
         (status = 422, description = "Invalid fields, or an Idempotency-Key used for another body", body = ErrorBody)))]
 pub async fn create_task(
     req: HttpRequest,
@@ -171,14 +172,15 @@ pub async fn create_task(
         completed: fields.completed.unwrap_or(false),
         due_date: fields.due_date.flatten(),
     };
+    let limit = state.settings.limits.tasks_per_user;
     let created = match key {
-        None => {
-            KeyedCreate::Created(db::run(&state.pool, move |conn| tasks::insert(conn, &new)).await?)
-        }
+        None => KeyedCreate::Created(
+            db::run(&state.pool, move |conn| tasks::insert(conn, &new, limit)).await?,
+        ),
         Some(key) => {
             let fingerprint = fingerprint(&new);
             db::run(&state.pool, move |conn| {
-                tasks::insert_once(conn, &new, &key, &fingerprint)
+                tasks::insert_once(conn, &new, limit, &key, &fingerprint)
             })
             .await?
         }

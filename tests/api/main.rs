@@ -23,6 +23,7 @@ mod login;
 mod mail_tls;
 mod migrations;
 mod openapi;
+mod quotas;
 mod recovery;
 mod reliability;
 mod reports;
