@@ -54,6 +54,14 @@ pub enum Command {
         #[arg(long)]
         unless_admin_exists: bool,
     },
+    /// Set a user's password (read from standard input, one line): every session
+    /// of the user ends and the lockout is lifted. The way back in for an admin.
+    #[command(after_help = ENV_HELP)]
+    SetPassword {
+        /// The user's email (normalised: trimmed, lowercased)
+        #[arg(long)]
+        email: String,
+    },
     /// Load and validate the configuration, print a summary without secrets, and exit.
     #[command(after_help = ENV_HELP)]
     CheckConfig,
@@ -130,6 +138,7 @@ pub fn run(cli: Cli) -> CliResult {
             full_name.as_deref(),
             unless_admin_exists,
         ),
+        Command::SetPassword { email } => set_password(&settings, &email),
         Command::CheckConfig => check_config(&settings),
         Command::Keys { .. } => Ok(()),
     }
@@ -219,21 +228,45 @@ fn create_user(
     let role: Role = role.parse().map_err(|e| format!("--role: {e}"))?;
     let mut conn = connect(settings, Duration::ZERO)?;
     if unless_admin_exists && users::active_admin_exists(&mut conn)? {
-        eprintln!("an admin already exists; nothing created");
+        eprintln!(
+            "an admin already exists; nothing created (lost its password? \
+             `taskgate set-password --email <email>` with the new one on standard input)"
+        );
         return Ok(());
     }
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    let password = line.strip_suffix('\n').unwrap_or(&line);
-    let password = password.strip_suffix('\r').unwrap_or(password).to_owned();
-    let password =
-        Password::parse(password).map_err(|e| format!("password (standard input): {e}"))?;
+    let password = password_from_stdin()?;
     let user = insert_user(
         settings, &mut conn, &email, &password, role, full_name, "cli",
     )?;
     println!(
         "created user {} <{}> with role {}",
         user.id, user.email, user.role
+    );
+    Ok(())
+}
+
+/// One line of standard input, checked by the signup rules.
+fn password_from_stdin() -> Result<Password, Box<dyn std::error::Error>> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password).to_owned();
+    Ok(Password::parse(password).map_err(|e| format!("password (standard input): {e}"))?)
+}
+
+/// `set-password`: the new hash, every session revoked, the lockout lifted,
+/// and `password_set` (no actor) in one transaction.
+fn set_password(settings: &Settings, email: &str) -> CliResult {
+    let email = Email::parse(email).map_err(|e| format!("--email: {e}"))?;
+    let mut conn = connect(settings, Duration::ZERO)?;
+    let user = users::find_by_email(&mut conn, email.as_str())?
+        .ok_or_else(|| format!("no user has the email {}", email.as_str()))?;
+    let password = password_from_stdin()?;
+    let hash = hash_blocking(&password, settings.auth.bcrypt_cost)?;
+    crate::db::account::set_password_recorded(&mut conn, user.id, &hash, None, None)?;
+    println!(
+        "password set for user {} <{}>; every session of theirs has ended",
+        user.id, user.email
     );
     Ok(())
 }

@@ -32,24 +32,54 @@ pub fn change_password_recorded(
     hash: &str,
     ip: Option<&str>,
 ) -> Result<(), ApiError> {
-    conn.transaction(|conn| {
-        // The current password was right: the run of failed attempts ends too.
-        diesel::update(users_table::table.find(id))
-            .set((
-                users_table::password_hash.eq(hash),
-                users_table::updated_at.eq(diesel::dsl::now),
-                users_table::failed_logins.eq(0),
-                users_table::failed_window_start.eq(None::<chrono::DateTime<chrono::Utc>>),
-                users_table::locked_until.eq(None::<chrono::DateTime<chrono::Utc>>),
-            ))
-            .execute(conn)?;
-        let revoked = sessions::revoke_all(conn, id)?;
-        audit::insert(
-            conn,
-            audit::NewEvent::by_self(audit::AuditKind::PasswordChanged, id, ip)
-                .with_detail(serde_json::json!({ "sessions_revoked": revoked })),
-        )
-    })
+    let event = audit::NewEvent::by_self(audit::AuditKind::PasswordChanged, id, ip);
+    conn.transaction(|conn| replace_password(conn, id, hash, event))
+}
+
+/// A password set for user `id` by an admin (`actor`) or the CLI (`None`):
+/// the same effects as a change, audited `password_set`; `NotFound` for an
+/// unknown id.
+pub fn set_password_recorded(
+    conn: &mut PgConnection,
+    id: i64,
+    hash: &str,
+    actor: Option<i64>,
+    ip: Option<&str>,
+) -> Result<(), ApiError> {
+    let event = audit::NewEvent {
+        kind: audit::AuditKind::PasswordSet,
+        actor_id: actor,
+        subject_id: Some(id),
+        ip,
+        detail: serde_json::json!({}),
+    };
+    conn.transaction(|conn| replace_password(conn, id, hash, event))
+}
+
+/// The new hash, the run of failed attempts ended (the lock lifted), every
+/// session revoked, and `event` with `sessions_revoked` in its detail; to be
+/// run inside the caller's transaction.
+fn replace_password(
+    conn: &mut PgConnection,
+    id: i64,
+    hash: &str,
+    event: audit::NewEvent,
+) -> Result<(), ApiError> {
+    let updated = diesel::update(users_table::table.find(id))
+        .set((
+            users_table::password_hash.eq(hash),
+            users_table::updated_at.eq(diesel::dsl::now),
+            users_table::failed_logins.eq(0),
+            users_table::failed_window_start.eq(None::<chrono::DateTime<chrono::Utc>>),
+            users_table::locked_until.eq(None::<chrono::DateTime<chrono::Utc>>),
+        ))
+        .execute(conn)?;
+    if updated == 0 {
+        return Err(ApiError::NotFound);
+    }
+    let revoked = sessions::revoke_all(conn, id)?;
+    let detail = serde_json::json!({ "sessions_revoked": revoked });
+    audit::insert(conn, event.with_detail(detail))
 }
 
 /// The `login_locked` event of user `id`'s current lock, written by the

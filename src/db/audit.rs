@@ -26,6 +26,7 @@ pub enum AuditKind {
     SessionsRevoked,
     PasswordResetRequested,
     PasswordReset,
+    PasswordSet,
 }
 
 impl AuditKind {
@@ -46,6 +47,7 @@ impl AuditKind {
             AuditKind::SessionsRevoked => "sessions_revoked",
             AuditKind::PasswordResetRequested => "password_reset_requested",
             AuditKind::PasswordReset => "password_reset",
+            AuditKind::PasswordSet => "password_set",
         }
     }
 }

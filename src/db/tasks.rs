@@ -186,7 +186,7 @@ pub fn delete_owned(conn: &mut PgConnection, id: i64, owner_id: i64) -> Result<(
     use diesel::sql_types::BigInt;
     let deleted = diesel::sql_query(
         "WITH gone AS (DELETE FROM tasks WHERE id = $1 AND owner_id = $2 RETURNING owner_id)
-         UPDATE users SET task_count = task_count - 1 WHERE id IN (SELECT owner_id FROM gone)",
+         UPDATE users SET task_count = greatest(task_count - 1, 0) WHERE id IN (SELECT owner_id FROM gone)",
     )
     .bind::<BigInt, _>(id)
     .bind::<BigInt, _>(owner_id)

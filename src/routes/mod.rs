@@ -181,6 +181,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     [(M::POST, web::to(admin::users::revoke_sessions))],
                 ))
                 .service(resource(
+                    "/users/{id}/password",
+                    [(M::POST, web::to(admin::users::set_password))],
+                ))
+                .service(resource(
                     "/users/{id}/password-reset",
                     [(M::POST, web::to(admin::users::send_password_reset))],
                 ))

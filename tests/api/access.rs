@@ -120,6 +120,13 @@ async fn every_protected_route_admits_exactly_its_roles() {
             "admin role required",
         ),
         (
+            Method::POST,
+            "/admin/users/999999/password".into(),
+            Some(json!({"new_password": "a brand new passphrase"})),
+            ADMINS,
+            "admin role required",
+        ),
+        (
             Method::DELETE,
             "/admin/users/999999".into(),
             None,

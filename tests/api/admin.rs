@@ -475,3 +475,49 @@ async fn the_audit_log_lists_events_newest_first_by_kind() {
         0
     );
 }
+
+/// An admin gets a user back in without mail: the new password works, the
+/// old one and every session do not, the lockout is lifted, and the audit
+/// names the admin.
+#[tokio::test]
+async fn admins_set_a_users_password() {
+    let app = spawn_app().await;
+    let admin = app.signup_and_login(Role::Admin).await;
+    let ada = app.signup_and_login(Role::User).await;
+    for _ in 0..5 {
+        app.login(&ada.email, "wrong password!").await;
+    }
+    let own = format!("/admin/users/{}/password", ada.id);
+    let post = reqwest::Method::POST;
+    let weak = json!({"new_password": "password1"});
+    let weak = app.send_as(&admin, post.clone(), &own, Some(weak)).await;
+    let body = assert_error(weak, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
+    assert!(body["fields"]["new_password"].is_string(), "{body}");
+    let good = json!({"new_password": "a brand new passphrase"});
+    let unknown = "/admin/users/999999/password";
+    let unknown = app
+        .send_as(&admin, post.clone(), unknown, Some(good.clone()))
+        .await;
+    assert_error(unknown, StatusCode::NOT_FOUND, "not_found").await;
+
+    let resp = app.send_as(&admin, post, &own, Some(good)).await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    app.assert_token_dead(&ada.access).await;
+    assert_eq!(
+        app.login(&ada.email, PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.login(&ada.email, "a brand new passphrase")
+            .await
+            .status(),
+        StatusCode::OK,
+        "the lockout was lifted"
+    );
+    let event = app.count(&format!(
+        "SELECT count(*) FROM audit_events WHERE kind = 'password_set' \
+         AND actor_id = {} AND subject_id = {} AND (detail->>'sessions_revoked')::int >= 1",
+        admin.id, ada.id
+    ));
+    assert_eq!(event, 1);
+}

@@ -687,3 +687,44 @@ fn check_config_takes_a_mail_ca_file_only_when_it_holds_certificates_for_a_tls_u
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `set-password` is the way back in without mail: the new password works,
+/// every session ends, the audit has no actor; an unknown email is named.
+#[tokio::test]
+async fn set_password_gets_a_user_back_in_from_the_command_line() {
+    let app = crate::helpers::spawn_app().await;
+    let ada = app.signup_and_login(taskgate::domain::Role::Admin).await;
+    let env = [("DATABASE_URL", app.db().url.as_str())];
+    let out = taskgate(
+        &["set-password", "--email", "nobody@example.com"],
+        &env,
+        Some("a brand new passphrase\n"),
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("nobody@example.com"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = taskgate(
+        &["set-password", "--email", &ada.email.to_uppercase()],
+        &env,
+        Some("a brand new passphrase\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    app.assert_token_dead(&ada.access).await;
+    assert_eq!(
+        app.login(&ada.email, "a brand new passphrase")
+            .await
+            .status(),
+        reqwest::StatusCode::OK
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM audit_events WHERE kind = 'password_set' \
+             AND actor_id IS NULL AND subject_id = {}",
+            ada.id
+        )),
+        1
+    );
+}

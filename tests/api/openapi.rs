@@ -47,6 +47,7 @@ const API_MD: &[(&str, &str)] = &[
     ("PATCH", "/admin/users/{id}"),
     ("DELETE", "/admin/users/{id}"),
     ("POST", "/admin/users/{id}/revoke-sessions"),
+    ("POST", "/admin/users/{id}/password"),
     ("POST", "/admin/users/{id}/password-reset"),
     ("GET", "/admin/tasks"),
     ("GET", "/admin/audit"),

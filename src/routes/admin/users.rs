@@ -9,8 +9,8 @@ use crate::auth::AppState;
 use crate::auth::CurrentUser;
 use crate::db::admin::{self, AdminChanges};
 use crate::db::users::{self, NewUser};
-use crate::db::{self};
-use crate::domain::{FullName, NewAccount, Role};
+use crate::db::{self, account};
+use crate::domain::{FullName, NewAccount, Password, Role};
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::client::{client_ip, client_key};
 use crate::routes::doc::{self, ErrorResponses};
@@ -200,6 +200,41 @@ pub async fn revoke_sessions(
     let admin_id = admin.user.id;
     db::run(&state.pool, move |conn| {
         admin::revoke_sessions_recorded(conn, admin_id, id, ip.as_deref())
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetPasswordBody {
+    /// The same rules as at signup.
+    #[schema(min_length = 8, max_length = 72)]
+    pub new_password: String,
+}
+
+/// POST /admin/users/{id}/password: sets the user's password (no mail
+/// needed): every session of theirs ends, the lockout is lifted, audited
+/// `password_set`.
+#[utoipa::path(post, path = "/admin/users/{id}/password", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path)), request_body = SetPasswordBody,
+    responses((status = 204, description = "Set; every session of the user is revoked"), ErrorResponses,
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, description = "The password breaks a rule", body = ErrorBody)))]
+pub async fn set_password(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    admin: CurrentUser,
+    id: web::Path<i64>,
+    body: JsonBody<SetPasswordBody>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let password = Password::parse(body.into_inner().new_password)
+        .map_err(|e| ApiError::field("new_password", e))?;
+    let hash = state.hasher.hash_for(client_key(&req), &password).await?;
+    let (ip, admin_id) = (client_ip(&req), admin.user.id);
+    db::run(&state.pool, move |conn| {
+        account::set_password_recorded(conn, id, &hash, Some(admin_id), ip.as_deref())
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
