@@ -40,6 +40,9 @@ pub enum ApiError {
     AccountDisabled,
     #[error("not found")]
     NotFound,
+    /// A recovery route while no mail relay is configured.
+    #[error("recovery disabled")]
+    RecoveryDisabled,
     #[error("method not allowed")]
     MethodNotAllowed { allow: String },
     #[error("conflict: {0}")]
@@ -99,6 +102,7 @@ pub enum ErrorCode {
     PayloadTooLarge,
     QuotaExceeded,
     RateLimited,
+    RecoveryDisabled,
     RequestHeaderFieldsTooLarge,
     RequestTimeout,
     Unavailable,
@@ -184,6 +188,7 @@ impl ApiError {
             ApiError::Forbidden(_) => ErrorCode::Forbidden,
             ApiError::AccountDisabled => ErrorCode::AccountDisabled,
             ApiError::NotFound => ErrorCode::NotFound,
+            ApiError::RecoveryDisabled => ErrorCode::RecoveryDisabled,
             ApiError::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
             ApiError::Conflict(_) => ErrorCode::Conflict,
             ApiError::QuotaExceeded { .. } => ErrorCode::QuotaExceeded,
@@ -229,6 +234,11 @@ impl ApiError {
             }
             ApiError::AccountDisabled => "Account disabled".into(),
             ApiError::NotFound => "Not found".into(),
+            ApiError::RecoveryDisabled => {
+                "Password recovery is off: no mail relay is configured (mail.smtp_url); \
+                 an admin can set a new password"
+                    .into()
+            }
             ApiError::MethodNotAllowed { .. } => "Method not allowed".into(),
             ApiError::PayloadTooLarge => "Request body is too large".into(),
             ApiError::RequestTimeout => {
@@ -288,7 +298,7 @@ impl ResponseError for ApiError {
             | ApiError::InvalidToken { .. }
             | ApiError::InvalidGrant(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) | ApiError::AccountDisabled => StatusCode::FORBIDDEN,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::RecoveryDisabled => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) | ApiError::QuotaExceeded { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

@@ -41,7 +41,7 @@ pub fn enabled(state: &AppState) -> Result<(), ApiError> {
         .settings
         .recovery_enabled()
         .then_some(())
-        .ok_or(ApiError::NotFound)
+        .ok_or(ApiError::RecoveryDisabled)
 }
 
 /// POST /password/forgot: the same 202 whether or not the account exists.

@@ -342,16 +342,29 @@ async fn two_instances_deliver_every_mail_exactly_once() {
 #[tokio::test]
 async fn without_smtp_production_has_no_recovery_routes_and_development_logs_the_mail() {
     let production = spawn_app_with(|s| s.env = AppEnv::Production).await;
-    assert_error(
+    let body = assert_error(
         production.forgot("ada@example.com").await,
         StatusCode::NOT_FOUND,
-        "not_found",
+        "recovery_disabled",
+    )
+    .await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("mail relay"),
+        "{body}"
+    );
+    // An admin's request to mail a reset link says the same.
+    let admin = production.signup_and_login(Role::Admin).await;
+    let path = format!("/admin/users/{}/password-reset", admin.id);
+    assert_error(
+        production.admin_send_password_reset(&admin, &path).await,
+        StatusCode::NOT_FOUND,
+        "recovery_disabled",
     )
     .await;
     assert_error(
         production.reset(&"ab".repeat(32), NEW_PASSWORD).await,
         StatusCode::NOT_FOUND,
-        "not_found",
+        "recovery_disabled",
     )
     .await;
 
@@ -469,7 +482,7 @@ async fn the_reset_page_is_served_with_a_strict_policy_and_no_inline_script() {
         assert_error(
             production.get(path).await,
             StatusCode::NOT_FOUND,
-            "not_found",
+            "recovery_disabled",
         )
         .await;
     }
