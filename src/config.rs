@@ -214,6 +214,8 @@ pub struct AuthSettings {
     pub bcrypt_cost: u32,
     pub max_failed_logins: u32,
     pub lockout_seconds: u64,
+    /// Live sessions one user may hold: a login past it ends their oldest.
+    pub max_sessions_per_user: u32,
     /// Hashes running at once; unset means one per core.
     pub hash_concurrency: Option<usize>,
     /// The longest expected wait for a hashing turn: a login whose place in
@@ -556,6 +558,12 @@ impl Settings {
         if self.env == AppEnv::Production && self.auth.bcrypt_cost < 10 {
             return fail(
                 "auth.bcrypt_cost below 10 is refused in production (APP__AUTH__BCRYPT_COST)"
+                    .into(),
+            );
+        }
+        if self.auth.max_sessions_per_user == 0 {
+            return fail(
+                "auth.max_sessions_per_user must be at least 1 (APP__AUTH__MAX_SESSIONS_PER_USER)"
                     .into(),
             );
         }

@@ -220,6 +220,7 @@ async fn open_session(state: &AppState, user: &User, client: &Client) -> Result<
         .min(expires_at);
     let (now, refresh_exp, expires_at) = (at(now)?, at(refresh_exp)?, at(expires_at)?);
     let (user_id, client) = (user.id, client.clone());
+    let max_sessions = state.settings.auth.max_sessions_per_user;
     db::run(&state.pool, move |conn| {
         let id = Uuid::new_v4();
         account::log_in_recorded(
@@ -237,6 +238,7 @@ async fn open_session(state: &AppState, user: &User, client: &Client) -> Result<
                 ip: client.ip.as_deref(),
                 user_agent: client.user_agent.as_deref(),
             },
+            max_sessions,
         )
     })
     .await

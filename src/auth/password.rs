@@ -124,6 +124,7 @@ mod tests {
             bcrypt_cost: 4,
             max_failed_logins: 5,
             lockout_seconds: 900,
+            max_sessions_per_user: 50,
             hash_concurrency: Some(concurrency),
             hash_wait_ms: wait_ms,
         }

@@ -9,11 +9,17 @@ use super::sessions::{self, NewSession, Session};
 use super::users;
 use crate::error::ApiError;
 
-/// A login: the session row, the account's failures cleared and its
+/// A login: the session row, the user's oldest live sessions past
+/// `max_sessions` ended, the account's failures cleared and its
 /// `login_succeeded` event, in one transaction.
-pub fn log_in_recorded(conn: &mut PgConnection, new: &NewSession) -> Result<Session, ApiError> {
+pub fn log_in_recorded(
+    conn: &mut PgConnection,
+    new: &NewSession,
+    max_sessions: u32,
+) -> Result<Session, ApiError> {
     conn.transaction(|conn| {
         let session = sessions::insert(conn, new)?;
+        sessions::keep_newest(conn, new.user_id, max_sessions)?;
         users::reset_failed_logins(conn, new.user_id)?;
         audit::insert(
             conn,

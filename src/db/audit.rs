@@ -27,6 +27,7 @@ pub enum AuditKind {
     PasswordResetRequested,
     PasswordReset,
     PasswordSet,
+    SessionRevoked,
 }
 
 impl AuditKind {
@@ -48,6 +49,7 @@ impl AuditKind {
             AuditKind::PasswordResetRequested => "password_reset_requested",
             AuditKind::PasswordReset => "password_reset",
             AuditKind::PasswordSet => "password_set",
+            AuditKind::SessionRevoked => "session_revoked",
         }
     }
 }

@@ -145,14 +145,27 @@ pub fn refresh(
 }
 
 /// Live sessions of a user, oldest first.
-pub fn list_live(conn: &mut PgConnection, user_id: i64) -> Result<Vec<Session>, ApiError> {
-    Ok(sessions::table
-        .filter(sessions::user_id.eq(user_id))
-        .filter(sessions::revoked_at.is_null())
-        .filter(sessions::expires_at.gt(diesel::dsl::now))
+pub fn list_live(
+    conn: &mut PgConnection,
+    user_id: i64,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Session>, i64), ApiError> {
+    let live = || {
+        sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::expires_at.gt(diesel::dsl::now))
+    };
+    let rows = live()
         .order((sessions::created_at.asc(), sessions::id.asc()))
+        .limit(super::page::rows_to_read(limit))
+        .offset(offset)
         .select(Session::as_select())
-        .load(conn)?)
+        .load(conn)?;
+    super::page::with_total(rows, limit, offset, || {
+        Ok(live().count().get_result(conn)?)
+    })
 }
 
 /// Revokes one live session of `user_id`; false when there is none such.
@@ -165,6 +178,26 @@ pub fn revoke_one(conn: &mut PgConnection, user_id: i64, sid: Uuid) -> Result<bo
         .set(sessions::revoked_at.eq(diesel::dsl::now))
         .execute(conn)?
         == 1)
+}
+
+/// Ends the user's oldest live sessions beyond the newest `max`, inside the
+/// caller's transaction. The user's logins take turns here (a transaction
+/// advisory lock, held to commit), so racing logins on any instance see each
+/// other's sessions and together never leave more than `max`.
+pub fn keep_newest(conn: &mut PgConnection, user_id: i64, max: u32) -> Result<usize, ApiError> {
+    use diesel::sql_types::BigInt;
+    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended('sessions of ' || $1, 0))")
+        .bind::<BigInt, _>(user_id)
+        .execute(conn)?;
+    Ok(diesel::sql_query(
+        "UPDATE sessions SET revoked_at = now() WHERE id IN (
+             SELECT id FROM sessions
+             WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now()
+             ORDER BY created_at DESC, id DESC OFFSET $2)",
+    )
+    .bind::<BigInt, _>(user_id)
+    .bind::<BigInt, _>(i64::from(max))
+    .execute(conn)?)
 }
 
 /// Revokes every session of a user; returns how many were live.
@@ -205,6 +238,32 @@ pub fn end_one_recorded(
             conn,
             audit::NewEvent::by_self(audit::AuditKind::Logout, user_id, ip)
                 .with_detail(serde_json::json!({ "session_id": sid })),
+        )
+    })
+}
+
+/// An admin ends one live session of user `user_id` and records
+/// `session_revoked`, in one transaction; `NotFound` when it is not theirs.
+pub fn revoke_by_admin_recorded(
+    conn: &mut PgConnection,
+    admin_id: i64,
+    user_id: i64,
+    sid: Uuid,
+    ip: Option<&str>,
+) -> Result<(), ApiError> {
+    conn.transaction(|conn| {
+        if !revoke_one(conn, user_id, sid)? {
+            return Err(ApiError::NotFound);
+        }
+        audit::insert(
+            conn,
+            audit::NewEvent {
+                kind: audit::AuditKind::SessionRevoked,
+                actor_id: Some(admin_id),
+                subject_id: Some(user_id),
+                ip,
+                detail: serde_json::json!({ "session_id": sid }),
+            },
         )
     })
 }

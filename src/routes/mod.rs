@@ -181,6 +181,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     [(M::POST, web::to(admin::users::revoke_sessions))],
                 ))
                 .service(resource(
+                    "/users/{id}/sessions",
+                    [(M::GET, web::to(admin::sessions::list_user_sessions))],
+                ))
+                .service(resource(
+                    "/users/{id}/sessions/{sid}",
+                    [(M::DELETE, web::to(admin::sessions::revoke_user_session))],
+                ))
+                .service(resource(
                     "/users/{id}/password",
                     [(M::POST, web::to(admin::users::set_password))],
                 ))
@@ -205,7 +213,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub fn configure_extractors(cfg: &mut web::ServiceConfig, body_limit: usize) {
     cfg.app_data(body::BodyLimit(body_limit))
         .app_data(web::PathConfig::default().error_handler(|e, req| {
-            // Every route of ours has at most one dynamic segment.
+            // Only the first dynamic segment can fail: any later one (a session id) is a string.
             let segment = req.match_info().iter().next().map(|(name, _)| name);
             ApiError::from_path(e, segment).into()
         }));

@@ -33,7 +33,7 @@ use crate::routes::{
         tasks::delete_task,
         reports::get_reports,
         admin::welcome, admin::dashboard, admin::users::list_users, admin::users::create_user, admin::users::get_user,
-        admin::users::update_user, admin::users::delete_user, admin::users::revoke_sessions, admin::users::set_password, admin::users::send_password_reset, admin::tasks::list_tasks, admin::audit::list_audit,
+        admin::users::update_user, admin::users::delete_user, admin::users::revoke_sessions, admin::users::set_password, admin::sessions::list_user_sessions, admin::sessions::revoke_user_session, admin::users::send_password_reset, admin::tasks::list_tasks, admin::audit::list_audit,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerScheme, &Aliases, &CommonErrors, &ResponseHeaders),

@@ -2,7 +2,8 @@
 //! `X-Total-Count` header.
 use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use utoipa::IntoParams;
 
 use crate::error::ApiError;
 
@@ -31,6 +32,24 @@ impl Page {
             ),
         ])?;
         Ok(Page { limit, offset })
+    }
+}
+
+/// The query of a list with no filter of its own: `limit` and `offset` only
+/// (anything else is 422).
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    #[param(minimum = 1, maximum = 200, default = 50)]
+    pub limit: Option<i64>,
+    #[param(minimum = 0, default = 0)]
+    pub offset: Option<i64>,
+}
+
+impl PageQuery {
+    pub fn page(&self) -> Result<Page, ApiError> {
+        Page::parse(self.limit, self.offset)
     }
 }
 

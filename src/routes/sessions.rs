@@ -9,6 +9,8 @@ use super::body::{read_all, BodyLimit};
 use super::client::client_ip;
 use super::doc::ErrorResponses;
 use super::json::{parse_json, rfc3339, Object};
+use super::paging::{list_response, PageQuery};
+use super::query::QueryParams;
 use crate::auth::jwt::TokenType;
 use crate::auth::AppState;
 use crate::auth::CurrentUser;
@@ -16,9 +18,10 @@ use crate::db::sessions::{self, Session};
 use crate::db::{self};
 use crate::error::{ApiError, ErrorBody};
 
+/// A live session as an admin sees it (`GET /admin/users/{id}/sessions`).
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(as = Session)]
-pub struct SessionView {
+#[schema(as = UserSession)]
+pub struct SessionInfo {
     pub id: Uuid,
     #[serde(serialize_with = "rfc3339")]
     #[schema(value_type = String, format = DateTime)]
@@ -33,14 +36,11 @@ pub struct SessionView {
     pub expires_at: DateTime<Utc>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
-    /// True for the session of the token making this request.
-    pub current: bool,
 }
 
-impl SessionView {
-    fn new(s: Session, current: Uuid) -> SessionView {
-        SessionView {
-            current: s.id == current,
+impl From<Session> for SessionInfo {
+    fn from(s: Session) -> SessionInfo {
+        SessionInfo {
             id: s.id,
             created_at: s.created_at,
             last_used_at: s.last_used_at,
@@ -51,22 +51,39 @@ impl SessionView {
     }
 }
 
+/// A live session of the caller's (`GET /users/me/sessions`).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Session)]
+pub struct SessionView {
+    #[serde(flatten)]
+    pub info: SessionInfo,
+    /// True for the session of the token making this request.
+    pub current: bool,
+}
+
 /// GET /users/me/sessions
-#[utoipa::path(get, path = "/users/me/sessions", tag = "sessions", security(("bearer" = [])),
-    responses((status = 200, description = "Live sessions, oldest first", body = [SessionView]), ErrorResponses))]
+#[utoipa::path(get, path = "/users/me/sessions", tag = "sessions", security(("bearer" = [])), params(PageQuery),
+    responses((status = 200, description = "Live sessions, oldest first; X-Total-Count", body = [SessionView]), ErrorResponses,
+        (status = 422, description = "Bad paging, or an unknown parameter", body = ErrorBody)))]
 pub async fn list_sessions(
     state: web::Data<AppState>,
     user: CurrentUser,
+    query: QueryParams<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let page = query.into_inner().page()?;
     let user_id = user.user.id;
-    let rows = db::run(&state.pool, move |conn| sessions::list_live(conn, user_id)).await?;
+    let (rows, total) = db::run(&state.pool, move |conn| {
+        sessions::list_live(conn, user_id, page.limit, page.offset)
+    })
+    .await?;
     let views: Vec<SessionView> = rows
         .into_iter()
-        .map(|s| SessionView::new(s, user.session_id))
+        .map(|s| SessionView {
+            current: s.id == user.session_id,
+            info: s.into(),
+        })
         .collect();
-    Ok(HttpResponse::Ok()
-        .insert_header(("X-Total-Count", views.len().to_string()))
-        .json(views))
+    Ok(list_response(&views, total))
 }
 
 /// DELETE /users/me/sessions/{id}

@@ -120,6 +120,20 @@ async fn every_protected_route_admits_exactly_its_roles() {
             "admin role required",
         ),
         (
+            Method::GET,
+            "/admin/users/999999/sessions".into(),
+            None,
+            ADMINS,
+            "admin role required",
+        ),
+        (
+            Method::DELETE,
+            "/admin/users/999999/sessions/00000000-0000-0000-0000-000000000000".into(),
+            None,
+            ADMINS,
+            "admin role required",
+        ),
+        (
             Method::POST,
             "/admin/users/999999/password".into(),
             Some(json!({"new_password": "a brand new passphrase"})),

@@ -49,6 +49,7 @@ fn defaults_are_the_contracts() {
     assert_eq!(s.database.lock_timeout_ms, 250);
     assert_eq!(s.audit.retention_days, 365);
     assert_eq!(s.limits.tasks_per_user, 10_000);
+    assert_eq!(s.auth.max_sessions_per_user, 50);
     assert_eq!(
         s.statement_timeout(),
         std::time::Duration::from_millis(2700)
@@ -162,7 +163,7 @@ fn variables_override_files_and_lists_are_comma_separated() {
 
 #[test]
 fn bad_values_are_refused_with_the_key_named() {
-    let cases: [(&[(&str, &str)], &str); 21] = [
+    let cases: [(&[(&str, &str)], &str); 22] = [
         (
             &[("APP__RATE_LIMIT__IPV6_PREFIX", "129")],
             "APP__RATE_LIMIT__IPV6_PREFIX",
@@ -190,6 +191,10 @@ fn bad_values_are_refused_with_the_key_named() {
         (
             &[("APP__LIMITS__TASKS_PER_USER", "0")],
             "APP__LIMITS__TASKS_PER_USER",
+        ),
+        (
+            &[("APP__AUTH__MAX_SESSIONS_PER_USER", "0")],
+            "APP__AUTH__MAX_SESSIONS_PER_USER",
         ),
         (
             &[("APP__SERVER__TRUSTED_PROXIES", "10.0.0.0/8,proxy.local")],

@@ -48,6 +48,8 @@ const API_MD: &[(&str, &str)] = &[
     ("DELETE", "/admin/users/{id}"),
     ("POST", "/admin/users/{id}/revoke-sessions"),
     ("POST", "/admin/users/{id}/password"),
+    ("GET", "/admin/users/{id}/sessions"),
+    ("DELETE", "/admin/users/{id}/sessions/{sid}"),
     ("POST", "/admin/users/{id}/password-reset"),
     ("GET", "/admin/tasks"),
     ("GET", "/admin/audit"),

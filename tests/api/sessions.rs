@@ -544,3 +544,142 @@ async fn dead_sessions_are_pruned() {
     assert_eq!(app.count("SELECT count(*) FROM sessions"), 1);
     assert_eq!(app.me(&live.access).await.status(), StatusCode::OK);
 }
+
+/// `/users/me/sessions` pages like every list, and refuses what it does not know.
+#[tokio::test]
+async fn the_session_list_is_paged_and_refuses_unknown_parameters() {
+    let app = spawn_app().await;
+    let ada = app.signup_and_login(Role::User).await;
+    for _ in 0..2 {
+        pair(app.login(&ada.email, PASSWORD).await).await;
+    }
+    let resp = app
+        .get_with("/users/me/sessions?limit=2", &ada.access)
+        .await;
+    assert_eq!(resp.headers()["x-total-count"], "3");
+    let page: Vec<Value> = resp.json().await.unwrap();
+    assert_eq!(page.len(), 2);
+    assert_eq!(page[0]["current"], true, "oldest first: the first login's");
+    let rest: Vec<Value> = app
+        .get_with("/users/me/sessions?limit=2&offset=2", &ada.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 1);
+    for bad in ["?foo=1", "?limit=0", "?offset=-1"] {
+        let resp = app
+            .get_with(&format!("/users/me/sessions{bad}"), &ada.access)
+            .await;
+        assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
+    }
+}
+
+/// `auth.max_sessions_per_user`: a login past it ends the user's oldest
+/// session, and racing logins on two instances never leave more.
+#[tokio::test]
+async fn a_login_past_the_session_limit_ends_the_oldest_session() {
+    // Racing logins from clients of their own (each its own hashing line).
+    let app = spawn_app_with(|s| {
+        s.auth.max_sessions_per_user = 3;
+        s.server.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
+    let second = spawn_on(app.settings.clone()).await;
+    let ada = app.signup_and_login(Role::User).await;
+    let mut tokens = vec![ada.access.clone()];
+    for _ in 0..3 {
+        tokens.push(pair(app.login(&ada.email, PASSWORD).await).await.0);
+    }
+    app.assert_token_dead(&tokens[0]).await;
+    for token in &tokens[1..] {
+        assert_eq!(app.me(token).await.status(), StatusCode::OK);
+    }
+    let live = format!(
+        "SELECT count(*) FROM sessions WHERE user_id = {} AND revoked_at IS NULL",
+        ada.id
+    );
+    assert_eq!(app.count(&live), 3);
+
+    // Four at once: within the lockout's five attempts in flight.
+    let racing: Vec<_> = (0..4)
+        .map(|i| {
+            let base = if i % 2 == 0 {
+                &app.address
+            } else {
+                &second.address
+            };
+            let request = app
+                .client
+                .post(format!("{base}/token"))
+                .header("x-forwarded-for", format!("10.0.0.{i}"))
+                .form(&[("username", ada.email.as_str()), ("password", PASSWORD)]);
+            tokio::spawn(async move { request.send().await.unwrap().status() })
+        })
+        .collect();
+    for r in racing {
+        assert_eq!(r.await.unwrap(), StatusCode::OK);
+    }
+    assert_eq!(app.count(&live), 3);
+}
+
+/// An admin sees a user's sessions and ends one: its tokens are refused on
+/// the other instance at once, the others still work, and it is audited.
+#[tokio::test]
+async fn an_admin_lists_a_users_sessions_and_ends_one_on_every_instance() {
+    let app = spawn_app().await;
+    let second = spawn_on(app.settings.clone()).await;
+    let admin = app.signup_and_login(Role::Admin).await;
+    let ada = app.signup_and_login(Role::User).await;
+    let (phone, _) = pair(app.login(&ada.email, PASSWORD).await).await;
+    let path = format!("/admin/users/{}/sessions", ada.id);
+    let resp = app.get_with(&path, &admin.access).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["x-total-count"], "2");
+    let listed: Vec<Value> = resp.json().await.unwrap();
+    assert!(
+        listed.iter().all(|s| s.get("current").is_none()),
+        "{listed:?}"
+    );
+    let phone_sid = decode_jwt_parts(&phone).1["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(listed[1]["id"], phone_sid.as_str());
+    let limited = app
+        .get_with(&format!("{path}?limit=1"), &admin.access)
+        .await;
+    assert_eq!(limited.json::<Vec<Value>>().await.unwrap().len(), 1);
+
+    let resp = app
+        .send_as(&admin, Method::DELETE, &format!("{path}/{phone_sid}"), None)
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    second.assert_token_dead(&phone).await;
+    assert_eq!(second.me(&ada.access).await.status(), StatusCode::OK);
+    let audited = format!(
+        "SELECT count(*) FROM audit_events WHERE kind = 'session_revoked' \
+         AND actor_id = {} AND subject_id = {} AND detail->>'session_id' = '{phone_sid}'",
+        admin.id, ada.id
+    );
+    assert_eq!(app.count(&audited), 1);
+
+    // Another user's session, an ended one, a malformed id, an unknown user: 404.
+    let ada_sid = decode_jwt_parts(&ada.access).1["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bob = app.signup_and_login(Role::User).await;
+    for path in [
+        format!("/admin/users/{}/sessions/{ada_sid}", bob.id),
+        format!("{path}/{phone_sid}"),
+        format!("{path}/not-a-uuid"),
+    ] {
+        let resp = app.send_as(&admin, Method::DELETE, &path, None).await;
+        assert_error(resp, StatusCode::NOT_FOUND, "not_found").await;
+    }
+    let resp = app
+        .get_with("/admin/users/999999/sessions", &admin.access)
+        .await;
+    assert_error(resp, StatusCode::NOT_FOUND, "not_found").await;
+}

@@ -1,6 +1,7 @@
 //! The admin API by resource: the welcome and the dashboard here; users,
 //! everyone's tasks and the audit log in their own files.
 pub mod audit;
+pub mod sessions;
 pub mod tasks;
 pub mod users;
 

@@ -342,7 +342,7 @@ function createScreen() {
 
 const AUDIT_KINDS = ["", "signup", "login_succeeded", "login_failed", "login_locked", "token_refreshed",
   "refresh_reuse_detected", "logout", "logout_all", "password_changed", "user_created", "user_updated",
-  "user_deleted", "sessions_revoked", "password_reset_requested", "password_reset", "password_set"];
+  "user_deleted", "sessions_revoked", "password_reset_requested", "password_reset", "password_set", "session_revoked"];
 
 async function auditScreen(_, filters = { kind: "", offset: 0 }) {
   const query = new URLSearchParams({ limit: PAGE, offset: filters.offset });

@@ -1,4 +1,4 @@
-DELETE FROM audit_events WHERE kind = 'password_set';
+DELETE FROM audit_events WHERE kind IN ('password_set', 'session_revoked');
 ALTER TABLE audit_events DROP CONSTRAINT audit_events_kind_check;
 ALTER TABLE audit_events ADD CONSTRAINT audit_events_kind_check CHECK (kind IN (
     'signup', 'login_succeeded', 'login_failed', 'login_locked',
