@@ -230,16 +230,8 @@ pub fn end_one_recorded(
     sid: Uuid,
     ip: Option<&str>,
 ) -> Result<(), ApiError> {
-    conn.transaction(|conn| {
-        if !revoke_one(conn, user_id, sid)? {
-            return Err(ApiError::NotFound);
-        }
-        audit::insert(
-            conn,
-            audit::NewEvent::by_self(audit::AuditKind::Logout, user_id, ip)
-                .with_detail(serde_json::json!({ "session_id": sid })),
-        )
-    })
+    let event = audit::NewEvent::by_self(audit::AuditKind::Logout, user_id, ip);
+    revoke_one_recorded(conn, user_id, sid, event)
 }
 
 /// An admin ends one live session of user `user_id` and records
@@ -251,19 +243,32 @@ pub fn revoke_by_admin_recorded(
     sid: Uuid,
     ip: Option<&str>,
 ) -> Result<(), ApiError> {
+    let event = audit::NewEvent {
+        kind: audit::AuditKind::SessionRevoked,
+        actor_id: Some(admin_id),
+        subject_id: Some(user_id),
+        ip,
+        detail: serde_json::Value::Null,
+    };
+    revoke_one_recorded(conn, user_id, sid, event)
+}
+
+/// Ends one live session of `user_id` and records `event` (with the
+/// session's id as its detail), in one transaction; `NotFound` when there is
+/// no such live session of theirs.
+fn revoke_one_recorded(
+    conn: &mut PgConnection,
+    user_id: i64,
+    sid: Uuid,
+    event: audit::NewEvent,
+) -> Result<(), ApiError> {
     conn.transaction(|conn| {
         if !revoke_one(conn, user_id, sid)? {
             return Err(ApiError::NotFound);
         }
         audit::insert(
             conn,
-            audit::NewEvent {
-                kind: audit::AuditKind::SessionRevoked,
-                actor_id: Some(admin_id),
-                subject_id: Some(user_id),
-                ip,
-                detail: serde_json::json!({ "session_id": sid }),
-            },
+            event.with_detail(serde_json::json!({ "session_id": sid })),
         )
     })
 }

@@ -174,6 +174,35 @@ fn others_requests(app: &TestApp, users: &[TestUser]) -> Vec<reqwest::RequestBui
         .collect()
 }
 
+/// Sends `waiting` (requests that will wait for a lock), then everything
+/// `others` do that needs no lock: those are served within a second, the
+/// waiting ones answered 503 by the lock timeout, within the bound.
+async fn others_are_served_while_these_wait(
+    app: &TestApp,
+    waiting: Vec<reqwest::RequestBuilder>,
+    others: &[TestUser],
+) {
+    let waiting: Vec<_> = waiting
+        .into_iter()
+        .map(|r| tokio::spawn(timed(r)))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let served: Vec<_> = others_requests(app, others)
+        .into_iter()
+        .map(|r| tokio::spawn(timed(r)))
+        .collect();
+    for r in served {
+        let (status, took) = r.await.unwrap();
+        assert_eq!(status, StatusCode::OK);
+        assert!(took < Duration::from_secs(1), "took {took:?}");
+    }
+    for w in waiting {
+        let (status, took) = w.await.unwrap();
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(took < Duration::from_millis(1400), "took {took:?}");
+    }
+}
+
 /// A table locked by another connection delays only the requests that need
 /// it: four task writes (more than the pool's two connections) wait for it
 /// and are answered 503 by the lock timeout, while other users' profiles,
@@ -187,30 +216,12 @@ async fn a_locked_table_delays_only_the_requests_that_need_it() {
         others.push(app.signup_and_login(Role::User).await);
     }
     let lock = app.db().lock_table("tasks");
-    let writes: Vec<_> = (0..4)
-        .map(|i| {
-            let request = app
-                .request(Method::POST, "/tasks")
-                .bearer_auth(&writer.access)
-                .json(&json!({"title": format!("task {i}")}));
-            tokio::spawn(timed(request))
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let reads: Vec<_> = others_requests(&app, &others)
-        .into_iter()
-        .map(|r| tokio::spawn(timed(r)))
-        .collect();
-    for r in reads {
-        let (status, took) = r.await.unwrap();
-        assert_eq!(status, StatusCode::OK);
-        assert!(took < Duration::from_secs(1), "took {took:?}");
-    }
-    for w in writes {
-        let (status, took) = w.await.unwrap();
-        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-        assert!(took < Duration::from_millis(1400), "took {took:?}");
-    }
+    let writes = (0..4).map(|i| {
+        app.request(Method::POST, "/tasks")
+            .bearer_auth(&writer.access)
+            .json(&json!({"title": format!("task {i}")}))
+    });
+    others_are_served_while_these_wait(&app, writes.collect(), &others).await;
     lock.release();
     assert_eq!(app.count("SELECT count(*) FROM tasks"), 0);
 }
@@ -232,30 +243,12 @@ async fn a_locked_user_row_delays_only_that_user() {
         held.id
     ))
     .unwrap();
-    let updates: Vec<_> = (0..3)
-        .map(|i| {
-            let request = app
-                .request(Method::PATCH, "/users/me")
-                .bearer_auth(&held.access)
-                .json(&json!({"full_name": format!("name {i}")}));
-            tokio::spawn(timed(request))
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let reads: Vec<_> = others_requests(&app, &others)
-        .into_iter()
-        .map(|r| tokio::spawn(timed(r)))
-        .collect();
-    for r in reads {
-        let (status, took) = r.await.unwrap();
-        assert_eq!(status, StatusCode::OK);
-        assert!(took < Duration::from_secs(1), "took {took:?}");
-    }
-    for u in updates {
-        let (status, took) = u.await.unwrap();
-        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-        assert!(took < Duration::from_millis(1400), "took {took:?}");
-    }
+    let updates = (0..3).map(|i| {
+        app.request(Method::PATCH, "/users/me")
+            .bearer_auth(&held.access)
+            .json(&json!({"full_name": format!("name {i}")}))
+    });
+    others_are_served_while_these_wait(&app, updates.collect(), &others).await;
     conn.batch_execute("COMMIT").unwrap();
     assert_eq!(
         app.count(&format!(

@@ -319,6 +319,33 @@ impl TestApp {
 }
 
 /// Asserts a docs/API.md error response and returns its body.
+/// Sends `count` requests at once, alternating between the instances at
+/// `first` and `second` (`request(i, base_url)` builds the i-th), and returns
+/// their answers in order: for rules that must hold across instances.
+pub async fn at_once_on_two(
+    first: &TestApp,
+    second: &TestApp,
+    count: usize,
+    request: impl Fn(usize, &str) -> reqwest::RequestBuilder,
+) -> Vec<Response> {
+    let sent: Vec<_> = (0..count)
+        .map(|i| {
+            let base = if i % 2 == 0 {
+                &first.address
+            } else {
+                &second.address
+            };
+            let request = request(i, base);
+            tokio::spawn(async move { request.send().await.unwrap() })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for s in sent {
+        answers.push(s.await.unwrap());
+    }
+    answers
+}
+
 pub async fn assert_error(resp: Response, status: StatusCode, code: &str) -> Value {
     assert_eq!(resp.status(), status, "unexpected status");
     assert_eq!(

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use taskgate::domain::Role;
 
-use crate::helpers::{spawn_app, spawn_on, TestApp, TestUser};
+use crate::helpers::{at_once_on_two, spawn_app, spawn_on, TestApp, TestUser};
 
 async fn create_with_key(app: &TestApp, who: &TestUser, key: &str, body: Value) -> Response {
     app.request(Method::POST, "/tasks")
@@ -79,30 +79,18 @@ async fn racing_repeats_on_two_instances_create_one_task() {
     let app = spawn_app().await;
     let second = spawn_on(app.settings.clone()).await;
     let ada = app.signup_and_login(Role::User).await;
-    let mut racing = Vec::new();
-    for i in 0..10 {
-        let base = if i % 2 == 0 {
-            &app.address
-        } else {
-            &second.address
-        };
-        let request = app
-            .client
+    let answers = at_once_on_two(&app, &second, 10, |_, base| {
+        app.client
             .post(format!("{base}/tasks"))
             .bearer_auth(&ada.access)
             .header("Idempotency-Key", "race")
-            .json(&json!({"title": "Buy milk"}));
-        racing.push(tokio::spawn(async move {
-            let resp = request.send().await.unwrap();
-            let status = resp.status();
-            (status, resp.json::<Value>().await.unwrap())
-        }));
-    }
+            .json(&json!({"title": "Buy milk"}))
+    })
+    .await;
     let mut ids = std::collections::BTreeSet::new();
-    for r in racing {
-        let (status, body) = r.await.unwrap();
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        ids.insert(body["id"].as_i64().unwrap());
+    for resp in answers {
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        ids.insert(resp.json::<Value>().await.unwrap()["id"].as_i64().unwrap());
     }
     assert_eq!(ids.len(), 1, "{ids:?}");
     assert_eq!(app.count("SELECT count(*) FROM tasks"), 1);

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use taskgate::domain::Role;
 
-use crate::helpers::{assert_error, spawn_app_with, spawn_on};
+use crate::helpers::{assert_error, at_once_on_two, spawn_app_with, spawn_on};
 
 #[tokio::test]
 async fn past_the_quota_a_create_is_409_and_a_delete_frees_a_slot() {
@@ -67,26 +67,14 @@ async fn racing_creates_on_two_instances_never_pass_the_quota() {
     let app = spawn_app_with(|s| s.limits.tasks_per_user = 5).await;
     let second = spawn_on(app.settings.clone()).await;
     let ada = app.signup_and_login(Role::User).await;
-    let mut racing = Vec::new();
-    for i in 0..20 {
-        let base = if i % 2 == 0 {
-            &app.address
-        } else {
-            &second.address
-        };
-        let request = app
-            .client
+    let answers = at_once_on_two(&app, &second, 20, |i, base| {
+        app.client
             .post(format!("{base}/tasks"))
             .bearer_auth(&ada.access)
-            .json(&json!({ "title": format!("race {i}") }));
-        racing.push(tokio::spawn(async move {
-            request.send().await.unwrap().status()
-        }));
-    }
-    let mut statuses = Vec::new();
-    for r in racing {
-        statuses.push(r.await.unwrap());
-    }
+            .json(&json!({ "title": format!("race {i}") }))
+    })
+    .await;
+    let statuses: Vec<StatusCode> = answers.iter().map(|r| r.status()).collect();
     let created = statuses
         .iter()
         .filter(|s| **s == StatusCode::CREATED)

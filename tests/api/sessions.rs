@@ -7,8 +7,8 @@ use serde_json::{json, Value};
 use taskgate::domain::Role;
 
 use crate::helpers::{
-    assert_error, decode_jwt_parts, spawn_app, spawn_app_with, spawn_on, TestApp, TestUser,
-    PASSWORD,
+    assert_error, at_once_on_two, decode_jwt_parts, spawn_app, spawn_app_with, spawn_on, TestApp,
+    TestUser, PASSWORD,
 };
 
 async fn refresh(app: &TestApp, token: &str) -> reqwest::Response {
@@ -602,23 +602,15 @@ async fn a_login_past_the_session_limit_ends_the_oldest_session() {
     assert_eq!(app.count(&live), 3);
 
     // Four at once: within the lockout's five attempts in flight.
-    let racing: Vec<_> = (0..4)
-        .map(|i| {
-            let base = if i % 2 == 0 {
-                &app.address
-            } else {
-                &second.address
-            };
-            let request = app
-                .client
-                .post(format!("{base}/token"))
-                .header("x-forwarded-for", format!("10.0.0.{i}"))
-                .form(&[("username", ada.email.as_str()), ("password", PASSWORD)]);
-            tokio::spawn(async move { request.send().await.unwrap().status() })
-        })
-        .collect();
-    for r in racing {
-        assert_eq!(r.await.unwrap(), StatusCode::OK);
+    let answers = at_once_on_two(&app, &second, 4, |i, base| {
+        app.client
+            .post(format!("{base}/token"))
+            .header("x-forwarded-for", format!("10.0.0.{i}"))
+            .form(&[("username", ada.email.as_str()), ("password", PASSWORD)])
+    })
+    .await;
+    for resp in answers {
+        assert_eq!(resp.status(), StatusCode::OK);
     }
     assert_eq!(app.count(&live), 3);
 }
