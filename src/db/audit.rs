@@ -122,26 +122,80 @@ pub fn prune(conn: &mut PgConnection, retention_days: u32, batch: i64) -> Result
     .execute(conn)?)
 }
 
-/// Events newest first, optionally of one kind, with the total.
+/// Which events a list shows; every filter set must hold.
+#[derive(Debug, Default, Clone)]
+pub struct AuditFilter {
+    pub kind: Option<AuditKind>,
+    pub actor_id: Option<i64>,
+    pub subject_id: Option<i64>,
+    pub ip: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// An event with the current emails of its actor and subject (`None` once
+/// that user is deleted, or when there is none).
+pub struct NamedEvent {
+    pub event: AuditEvent,
+    pub actor_email: Option<String>,
+    pub subject_email: Option<String>,
+}
+
+/// Events newest first that match `filter`, with the total.
 pub fn list(
     conn: &mut PgConnection,
-    kind: Option<AuditKind>,
+    filter: &AuditFilter,
     limit: i64,
     offset: i64,
-) -> Result<(Vec<AuditEvent>, i64), ApiError> {
+) -> Result<(Vec<NamedEvent>, i64), ApiError> {
+    use super::schema::users;
+    let (actors, subjects) = diesel::alias!(users as actors, users as subjects);
     let filtered = || {
         let mut query = audit_events::table.into_boxed();
-        if let Some(kind) = kind {
+        if let Some(kind) = filter.kind {
             query = query.filter(audit_events::kind.eq(kind.as_str()));
+        }
+        if let Some(id) = filter.actor_id {
+            query = query.filter(audit_events::actor_id.eq(id));
+        }
+        if let Some(id) = filter.subject_id {
+            query = query.filter(audit_events::subject_id.eq(id));
+        }
+        if let Some(ip) = &filter.ip {
+            query = query.filter(audit_events::ip.eq(ip.clone()));
+        }
+        if let Some(since) = filter.since {
+            query = query.filter(audit_events::at.ge(since));
+        }
+        if let Some(until) = filter.until {
+            query = query.filter(audit_events::at.lt(until));
         }
         query
     };
-    let rows = filtered()
+    let ids: Vec<i64> = filtered()
         .order(audit_events::id.desc())
         .limit(page::rows_to_read(limit))
         .offset(offset)
-        .select(AuditEvent::as_select())
+        .select(audit_events::id)
         .load(conn)?;
+    let rows = audit_events::table
+        .filter(audit_events::id.eq_any(&ids))
+        .left_join(actors.on(audit_events::actor_id.eq(actors.field(users::id).nullable())))
+        .left_join(subjects.on(audit_events::subject_id.eq(subjects.field(users::id).nullable())))
+        .order(audit_events::id.desc())
+        .select((
+            AuditEvent::as_select(),
+            actors.field(users::email).nullable(),
+            subjects.field(users::email).nullable(),
+        ))
+        .load::<(AuditEvent, Option<String>, Option<String>)>(conn)?
+        .into_iter()
+        .map(|(event, actor_email, subject_email)| NamedEvent {
+            event,
+            actor_email,
+            subject_email,
+        })
+        .collect();
     page::with_total(rows, limit, offset, || {
         Ok(filtered().count().get_result(conn)?)
     })

@@ -441,7 +441,17 @@ async fn the_audit_log_lists_events_newest_first_by_kind() {
     keys.sort();
     assert_eq!(
         keys,
-        ["actor_id", "at", "detail", "id", "ip", "kind", "subject_id"]
+        [
+            "actor_email",
+            "actor_id",
+            "at",
+            "detail",
+            "id",
+            "ip",
+            "kind",
+            "subject_email",
+            "subject_id"
+        ]
     );
     assert!(
         events
@@ -520,4 +530,63 @@ async fn admins_set_a_users_password() {
         admin.id, ada.id
     ));
     assert_eq!(event, 1);
+}
+
+/// The audit log as an investigation tool: filters by actor, subject, address
+/// and time, combinable with `kind`, and each event names its people by their
+/// current email (null once they are deleted; the ids stay).
+#[tokio::test]
+async fn the_audit_log_filters_by_who_where_and_when_and_names_people() {
+    let app = spawn_app().await;
+    let admin = app.signup_and_login(Role::Admin).await;
+    let resp = app
+        .admin_create_user(
+            &admin,
+            json!({"email": "bob@example.com", "password": "a brand new passphrase"}),
+        )
+        .await;
+    let bob_id = resp.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let events = |query: String| {
+        let (app, token) = (&app, admin.access.clone());
+        async move {
+            let resp = app.get_with(&format!("/admin/audit?{query}"), &token).await;
+            assert_eq!(resp.status(), StatusCode::OK, "{query}");
+            resp.json::<Vec<Value>>().await.unwrap()
+        }
+    };
+    let by_admin = events(format!("actor_id={}", admin.id)).await;
+    assert!(!by_admin.is_empty());
+    assert!(
+        by_admin.iter().all(|e| e["actor_id"] == admin.id),
+        "{by_admin:?}"
+    );
+    assert!(by_admin
+        .iter()
+        .all(|e| e["actor_email"] == admin.email.as_str()));
+    let to_bob = events(format!("subject_id={bob_id}&kind=user_created")).await;
+    assert_eq!(to_bob.len(), 1, "{to_bob:?}");
+    assert_eq!(to_bob[0]["subject_email"], "bob@example.com");
+    assert_eq!(to_bob[0]["actor_email"], admin.email.as_str());
+    assert!(!events("ip=127.0.0.1".into()).await.is_empty());
+    assert!(events("ip=10.9.9.9".into()).await.is_empty());
+    assert!(events("since=2999-01-01T00:00:00Z".into()).await.is_empty());
+    assert!(events("until=2000-01-01T00:00:00Z".into()).await.is_empty());
+    let window =
+        events("since=2000-01-01T00:00:00Z&until=2999-01-01T00:00:00%2B02:00".into()).await;
+    assert!(window.len() >= 2);
+
+    // Once Bob is gone his events keep his id, not his address.
+    let resp = app
+        .admin_delete_user(&admin, &format!("/admin/users/{bob_id}"))
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let to_bob = events(format!("subject_id={bob_id}&kind=user_created")).await;
+    assert_eq!(to_bob[0]["subject_id"], bob_id);
+    assert!(to_bob[0]["subject_email"].is_null());
+
+    let resp = app
+        .get_with("/admin/audit?since=yesterday&until=soon", &admin.access)
+        .await;
+    let body = assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
+    assert!(body["fields"]["since"].is_string() && body["fields"]["until"].is_string());
 }
