@@ -274,6 +274,9 @@ pub async fn spawn_on(settings: Settings) -> TestApp {
         address: format!("http://127.0.0.1:{port}"),
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // Shorter than the server's keep-alive (5 s): a connection is never
+            // reused just as the server closes it (IncompleteMessage).
+            .pool_idle_timeout(std::time::Duration::from_secs(2))
             .build()
             .expect("reqwest client"),
         settings,
