@@ -247,8 +247,9 @@ fn create_user(
 
 /// One line of standard input, checked by the signup rules.
 fn password_from_stdin() -> Result<Password, Box<dyn std::error::Error>> {
+    // Bounded: a password holds at most 72 bytes; more is refused below anyway.
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
+    std::io::Read::take(std::io::stdin().lock(), 1024).read_line(&mut line)?;
     let password = line.strip_suffix('\n').unwrap_or(&line);
     let password = password.strip_suffix('\r').unwrap_or(password).to_owned();
     Ok(Password::parse(password).map_err(|e| format!("password (standard input): {e}"))?)

@@ -109,6 +109,12 @@ impl PasswordHasher {
 }
 
 /// Hashes on the calling thread: for start-up and the command line.
+/// A new password from a request's `new_password` field: the signup rules,
+/// or a 422 naming that field.
+pub fn new_password(raw: String) -> Result<Password, ApiError> {
+    Password::parse(raw).map_err(|e| ApiError::field("new_password", e))
+}
+
 pub fn hash_blocking(password: &Password, cost: u32) -> Result<String, bcrypt::BcryptError> {
     // `Password` holds at most 72 bytes, so bcrypt sees all of it. (bcrypt's
     // `non_truncating_hash` would refuse exactly 72: it counts a NUL terminator.)

@@ -10,7 +10,7 @@ use super::AppState;
 use crate::db::outbox::NewMail;
 use crate::db::recovery::{self, NewReset};
 use crate::db::{self, users};
-use crate::domain::{ClientKey, Email, Password};
+use crate::domain::{ClientKey, Email};
 use crate::error::ApiError;
 
 /// Every request for a reset takes at least this long, so that the answer's
@@ -121,7 +121,7 @@ pub async fn reset(
     ip: Option<String>,
     key: ClientKey,
 ) -> Result<(), ApiError> {
-    let password = Password::parse(new_password).map_err(|e| ApiError::field("new_password", e))?;
+    let password = super::password::new_password(new_password)?;
     // Tokens are 64 hex digits; anything else cannot be one (and is not hashed).
     if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ApiError::InvalidResetToken);

@@ -52,13 +52,7 @@ pub fn set_password_recorded(
     actor: Option<i64>,
     ip: Option<&str>,
 ) -> Result<(), ApiError> {
-    let event = audit::NewEvent {
-        kind: audit::AuditKind::PasswordSet,
-        actor_id: actor,
-        subject_id: Some(id),
-        ip,
-        detail: serde_json::json!({}),
-    };
+    let event = audit::NewEvent::about(audit::AuditKind::PasswordSet, actor, id, ip);
     conn.transaction(|conn| replace_password(conn, id, hash, event))
 }
 

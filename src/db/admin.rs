@@ -20,13 +20,7 @@ fn by_admin<'a>(
     ip: Option<&'a str>,
     detail: Value,
 ) -> NewEvent<'a> {
-    NewEvent {
-        kind,
-        actor_id: Some(admin_id),
-        subject_id: Some(subject),
-        ip,
-        detail,
-    }
+    NewEvent::about(kind, Some(admin_id), subject, ip).with_detail(detail)
 }
 
 /// True when applying these changes to `user` would leave it no longer an active admin.

@@ -78,15 +78,20 @@ pub struct NewEvent<'a> {
 }
 
 impl<'a> NewEvent<'a> {
-    /// Something a user did to their own account: actor and subject are both the user.
-    pub fn by_self(kind: AuditKind, user_id: i64, ip: Option<&'a str>) -> Self {
+    /// Something `actor` (none: the CLI, or nobody known) did to user `subject`.
+    pub fn about(kind: AuditKind, actor: Option<i64>, subject: i64, ip: Option<&'a str>) -> Self {
         NewEvent {
             kind,
-            actor_id: Some(user_id),
-            subject_id: Some(user_id),
+            actor_id: actor,
+            subject_id: Some(subject),
             ip,
             detail: Value::Object(Default::default()),
         }
+    }
+
+    /// Something a user did to their own account: actor and subject are both the user.
+    pub fn by_self(kind: AuditKind, user_id: i64, ip: Option<&'a str>) -> Self {
+        NewEvent::about(kind, Some(user_id), user_id, ip)
     }
 
     pub fn with_detail(mut self, detail: Value) -> Self {
@@ -150,53 +155,52 @@ pub fn list(
 ) -> Result<(Vec<NamedEvent>, i64), ApiError> {
     use super::schema::users;
     let (actors, subjects) = diesel::alias!(users as actors, users as subjects);
-    let filtered = || {
-        let mut query = audit_events::table.into_boxed();
-        if let Some(kind) = filter.kind {
-            query = query.filter(audit_events::kind.eq(kind.as_str()));
-        }
-        if let Some(id) = filter.actor_id {
-            query = query.filter(audit_events::actor_id.eq(id));
-        }
-        if let Some(id) = filter.subject_id {
-            query = query.filter(audit_events::subject_id.eq(id));
-        }
-        if let Some(ip) = &filter.ip {
-            query = query.filter(audit_events::ip.eq(ip.clone()));
-        }
-        if let Some(since) = filter.since {
-            query = query.filter(audit_events::at.ge(since));
-        }
-        if let Some(until) = filter.until {
-            query = query.filter(audit_events::at.lt(until));
-        }
-        query
-    };
-    let ids: Vec<i64> = filtered()
-        .order(audit_events::id.desc())
-        .limit(page::rows_to_read(limit))
-        .offset(offset)
-        .select(audit_events::id)
-        .load(conn)?;
-    let rows = audit_events::table
-        .filter(audit_events::id.eq_any(&ids))
+    // The same filters on the plain table (to count) and on the join with
+    // both users (to read the page).
+    macro_rules! filtered {
+        ($source:expr) => {{
+            let mut query = $source.into_boxed();
+            if let Some(kind) = filter.kind {
+                query = query.filter(audit_events::kind.eq(kind.as_str()));
+            }
+            if let Some(id) = filter.actor_id {
+                query = query.filter(audit_events::actor_id.eq(id));
+            }
+            if let Some(id) = filter.subject_id {
+                query = query.filter(audit_events::subject_id.eq(id));
+            }
+            if let Some(ip) = &filter.ip {
+                query = query.filter(audit_events::ip.eq(ip.clone()));
+            }
+            if let Some(since) = filter.since {
+                query = query.filter(audit_events::at.ge(since));
+            }
+            if let Some(until) = filter.until {
+                query = query.filter(audit_events::at.lt(until));
+            }
+            query
+        }};
+    }
+    let rows = filtered!(audit_events::table
         .left_join(actors.on(audit_events::actor_id.eq(actors.field(users::id).nullable())))
-        .left_join(subjects.on(audit_events::subject_id.eq(subjects.field(users::id).nullable())))
-        .order(audit_events::id.desc())
-        .select((
-            AuditEvent::as_select(),
-            actors.field(users::email).nullable(),
-            subjects.field(users::email).nullable(),
-        ))
-        .load::<(AuditEvent, Option<String>, Option<String>)>(conn)?
-        .into_iter()
-        .map(|(event, actor_email, subject_email)| NamedEvent {
-            event,
-            actor_email,
-            subject_email,
-        })
-        .collect();
+        .left_join(subjects.on(audit_events::subject_id.eq(subjects.field(users::id).nullable()))))
+    .order(audit_events::id.desc())
+    .limit(page::rows_to_read(limit))
+    .offset(offset)
+    .select((
+        AuditEvent::as_select(),
+        actors.field(users::email).nullable(),
+        subjects.field(users::email).nullable(),
+    ))
+    .load::<(AuditEvent, Option<String>, Option<String>)>(conn)?
+    .into_iter()
+    .map(|(event, actor_email, subject_email)| NamedEvent {
+        event,
+        actor_email,
+        subject_email,
+    })
+    .collect();
     page::with_total(rows, limit, offset, || {
-        Ok(filtered().count().get_result(conn)?)
+        Ok(filtered!(audit_events::table).count().get_result(conn)?)
     })
 }

@@ -243,13 +243,12 @@ pub fn revoke_by_admin_recorded(
     sid: Uuid,
     ip: Option<&str>,
 ) -> Result<(), ApiError> {
-    let event = audit::NewEvent {
-        kind: audit::AuditKind::SessionRevoked,
-        actor_id: Some(admin_id),
-        subject_id: Some(user_id),
+    let event = audit::NewEvent::about(
+        audit::AuditKind::SessionRevoked,
+        Some(admin_id),
+        user_id,
         ip,
-        detail: serde_json::Value::Null,
-    };
+    );
     revoke_one_recorded(conn, user_id, sid, event)
 }
 

@@ -8,11 +8,12 @@ use super::doc::{self, ErrorResponses};
 use super::json::{double_option, JsonBody};
 use super::views::UserView;
 use crate::auth::login::{self, Client};
+use crate::auth::password::new_password;
 use crate::auth::AppState;
 use crate::auth::CurrentUser;
 use crate::db::users::{self, NewUser};
 use crate::db::{self, account, audit};
-use crate::domain::{FullName, NewAccount, Password, Role};
+use crate::domain::{FullName, NewAccount, Role};
 use crate::error::{ApiError, ErrorBody};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -124,8 +125,7 @@ pub async fn change_password(
         ..client::client(&req)
     };
     // Checked first: a new password that breaks a rule costs no hash and no attempt.
-    let password =
-        Password::parse(body.new_password).map_err(|e| ApiError::field("new_password", e))?;
+    let password = new_password(body.new_password)?;
     let place =
         login::check_current_password(&state, user.user.id, &body.current_password, &client)
             .await?;

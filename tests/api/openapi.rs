@@ -393,22 +393,9 @@ async fn responses_state_the_lengths_requests_are_held_to() {
 /// (raw or escaped), which a generator writing a regex literal breaks on.
 #[tokio::test]
 async fn patterns_are_short_and_safe_in_a_regex_literal() {
-    fn patterns<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
-        match value {
-            Value::Object(map) => {
-                if let Some(Value::String(p)) = map.get("pattern") {
-                    out.push(p);
-                }
-                map.values().for_each(|v| patterns(v, out));
-            }
-            Value::Array(items) => items.iter().for_each(|v| patterns(v, out)),
-            _ => {}
-        }
-    }
     let app = spawn_app().await;
     let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
-    let mut found = Vec::new();
-    patterns(&doc, &mut found);
+    let found = strings_under(&doc, "pattern");
     assert!(!found.is_empty());
     for p in found {
         assert!(p.chars().count() <= 100, "{} characters: {p}", p.len());
@@ -418,25 +405,31 @@ async fn patterns_are_short_and_safe_in_a_regex_literal() {
     }
 }
 
-/// Every `$ref` in the document names a schema the document holds.
-#[tokio::test]
-async fn every_reference_in_the_document_resolves() {
-    fn refs<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+/// Every string value of `key`, at any depth of `value`.
+fn strings_under<'a>(value: &'a Value, key: &str) -> Vec<&'a str> {
+    let mut found = Vec::new();
+    let mut stack = vec![value];
+    while let Some(value) = stack.pop() {
         match value {
             Value::Object(map) => {
-                if let Some(Value::String(r)) = map.get("$ref") {
-                    out.push(r);
+                if let Some(Value::String(s)) = map.get(key) {
+                    found.push(s.as_str());
                 }
-                map.values().for_each(|v| refs(v, out));
+                stack.extend(map.values());
             }
-            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            Value::Array(items) => stack.extend(items),
             _ => {}
         }
     }
+    found
+}
+
+/// Every `$ref` in the document names a schema the document holds.
+#[tokio::test]
+async fn every_reference_in_the_document_resolves() {
     let app = spawn_app().await;
     let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
-    let mut found = Vec::new();
-    refs(&doc, &mut found);
+    let found = strings_under(&doc, "$ref");
     assert!(!found.is_empty());
     for r in found {
         let name = r

@@ -4,13 +4,14 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
+use crate::auth::password::new_password;
 use crate::auth::recovery::{self, Requester};
 use crate::auth::AppState;
 use crate::auth::CurrentUser;
 use crate::db::admin::{self, AdminChanges};
 use crate::db::users::{self, NewUser};
 use crate::db::{self, account};
-use crate::domain::{FullName, NewAccount, Password, Role};
+use crate::domain::{FullName, NewAccount, Role};
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::client::{client_ip, client_key};
 use crate::routes::doc::{self, ErrorResponses};
@@ -229,8 +230,7 @@ pub async fn set_password(
     body: JsonBody<SetPasswordBody>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let password = Password::parse(body.into_inner().new_password)
-        .map_err(|e| ApiError::field("new_password", e))?;
+    let password = new_password(body.into_inner().new_password)?;
     let hash = state.hasher.hash_for(client_key(&req), &password).await?;
     let (ip, admin_id) = (client_ip(&req), admin.user.id);
     db::run(&state.pool, move |conn| {
