@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::domain::Role;
+
 /// A built-in signing secret so that development runs without set-up.
 /// Production refuses it, as it refuses any secret shorter than 32 bytes.
 pub const DEV_FAKE_SECRET: &str = "development-only-insecure-secret-do-not-use-in-production";
@@ -222,9 +224,18 @@ pub struct AuthSettings {
     /// line would wait longer is refused at once (429 for a client whose own
     /// line is long, 503 when every client's is).
     pub hash_wait_ms: u64,
+    /// Roles whose users must enrol a second factor before anything but
+    /// `/users/me`, the enrolment routes and logout.
+    #[serde(default)]
+    pub mfa_required_roles: Vec<String>,
 }
 
 impl AuthSettings {
+    /// Whether `role` must have a second factor (entries checked by `validate`).
+    pub fn mfa_required(&self, role: Role) -> bool {
+        self.mfa_required_roles.iter().any(|r| r == role.as_str())
+    }
+
     /// Hashes at once: configured, or every core (logins are what the service is for).
     pub fn hash_concurrency(&self) -> usize {
         self.hash_concurrency
@@ -297,7 +308,8 @@ impl Default for RecoverySettings {
 }
 
 /// Keys whose environment value is a comma-separated list.
-const LIST_KEYS: [&str; 4] = [
+const LIST_KEYS: [&str; 5] = [
+    "auth.mfa_required_roles",
     "jwt.previous_secrets",
     "jwt.previous_public_keys",
     "cors.allowed_origins",
@@ -383,6 +395,9 @@ impl Settings {
             .retain(|k| !k.trim().is_empty());
         self.cors.allowed_origins.retain(|o| !o.trim().is_empty());
         self.server.trusted_proxies.retain(|p| !p.trim().is_empty());
+        self.auth
+            .mfa_required_roles
+            .retain(|r| !r.trim().is_empty());
         if self.mail.smtp_url.as_ref().is_some_and(blank) {
             self.mail.smtp_url = None;
         }
@@ -566,6 +581,17 @@ impl Settings {
                 "auth.max_sessions_per_user must be at least 1 (APP__AUTH__MAX_SESSIONS_PER_USER)"
                     .into(),
             );
+        }
+        if let Some(bad) = self
+            .auth
+            .mfa_required_roles
+            .iter()
+            .find(|r| r.parse::<Role>().is_err())
+        {
+            return fail(format!(
+                "auth.mfa_required_roles entry {bad:?} is not a role: user, manager or admin \
+                 (APP__AUTH__MFA_REQUIRED_ROLES, comma-separated)"
+            ));
         }
         if self.auth.max_failed_logins == 0 {
             return fail(

@@ -38,6 +38,12 @@ pub enum ApiError {
     Forbidden(String),
     #[error("account disabled")]
     AccountDisabled,
+    /// The right password for an account with a second factor, without a code.
+    #[error("second factor required")]
+    MfaRequired,
+    /// A role in `auth.mfa_required_roles` without a second factor yet.
+    #[error("second factor enrolment required")]
+    MfaEnrollmentRequired,
     #[error("not found")]
     NotFound,
     /// A recovery route while no mail relay is configured.
@@ -98,6 +104,8 @@ pub enum ErrorCode {
     InvalidRequest,
     InvalidToken,
     MethodNotAllowed,
+    MfaEnrollmentRequired,
+    MfaRequired,
     NotFound,
     PayloadTooLarge,
     QuotaExceeded,
@@ -187,6 +195,8 @@ impl ApiError {
             ApiError::InvalidGrant(_) | ApiError::InvalidResetToken => ErrorCode::InvalidGrant,
             ApiError::Forbidden(_) => ErrorCode::Forbidden,
             ApiError::AccountDisabled => ErrorCode::AccountDisabled,
+            ApiError::MfaRequired => ErrorCode::MfaRequired,
+            ApiError::MfaEnrollmentRequired => ErrorCode::MfaEnrollmentRequired,
             ApiError::NotFound => ErrorCode::NotFound,
             ApiError::RecoveryDisabled => ErrorCode::RecoveryDisabled,
             ApiError::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
@@ -233,6 +243,16 @@ impl ApiError {
                 "The reset link is invalid, used or expired; ask for a new one".into()
             }
             ApiError::AccountDisabled => "Account disabled".into(),
+            ApiError::MfaRequired => {
+                "This account has a second factor: send the password again with otp \
+                 (the authenticator's code) or recovery_code"
+                    .into()
+            }
+            ApiError::MfaEnrollmentRequired => {
+                "Your role requires a second factor: enrol with POST /users/me/mfa/totp \
+                 and confirm it with POST /users/me/mfa/totp/confirm"
+                    .into()
+            }
             ApiError::NotFound => "Not found".into(),
             ApiError::RecoveryDisabled => {
                 "Password recovery is off: no mail relay is configured (mail.smtp_url); \
@@ -297,7 +317,10 @@ impl ResponseError for ApiError {
             ApiError::NotAuthenticated
             | ApiError::InvalidToken { .. }
             | ApiError::InvalidGrant(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) | ApiError::AccountDisabled => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_)
+            | ApiError::AccountDisabled
+            | ApiError::MfaRequired
+            | ApiError::MfaEnrollmentRequired => StatusCode::FORBIDDEN,
             ApiError::NotFound | ApiError::RecoveryDisabled => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) | ApiError::QuotaExceeded { .. } => StatusCode::CONFLICT,

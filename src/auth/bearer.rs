@@ -12,12 +12,39 @@ use crate::db::{self, sessions};
 use crate::error::{ApiError, Message};
 
 /// For `HttpAuthentication::with_fn`. `Option` so that a missing header
-/// becomes our JSON 401 rather than the extractor's own answer.
+/// becomes our JSON 401 rather than the extractor's own answer. A user whose
+/// role must have a second factor (`auth.mfa_required_roles`) and has none
+/// yet is refused with 403 `mfa_enrollment_required`.
 pub async fn validate(
     req: ServiceRequest,
     credentials: Option<BearerAuth>,
 ) -> Result<ServiceRequest, (actix_web::Error, ServiceRequest)> {
-    match authenticate(&req, credentials).await {
+    let authenticated = authenticate(&req, credentials)
+        .await
+        .and_then(|(user, state)| {
+            if state.settings.auth.mfa_required(user.role) && !user.user.mfa_enabled() {
+                return Err(ApiError::MfaEnrollmentRequired);
+            }
+            Ok(user)
+        });
+    store(req, authenticated)
+}
+
+/// `validate` for the few routes a user who must enrol a second factor can
+/// still reach: `/users/me`, the enrolment itself, and logout.
+pub async fn validate_enrolling(
+    req: ServiceRequest,
+    credentials: Option<BearerAuth>,
+) -> Result<ServiceRequest, (actix_web::Error, ServiceRequest)> {
+    let authenticated = authenticate(&req, credentials).await.map(|(user, _)| user);
+    store(req, authenticated)
+}
+
+fn store(
+    req: ServiceRequest,
+    authenticated: Result<CurrentUser, ApiError>,
+) -> Result<ServiceRequest, (actix_web::Error, ServiceRequest)> {
+    match authenticated {
         Ok(user) => {
             req.extensions_mut().insert(user);
             Ok(req)
@@ -29,7 +56,7 @@ pub async fn validate(
 async fn authenticate(
     req: &ServiceRequest,
     credentials: Option<BearerAuth>,
-) -> Result<CurrentUser, ApiError> {
+) -> Result<(CurrentUser, web::Data<AppState>), ApiError> {
     let token = match &credentials {
         Some(credentials) => credentials.token(),
         // actix-web-httpauth matches the scheme case-sensitively; RFC 9110 §11.1 says it is not.
@@ -43,6 +70,7 @@ async fn authenticate(
     };
     let state = req
         .app_data::<web::Data<AppState>>()
+        .cloned()
         .ok_or_else(|| ApiError::internal(Message("AppState is not registered".into())))?;
     let claims = state
         .keys
@@ -62,11 +90,12 @@ async fn authenticate(
             ApiError::InvalidToken { expired: false }
         })?;
     let role = user.role()?;
-    Ok(CurrentUser {
+    let user = CurrentUser {
         user,
         role,
         session_id: sid,
-    })
+    };
+    Ok((user, state))
 }
 
 /// The token of `Authorization: <scheme> <token>` when the scheme is `Bearer`

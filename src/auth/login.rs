@@ -6,7 +6,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::gate::Place;
-use super::AppState;
+use super::{mfa, AppState};
+use crate::db::mfa::Proof;
 use crate::db::sessions::{NewSession, Session};
 use crate::db::users::{self, AccountKey, Attempt, User};
 use crate::db::{self, account, audit};
@@ -23,10 +24,25 @@ pub struct Client {
 }
 
 const LOCKED: &str = "Too many failed logins for this account; try again later";
+const BAD_CODE: &str = "Invalid or already used one-time code";
+
+/// What the password grant offers beside the password (its `otp` or
+/// `recovery_code` field). Ignored for an account without a second factor.
+#[derive(Debug, Clone, Copy)]
+pub enum SecondFactor<'a> {
+    None,
+    Otp(&'a str),
+    RecoveryCode(&'a str),
+}
 
 /// The password grant: checks the credentials under the lockout and opens a
 /// session. Unknown emails verify against the dummy hash, in the same turn,
 /// so that both failures take the same time.
+///
+/// For an account with a second factor the attempt stays counted until a
+/// login completes with a code: the right password without one (403
+/// `mfa_required`) or with a wrong one (401) clears nothing, so codes cannot
+/// be guessed faster than passwords.
 ///
 /// The place in line is taken just before the lockout's statement (the body
 /// has arrived and the throttle passed): a login refused for capacity never
@@ -34,8 +50,8 @@ const LOCKED: &str = "Too many failed logins for this account; try again later";
 /// its place back at once.
 pub async fn log_in(
     state: &AppState,
-    username: &str,
-    password: &str,
+    (username, password): (&str, &str),
+    second: SecondFactor<'_>,
     client: &Client,
 ) -> Result<(User, Session), ApiError> {
     let place = state.hasher.place(client.key)?;
@@ -74,8 +90,36 @@ pub async fn log_in(
     drop(place);
     match user {
         Some(user) if matched && !user.disabled => {
-            let session = open_session(state, &user, client).await?;
-            Ok((user, session))
+            let proof = match (user.totp(), second) {
+                (None, _) => None,
+                (Some(_), SecondFactor::None) => return Err(ApiError::MfaRequired),
+                (Some(secret), SecondFactor::Otp(code)) => {
+                    match mfa::check(secret, code, mfa::now()) {
+                        Some(step) => Some(Proof::Totp {
+                            secret: secret.to_vec(),
+                            step,
+                        }),
+                        None => return refuse_code(state, user.id, "wrong_code", client).await,
+                    }
+                }
+                (Some(_), SecondFactor::RecoveryCode(code)) => {
+                    match mfa::recovery_code_digest(code) {
+                        Some(digest) => Some(Proof::RecoveryCode(digest)),
+                        None => {
+                            return refuse_code(state, user.id, "unknown_recovery_code", client)
+                                .await
+                        }
+                    }
+                }
+            };
+            let reason = match proof {
+                Some(Proof::RecoveryCode(_)) => "unknown_recovery_code",
+                _ => "code_already_used",
+            };
+            match open_session(state, &user, client, proof).await? {
+                Some(session) => Ok((user, session)),
+                None => refuse_code(state, user.id, reason, client).await,
+            }
         }
         Some(user) if matched => {
             // The right password: not a guess, so it does not count against the account.
@@ -170,6 +214,26 @@ async fn refuse_locked<T>(
     })
 }
 
+/// 401 for a wrong, unknown or used code, recorded as `mfa_failed`; the
+/// login's attempt stays counted against the account.
+async fn refuse_code<T>(
+    state: &AppState,
+    user_id: i64,
+    reason: &'static str,
+    client: &Client,
+) -> Result<T, ApiError> {
+    let ip = client.ip.clone();
+    db::run(&state.pool, move |conn| {
+        audit::insert(
+            conn,
+            audit::NewEvent::by_self(audit::AuditKind::MfaFailed, user_id, ip.as_deref())
+                .with_detail(json!({ "reason": reason, "route": "login" })),
+        )
+    })
+    .await?;
+    Err(ApiError::InvalidGrant(BAD_CODE))
+}
+
 /// Records `login_failed`: for an unknown email, actor and subject are null
 /// and the detail names the email tried only if it is one (people type
 /// passwords into the username field; never the password). `clear` ends the
@@ -208,8 +272,15 @@ fn at(seconds: i64) -> Result<DateTime<Utc>, ApiError> {
         .ok_or_else(|| ApiError::internal(Message("timestamp out of range".into())))
 }
 
-/// Opens a session (one row, the failures cleared, its `login_succeeded` event).
-async fn open_session(state: &AppState, user: &User, client: &Client) -> Result<Session, ApiError> {
+/// Opens a session (one row, the failures cleared, its `login_succeeded`
+/// event), claiming `proof` in the same transaction; `None` when the proof
+/// was already used.
+async fn open_session(
+    state: &AppState,
+    user: &User,
+    client: &Client,
+    proof: Option<Proof>,
+) -> Result<Option<Session>, ApiError> {
     let jwt = &state.settings.jwt;
     let precise_now = Utc::now();
     // Whole seconds for whatever becomes a token claim.
@@ -239,6 +310,7 @@ async fn open_session(state: &AppState, user: &User, client: &Client) -> Result<
                 user_agent: client.user_agent.as_deref(),
             },
             max_sessions,
+            proof.as_ref(),
         )
     })
     .await

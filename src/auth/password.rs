@@ -133,6 +133,7 @@ mod tests {
             max_sessions_per_user: 50,
             hash_concurrency: Some(concurrency),
             hash_wait_ms: wait_ms,
+            mfa_required_roles: Vec::new(),
         }
     }
 

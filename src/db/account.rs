@@ -4,29 +4,58 @@
 use diesel::prelude::*;
 
 use super::audit;
+use super::mfa::{self, Proof};
 use super::schema::users as users_table;
 use super::sessions::{self, NewSession, Session};
 use super::users;
 use crate::error::ApiError;
 
-/// A login: the session row, the user's oldest live sessions past
-/// `max_sessions` ended, the account's failures cleared and its
-/// `login_succeeded` event, in one transaction.
+/// A login: the second factor's `proof` claimed, the session row, the
+/// user's oldest live sessions past `max_sessions` ended, the account's
+/// failures cleared and its `login_succeeded` event (and
+/// `mfa_recovery_code_used` for a recovery code), in one transaction.
+/// `None`, with nothing written, when the proof could not be claimed.
 pub fn log_in_recorded(
     conn: &mut PgConnection,
     new: &NewSession,
     max_sessions: u32,
-) -> Result<Session, ApiError> {
+    proof: Option<&Proof>,
+) -> Result<Option<Session>, ApiError> {
     conn.transaction(|conn| {
+        if let Some(proof) = proof {
+            if !mfa::claim(conn, new.user_id, proof)? {
+                return Ok(None);
+            }
+        }
         let session = sessions::insert(conn, new)?;
         sessions::keep_newest(conn, new.user_id, max_sessions)?;
         users::reset_failed_logins(conn, new.user_id)?;
+        let mut detail = serde_json::json!({ "session_id": new.id });
+        if let Some(proof) = proof {
+            detail["second_factor"] = match proof {
+                Proof::Totp { .. } => "totp",
+                Proof::RecoveryCode(_) => "recovery_code",
+            }
+            .into();
+        }
         audit::insert(
             conn,
             audit::NewEvent::by_self(audit::AuditKind::LoginSucceeded, new.user_id, new.ip)
-                .with_detail(serde_json::json!({ "session_id": new.id })),
+                .with_detail(detail),
         )?;
-        Ok(session)
+        if let Some(Proof::RecoveryCode(_)) = proof {
+            let left = mfa::recovery_codes_left(conn, new.user_id)?;
+            audit::insert(
+                conn,
+                audit::NewEvent::by_self(
+                    audit::AuditKind::MfaRecoveryCodeUsed,
+                    new.user_id,
+                    new.ip,
+                )
+                .with_detail(serde_json::json!({ "session_id": new.id, "codes_left": left })),
+            )?;
+        }
+        Ok(Some(session))
     })
 }
 

@@ -28,6 +28,11 @@ pub enum AuditKind {
     PasswordReset,
     PasswordSet,
     SessionRevoked,
+    MfaEnabled,
+    MfaDisabled,
+    MfaFailed,
+    MfaReset,
+    MfaRecoveryCodeUsed,
 }
 
 impl AuditKind {
@@ -50,6 +55,11 @@ impl AuditKind {
             AuditKind::PasswordReset => "password_reset",
             AuditKind::PasswordSet => "password_set",
             AuditKind::SessionRevoked => "session_revoked",
+            AuditKind::MfaEnabled => "mfa_enabled",
+            AuditKind::MfaDisabled => "mfa_disabled",
+            AuditKind::MfaFailed => "mfa_failed",
+            AuditKind::MfaReset => "mfa_reset",
+            AuditKind::MfaRecoveryCodeUsed => "mfa_recovery_code_used",
         }
     }
 }

@@ -3,6 +3,7 @@ pub mod account;
 pub mod admin;
 pub mod audit;
 pub mod idempotency;
+pub mod mfa;
 pub mod outbox;
 pub mod page;
 pub mod recovery;

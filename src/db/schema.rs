@@ -65,10 +65,28 @@ diesel::table! {
         updated_at -> Timestamptz,
         lock_reported -> Bool,
         task_count -> Int4,
+        totp_secret -> Nullable<Bytea>,
+        totp_enabled_at -> Nullable<Timestamptz>,
+        totp_last_step -> Nullable<Int8>,
     }
 }
 
+diesel::table! {
+    mfa_recovery_codes (user_id, code_hash) {
+        user_id -> Int8,
+        code_hash -> Bytea,
+    }
+}
+
+diesel::joinable!(mfa_recovery_codes -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(tasks -> users (owner_id));
 
-diesel::allow_tables_to_appear_in_same_query!(audit_events, auth_throttle, sessions, tasks, users,);
+diesel::allow_tables_to_appear_in_same_query!(
+    audit_events,
+    auth_throttle,
+    mfa_recovery_codes,
+    sessions,
+    tasks,
+    users,
+);

@@ -23,11 +23,19 @@ pub struct User {
     pub locked_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The TOTP secret, pending until `totp_enabled_at` is set.
+    pub totp_secret: Option<Vec<u8>>,
+    pub totp_enabled_at: Option<DateTime<Utc>>,
 }
 
 impl User {
     pub fn role(&self) -> Result<Role, ApiError> {
         parse_role(&self.role)
+    }
+
+    /// The secret of a confirmed second factor; `None` without one.
+    pub fn totp(&self) -> Option<&[u8]> {
+        self.totp_enabled_at.and(self.totp_secret.as_deref())
     }
 }
 
@@ -42,11 +50,16 @@ pub struct Profile {
     pub role: String,
     pub disabled: bool,
     pub created_at: DateTime<Utc>,
+    pub totp_enabled_at: Option<DateTime<Utc>>,
 }
 
 impl Profile {
     pub fn role(&self) -> Result<Role, ApiError> {
         parse_role(&self.role)
+    }
+
+    pub fn mfa_enabled(&self) -> bool {
+        self.totp_enabled_at.is_some()
     }
 }
 
@@ -59,6 +72,7 @@ impl From<&User> for Profile {
             role: user.role.clone(),
             disabled: user.disabled,
             created_at: user.created_at,
+            totp_enabled_at: user.totp_enabled_at,
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod doc;
 pub mod form;
 pub mod health;
 pub mod json;
+pub mod mfa;
 pub mod openapi;
 pub mod pages;
 pub mod paging;
@@ -37,6 +38,8 @@ use crate::error::ApiError;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use Method as M;
     let bearer = || HttpAuthentication::with_fn(bearer::validate);
+    // What a user who must still enrol a second factor may reach (docs/API.md).
+    let enrolling = || HttpAuthentication::with_fn(bearer::validate_enrolling);
     let throttle = || from_fn(throttle::throttle_auth);
     let hashing = || from_fn(throttle::refuse_when_lines_are_full);
     let throttled = |path, route: Route| resource(path, [(M::POST, route)]).wrap(throttle());
@@ -97,19 +100,42 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/console/style.css",
             [(M::GET, web::to(pages::console_style))],
         ))
-        .service(resource("/logout", [(M::POST, web::to(sessions::logout))]).wrap(bearer()))
-        .service(resource("/logout/all", [(M::POST, web::to(sessions::logout_all))]).wrap(bearer()))
-        .service(resource("/me", [(M::GET, web::to(users::me))]).wrap(bearer()))
+        .service(resource("/logout", [(M::POST, web::to(sessions::logout))]).wrap(enrolling()))
+        .service(
+            resource("/logout/all", [(M::POST, web::to(sessions::logout_all))]).wrap(enrolling()),
+        )
+        .service(resource("/me", [(M::GET, web::to(users::me))]).wrap(enrolling()))
+        .service(
+            resource(
+                "/users/me",
+                [
+                    (M::GET, web::to(users::me)),
+                    (M::PATCH, web::to(users::update_me)),
+                ],
+            )
+            .wrap(enrolling()),
+        )
+        .service(
+            resource("/users/me/mfa/totp", [(M::POST, web::to(mfa::enrol))])
+                .wrap(throttle())
+                .wrap(hashing())
+                .wrap(enrolling()),
+        )
+        .service(
+            resource(
+                "/users/me/mfa/totp/confirm",
+                [(M::POST, web::to(mfa::confirm))],
+            )
+            .wrap(enrolling()),
+        )
         .service(
             web::scope("/users/me")
                 .wrap(bearer())
-                .service(resource(
-                    "",
-                    [
-                        (M::GET, web::to(users::me)),
-                        (M::PATCH, web::to(users::update_me)),
-                    ],
-                ))
+                .service(
+                    resource("/mfa", [(M::DELETE, web::to(mfa::disable))])
+                        .wrap(throttle())
+                        .wrap(hashing()),
+                )
                 .service(
                     resource("/password", [(M::POST, web::to(users::change_password))])
                         .wrap(throttle())
@@ -191,6 +217,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource(
                     "/users/{id}/password",
                     [(M::POST, web::to(admin::users::set_password))],
+                ))
+                .service(resource(
+                    "/users/{id}/mfa",
+                    [(M::DELETE, web::to(admin::users::reset_mfa))],
                 ))
                 .service(resource(
                     "/users/{id}/password-reset",

@@ -12,7 +12,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorBody;
 use crate::routes::{
-    admin, health, pages, recovery, reports, sessions, tasks, tokens, users, well_known,
+    admin, health, mfa, pages, recovery, reports, sessions, tasks, tokens, users, well_known,
 };
 
 #[derive(OpenApi)]
@@ -28,12 +28,13 @@ use crate::routes::{
         recovery::forgot, recovery::reset, pages::reset_page, pages::reset_script, pages::reset_style,
         pages::console_redirect, pages::console_page, pages::console_script, pages::console_style,
         users::me, users::update_me, users::change_password,
+        mfa::enrol, mfa::confirm, mfa::disable,
         sessions::list_sessions, sessions::delete_session, sessions::logout, sessions::logout_all,
         tasks::create_task, tasks::list_tasks, tasks::get_task, tasks::replace_task, tasks::update_task,
         tasks::delete_task,
         reports::get_reports,
         admin::welcome, admin::dashboard, admin::users::list_users, admin::users::create_user, admin::users::get_user,
-        admin::users::update_user, admin::users::delete_user, admin::users::revoke_sessions, admin::users::set_password, admin::sessions::list_user_sessions, admin::sessions::revoke_user_session, admin::users::send_password_reset, admin::tasks::list_tasks, admin::audit::list_audit,
+        admin::users::update_user, admin::users::delete_user, admin::users::revoke_sessions, admin::users::set_password, admin::users::reset_mfa, admin::sessions::list_user_sessions, admin::sessions::revoke_user_session, admin::users::send_password_reset, admin::tasks::list_tasks, admin::audit::list_audit,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerScheme, &Aliases, &CommonErrors, &ResponseHeaders),

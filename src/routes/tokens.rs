@@ -8,7 +8,7 @@ use super::client::{self, client_ip};
 use super::form::FormFields;
 use super::json::JsonBody;
 use crate::auth::grant::{self, TokenPair};
-use crate::auth::login;
+use crate::auth::login::{self, SecondFactor};
 use crate::auth::AppState;
 use crate::error::{ApiError, ErrorBody};
 
@@ -27,6 +27,13 @@ pub struct PasswordGrantForm {
     username: String,
     #[schema(min_length = 1)]
     password: String,
+    /// The authenticator app's 6-digit code, for an account with a second
+    /// factor (ignored for one without).
+    #[schema(value_type = String, required = false, example = "123456")]
+    otp: Option<String>,
+    /// An unused recovery code, in place of `otp`.
+    #[schema(value_type = String, required = false)]
+    recovery_code: Option<String>,
     /// Ignored, as are `client_id` and `client_secret`.
     #[schema(value_type = String, required = false)]
     scope: Option<String>,
@@ -87,8 +94,8 @@ pub enum TokenForm {
     responses(
         (status = 200, description = "Logged in", body = TokenPair),
         (status = 400, description = "Unsupported grant type or malformed form", body = ErrorBody),
-        (status = 401, description = "Incorrect email or password", body = ErrorBody),
-        (status = 403, description = "Account disabled", body = ErrorBody),
+        (status = 401, description = "Incorrect email or password, or a wrong or used one-time code", body = ErrorBody),
+        (status = 403, description = "Account disabled, or a second factor required (`mfa_required`: send `otp` or `recovery_code`)", body = ErrorBody),
         (status = 415, description = "Not form data", body = ErrorBody),
         (status = 422, description = "username or password missing", body = ErrorBody),
     ))]
@@ -126,7 +133,20 @@ async fn password_grant(
             ]));
         }
     };
-    let (user, session) = login::log_in(state, username, password, &client::client(req)).await?;
+    let second = match (form.get("otp"), form.get("recovery_code")) {
+        (None, None) => SecondFactor::None,
+        (Some(otp), None) => SecondFactor::Otp(otp),
+        (None, Some(code)) => SecondFactor::RecoveryCode(code),
+        (Some(_), Some(_)) => {
+            let both = || Some("send otp or recovery_code, not both".to_owned());
+            return Err(ApiError::invalid_fields([
+                ("otp", both()),
+                ("recovery_code", both()),
+            ]));
+        }
+    };
+    let (user, session) =
+        login::log_in(state, (username, password), second, &client::client(req)).await?;
     let pair = grant::sign_pair(
         state,
         (user.id, user.role()?),

@@ -25,6 +25,8 @@ pub struct UserView {
     #[serde(serialize_with = "rfc3339")]
     #[schema(value_type = String, format = DateTime, example = "2026-11-22T10:00:00Z")]
     pub created_at: DateTime<Utc>,
+    /// Whether a TOTP second factor is enabled (then logins need a code).
+    pub mfa_enabled: bool,
 }
 
 impl UserView {
@@ -36,6 +38,7 @@ impl UserView {
             role,
             disabled: user.disabled,
             created_at: user.created_at,
+            mfa_enabled: user.mfa_enabled(),
         }
     }
 

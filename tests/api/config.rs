@@ -147,9 +147,11 @@ fn variables_override_files_and_lists_are_comma_separated() {
         ("DATABASE_URL", "postgres://elsewhere/db"),
         ("APP__RATE_LIMIT__IPV6_PREFIX", "48"),
         ("APP__SERVER__TRUSTED_PROXIES", "10.0.0.0/8,127.0.0.1"),
+        ("APP__AUTH__MFA_REQUIRED_ROLES", "admin,manager"),
     ])
     .unwrap();
     assert_eq!(s.server.port, 9001);
+    assert_eq!(s.auth.mfa_required_roles, ["admin", "manager"]);
     assert_eq!(s.rate_limit.ipv6_prefix, 48);
     assert_eq!(s.server.trusted_proxies, ["10.0.0.0/8", "127.0.0.1"]);
     assert_eq!(s.jwt.access_ttl_seconds, 60);
@@ -163,7 +165,7 @@ fn variables_override_files_and_lists_are_comma_separated() {
 
 #[test]
 fn bad_values_are_refused_with_the_key_named() {
-    let cases: [(&[(&str, &str)], &str); 22] = [
+    let cases: [(&[(&str, &str)], &str); 23] = [
         (
             &[("APP__RATE_LIMIT__IPV6_PREFIX", "129")],
             "APP__RATE_LIMIT__IPV6_PREFIX",
@@ -236,6 +238,10 @@ fn bad_values_are_refused_with_the_key_named() {
             "APP__BOOTSTRAP__ADMIN_PASSWORD",
         ),
         (&[("APP__JWT__SECRT", SECRET)], "secrt"),
+        (
+            &[("APP__AUTH__MFA_REQUIRED_ROLES", "admin,root")],
+            "APP__AUTH__MFA_REQUIRED_ROLES",
+        ),
     ];
     for (vars, named) in cases {
         let err = load(vars).unwrap_err();

@@ -21,6 +21,7 @@ mod keys;
 mod lockout;
 mod login;
 mod mail_tls;
+mod mfa;
 mod migrations;
 mod openapi;
 mod quotas;

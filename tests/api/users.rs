@@ -25,8 +25,17 @@ async fn signup_creates_a_user_and_never_returns_a_hash() {
         .collect();
     assert_eq!(
         keys,
-        ["created_at", "disabled", "email", "full_name", "id", "role"]
+        [
+            "created_at",
+            "disabled",
+            "email",
+            "full_name",
+            "id",
+            "mfa_enabled",
+            "role"
+        ]
     );
+    assert_eq!(body["mfa_enabled"], false);
     assert_eq!(body["email"], "ada@example.com");
     assert_eq!(body["full_name"], "Ada Lovelace");
     assert_eq!(body["role"], "user");

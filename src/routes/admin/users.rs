@@ -206,6 +206,28 @@ pub async fn revoke_sessions(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// DELETE /admin/users/{id}/mfa: removes the user's second factor (a lost
+/// phone), pending or enabled, and ends every session of theirs; audited
+/// `mfa_reset`.
+#[utoipa::path(delete, path = "/admin/users/{id}/mfa", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses((status = 204, description = "No second factor left; every session of the user is revoked"), ErrorResponses,
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn reset_mfa(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    admin: CurrentUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, ip) = (id.into_inner(), client_ip(&req));
+    let admin_id = admin.user.id;
+    db::run(&state.pool, move |conn| {
+        db::mfa::reset_recorded(conn, id, admin_id, ip.as_deref())
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetPasswordBody {
