@@ -125,6 +125,9 @@ function signInScreen(notice) {
     el("input", { id: "email", name: "username", type: "email", autocomplete: "username", required: true }),
     el("label", { for: "password" }, "Password"),
     el("input", { id: "password", name: "password", type: "password", autocomplete: "current-password", required: true }),
+    // Shown when /token answers mfa_required: the app's code, or a recovery code.
+    el("label", { for: "otp", id: "otp-label", hidden: true }, "Code from your authenticator app (or a recovery code)"),
+    el("input", { id: "otp", name: "otp", autocomplete: "one-time-code", hidden: true }),
     message,
     el("button", { type: "submit" }, "Sign in"),
   );
@@ -137,11 +140,12 @@ async function signIn(event, form, message) {
   const button = form.querySelector("button");
   button.disabled = true;
   message.textContent = "";
+  const fields = { username: form.elements.username.value, password: form.elements.password.value };
+  const code = form.elements.otp.value.trim();
+  // Six digits are the app's code; anything else is tried as a recovery code.
+  if (code) fields[/^[0-9 ]+$/.test(code) ? "otp" : "recovery_code"] = code;
   try {
-    const { body } = await api("POST", "/token", {
-      form: { username: form.elements.username.value, password: form.elements.password.value },
-      auth: false,
-    });
+    const { body } = await api("POST", "/token", { form: fields, auth: false });
     session.access = body.access_token;
     session.refresh = body.refresh_token;
     session.me = (await api("GET", "/users/me")).body;
@@ -152,6 +156,13 @@ async function signIn(event, form, message) {
     if (location.hash === start) route(); else location.hash = start;
   } catch (error) {
     message.textContent = describe(error);
+    if (error instanceof ApiError && error.body?.error === "mfa_required") {
+      form.elements.otp.hidden = false;
+      document.getElementById("otp-label").hidden = false;
+      message.textContent = "Enter the code your authenticator app shows.";
+      form.elements.otp.focus();
+    }
+    form.elements.otp.value = "";
   } finally {
     button.disabled = false;
   }
@@ -248,13 +259,14 @@ async function usersScreen(_, filters = { q: "", role: "", offset: 0 }) {
       el("label", { for: "q" }, "Search"), search,
       el("label", { for: "role-filter" }, "Role"), role,
       el("button", { type: "submit" }, "Apply")),
-    table(["id", "email", "name", "role", "status"], users.map((u) =>
+    table(["id", "email", "name", "role", "status", "2FA"], users.map((u) =>
       el("tr", {},
         el("td", {}, String(u.id)),
         el("td", {}, el("a", { href: `#/user/${u.id}` }, u.email)),
         el("td", {}, u.full_name ?? ""),
         el("td", {}, u.role),
-        el("td", {}, u.disabled ? "disabled" : "active")))),
+        el("td", {}, u.disabled ? "disabled" : "active"),
+        el("td", {}, u.mfa_enabled ? "on" : "off")))),
     pager(total, filters.offset, apply),
   );
 }
@@ -283,7 +295,9 @@ async function userScreen(id, notice) {
   show(
     el("h1", {}, user.email),
     el("p", {}, `id ${user.id} · ${user.full_name ?? "no name"} · created ${user.created_at} · `,
-      el("span", { id: "user-status" }, user.disabled ? "disabled" : "active")),
+      el("span", { id: "user-status" }, user.disabled ? "disabled" : "active"),
+      " · second factor ",
+      el("span", { id: "user-mfa" }, user.mfa_enabled ? "on" : "off")),
     message,
     el("form", { class: "toolbar", on: { submit: (e) => {
       e.preventDefault();
@@ -299,6 +313,10 @@ async function userScreen(id, notice) {
         () => api("POST", `/admin/users/${user.id}/revoke-sessions`),
         "Every session revoked",
       ) } }, "Revoke sessions"),
+      el("button", { type: "button", id: "reset-mfa", hidden: !user.mfa_enabled, on: { click: () => act(
+        () => api("DELETE", `/admin/users/${user.id}/mfa`),
+        "Second factor removed; their sessions are revoked",
+      ) } }, "Reset second factor"),
       el("button", { type: "button", id: "delete", on: { click: () => { confirmDelete.hidden = false; } } }, "Delete…"),
       confirmDelete),
     el("h2", {}, "Tasks"),
@@ -342,7 +360,8 @@ function createScreen() {
 
 const AUDIT_KINDS = ["", "signup", "login_succeeded", "login_failed", "login_locked", "token_refreshed",
   "refresh_reuse_detected", "logout", "logout_all", "password_changed", "user_created", "user_updated",
-  "user_deleted", "sessions_revoked", "password_reset_requested", "password_reset", "password_set", "session_revoked"];
+  "user_deleted", "sessions_revoked", "password_reset_requested", "password_reset", "password_set", "session_revoked",
+  "mfa_enabled", "mfa_disabled", "mfa_failed", "mfa_reset", "mfa_recovery_code_used"];
 
 async function auditScreen(_, filters = { kind: "", offset: 0 }) {
   const query = new URLSearchParams({ limit: PAGE, offset: filters.offset });
