@@ -102,6 +102,7 @@ async fn enrol_confirm_then_logins_need_a_code_accepted_once() {
         .send_as(&ada, Method::POST, "/users/me/mfa/totp", Some(ask()))
         .await;
     assert_eq!(resp.status(), StatusCode::CREATED);
+    assert_eq!(resp.headers()["cache-control"], "no-store", "a secret is never cached");
     let second: Value = resp.json().await.unwrap();
     let secret = second["secret"].as_str().unwrap().to_owned();
     assert_ne!(first["secret"], second["secret"]);
@@ -401,6 +402,16 @@ async fn removing_the_second_factor_takes_the_password_and_a_code() {
     // The password alone logs in again; a code sent anyway is ignored.
     let resp = login_with(&app, &ada, &[("otp", "123456")]).await;
     assert_eq!(resp.status(), StatusCode::OK);
+
+    // Enabled again, the app's code removes it too (and is then used).
+    let (secret, _) = enable(&app, &ada).await;
+    let body = json!({ "current_password": ada.password, "code": code(&secret, 30) });
+    let resp = app
+        .send_as(&ada, Method::DELETE, "/users/me/mfa", Some(body))
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_eq!(events(&app, "mfa_disabled"), 2);
+    assert_eq!(login_with(&app, &ada, &[]).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
