@@ -20,13 +20,14 @@ use crate::error::{ApiError, Message};
 /// request has gone and it does nothing).
 type Job = Box<dyn FnOnce(&Shared) + Send>;
 
-/// How many nice steps below the service's own priority the hashing threads
-/// run. When nothing else wants the CPU they still use every core; when
-/// other requests do, the scheduler gives those a larger share and wakes
-/// them sooner, so a login storm leaves `/users/me` its rate and its tail
-/// (docs/performance.md has the measurements). Relative, so the operator's
-/// own priority for the service still applies.
-pub const HASHING_NICENESS: i32 = 4;
+/// The time slice the hashing threads ask the scheduler for: the shortest
+/// Linux gives (a custom slice of the EEVDF scheduler, Linux 6.12 and
+/// later; older kernels ignore it). A hash then gives up its core in turns
+/// this short, so a request thread that wakes during a login storm runs
+/// within about this long, while hashing keeps the service's own priority
+/// and with it every idle cycle and its fair share of busy ones
+/// (docs/performance.md has the measurements).
+pub const HASHING_SLICE: Duration = Duration::from_micros(100);
 
 /// How many times `auth.hash_wait_ms` a place may wait before it is given
 /// up with 503 (see `Gate::place`).
@@ -269,7 +270,7 @@ impl Shared {
 
 /// A hashing thread: the next job in turn, until the gate closes.
 fn serve(shared: &Shared) {
-    lower_this_threads_priority(HASHING_NICENESS);
+    shorten_this_threads_slice(HASHING_SLICE);
     loop {
         let job = {
             let mut lines = lock(&shared.lines);
@@ -294,23 +295,43 @@ fn serve(shared: &Shared) {
     }
 }
 
-/// Lowers the calling thread's priority by `steps` nice levels (at most to
-/// 19). On Linux the nice value is per thread, and `who = 0` is this one.
-fn lower_this_threads_priority(steps: i32) {
-    // SAFETY: getpriority and setpriority read and change only the calling
-    // thread's nice value; errno is thread-local.
+/// Asks for `slice` as the calling thread's time slice, keeping its policy
+/// (only the normal one is changed) and nice value. On Linux these are per
+/// thread, and pid 0 is this one.
+fn shorten_this_threads_slice(slice: Duration) {
+    // SAFETY: sched_getscheduler, getpriority and sched_setattr read and
+    // change only the calling thread's scheduling; `attr` outlives the call
+    // and its size is the one the kernel is told; errno is thread-local.
     let result = unsafe {
+        if libc::sched_getscheduler(0) != libc::SCHED_OTHER {
+            return;
+        }
         *libc::__errno_location() = 0;
-        let own = libc::getpriority(libc::PRIO_PROCESS, 0);
-        if own == -1 && *libc::__errno_location() != 0 {
+        let nice = libc::getpriority(libc::PRIO_PROCESS, 0);
+        if nice == -1 && *libc::__errno_location() != 0 {
             -1
         } else {
-            libc::setpriority(libc::PRIO_PROCESS, 0, (own + steps).min(19))
+            let attr = libc::sched_attr {
+                size: std::mem::size_of::<libc::sched_attr>() as u32,
+                sched_policy: libc::SCHED_OTHER as u32,
+                sched_flags: 0,
+                sched_nice: nice,
+                sched_priority: 0,
+                sched_runtime: u64::try_from(slice.as_nanos()).unwrap_or(u64::MAX),
+                sched_deadline: 0,
+                sched_period: 0,
+            };
+            libc::syscall(
+                libc::SYS_sched_setattr,
+                0,
+                &attr as *const libc::sched_attr,
+                0u32,
+            )
         }
     };
     if result != 0 {
         log::warn!(
-            "could not lower a hashing thread's priority: {}",
+            "could not shorten a hashing thread's time slice: {}",
             std::io::Error::last_os_error()
         );
     }

@@ -412,31 +412,69 @@ async fn a_queued_login_whose_client_disconnects_never_hashes() {
     );
 }
 
-/// The hashing threads run a few nice steps below the service's own
-/// priority (same policy): other requests keep their share during a storm.
+/// The hashing threads keep the service's own priority and policy, and ask
+/// for a short time slice (on a kernel with custom slices, 6.12 and later).
 #[tokio::test]
-async fn hashing_threads_run_a_few_steps_below_the_services_priority() {
+async fn hashing_threads_keep_the_services_priority_with_a_short_slice() {
     let _app = bounded_app().await;
-    let (own_nice, own_policy) = nice_and_policy(
+    let own = nice_and_policy(
         &std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat is readable"),
     );
-    let expected = (own_nice.parse::<i32>().unwrap() + taskgate::auth::gate::HASHING_NICENESS)
-        .min(19)
-        .to_string();
     let threads = hashing_threads();
     assert!(!threads.is_empty(), "no hashing thread found");
     let wrong: Vec<_> = threads
         .iter()
-        .filter(|(_, nice, policy)| (nice, policy) != (&expected, &own_policy))
+        .filter(|(_, nice, policy, _)| (nice, policy) != (&own.0, &own.1))
         .collect();
     assert!(
         wrong.is_empty(),
-        "(name, nice, policy) of hashing threads not at nice {expected}, policy {own_policy}: {wrong:?}"
+        "hashing threads not at the service's (nice, policy) {own:?}: {wrong:?}"
     );
+    if kernel_has_custom_slices() {
+        let slice = taskgate::auth::gate::HASHING_SLICE.as_nanos() as u64;
+        let wrong: Vec<_> = threads.iter().filter(|t| t.3 != slice).collect();
+        assert!(
+            wrong.is_empty(),
+            "hashing threads without a {slice} ns slice: {wrong:?}"
+        );
+    }
 }
 
-/// (name, nice, policy) of every hashing thread of this process.
-fn hashing_threads() -> Vec<(String, String, String)> {
+/// Linux 6.12 added custom time slices for normal threads.
+fn kernel_has_custom_slices() -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut parts = release
+        .trim()
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (6, 12)
+}
+
+/// The time slice a thread asked for (`sched_runtime` from sched_getattr(2)).
+fn slice_of(tid: i32) -> u64 {
+    // SAFETY: sched_getattr writes at most `size` bytes into `attr`.
+    unsafe {
+        let mut attr: libc::sched_attr = std::mem::zeroed();
+        let size = std::mem::size_of::<libc::sched_attr>() as u32;
+        let done = libc::syscall(
+            libc::SYS_sched_getattr,
+            tid,
+            &mut attr as *mut libc::sched_attr,
+            size,
+            0u32,
+        );
+        assert_eq!(
+            done,
+            0,
+            "sched_getattr: {}",
+            std::io::Error::last_os_error()
+        );
+        attr.sched_runtime
+    }
+}
+
+/// (name, nice, policy, slice) of every hashing thread of this process.
+fn hashing_threads() -> Vec<(String, String, String, u64)> {
     let mut found = Vec::new();
     for task in std::fs::read_dir("/proc/self/task").expect("/proc/self/task is readable") {
         let Ok(task) = task else { continue };
@@ -451,7 +489,8 @@ fn hashing_threads() -> Vec<(String, String, String)> {
             continue;
         }
         let (nice, policy) = nice_and_policy(&stat);
-        found.push((comm.trim().to_owned(), nice, policy));
+        let tid = task.file_name().to_string_lossy().parse().unwrap_or(0);
+        found.push((comm.trim().to_owned(), nice, policy, slice_of(tid)));
     }
     found
 }
