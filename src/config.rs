@@ -247,6 +247,8 @@ impl AuthSettings {
 #[serde(deny_unknown_fields)]
 pub struct RateLimitSettings {
     pub auth_per_minute: u32,
+    /// Task writes one user may make per minute (a burst of as many).
+    pub writes_per_minute: u32,
     /// IPv6 clients are keyed by this many leading bits of their address.
     pub ipv6_prefix: u8,
 }
@@ -616,6 +618,12 @@ impl Settings {
         if self.rate_limit.ipv6_prefix > 128 {
             return fail(
                 "rate_limit.ipv6_prefix must be between 0 and 128 (APP__RATE_LIMIT__IPV6_PREFIX)"
+                    .into(),
+            );
+        }
+        if self.rate_limit.writes_per_minute == 0 {
+            return fail(
+                "rate_limit.writes_per_minute must be at least 1 (APP__RATE_LIMIT__WRITES_PER_MINUTE)"
                     .into(),
             );
         }

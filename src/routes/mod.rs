@@ -153,6 +153,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         // `.wrap` order: the last one runs first, so the bearer check precedes the role check.
         .service(
             web::scope("/tasks")
+                .wrap(from_fn(throttle::throttle_writes))
                 .wrap(RequireRole::any(&[Role::User, Role::Manager, Role::Admin]))
                 .wrap(bearer())
                 .service(resource(

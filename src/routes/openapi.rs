@@ -118,8 +118,10 @@ impl Modify for Aliases {
 struct CommonErrors;
 
 /// Routes behind the per-IP throttle (and, for the logins, the account lockout).
-const THROTTLED: [&str; 7] = [
+const THROTTLED: [&str; 9] = [
     "/users/signup",
+    "/users/me/mfa/totp",
+    "/users/me/mfa",
     "/token",
     "/login",
     "/refresh",
@@ -177,6 +179,27 @@ impl Modify for CommonErrors {
                         "Database unreachable or too busy, or (routes that hash a password) every client's line of hashes is full; see Retry-After",
                     );
                 }
+            }
+        }
+        // Task writes count against their user's `rate_limit.writes_per_minute`.
+        for path in ["/tasks", "/tasks/{id}"] {
+            let Some(item) = openapi.paths.paths.get_mut(path) else {
+                continue;
+            };
+            for op in [
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                add_error(
+                    op,
+                    "429",
+                    "Too many task writes by this account (rate_limit.writes_per_minute); see Retry-After",
+                );
             }
         }
         // An admin creating a user hashes the password in the admin's own line.

@@ -1,4 +1,5 @@
-//! Middleware of the auth routes: the per-client limit
+//! The per-user limit of task writes (`rate_limit.writes_per_minute`), and
+//! middleware of the auth routes: the per-client limit
 //! (`rate_limit.auth_per_minute`, one upsert in PostgreSQL per request, so
 //! every instance behind a proxy enforces one limit), and before it, on the
 //! routes that hash, a look at the client's hashing line that answers at
@@ -7,10 +8,10 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
-use actix_web::{web, ResponseError};
+use actix_web::{web, HttpMessage, ResponseError};
 
 use super::client::client_key;
-use crate::auth::AppState;
+use crate::auth::{AppState, CurrentUser};
 use crate::db::{self, throttle};
 use crate::error::{ApiError, Message};
 
@@ -52,6 +53,49 @@ pub async fn refuse_when_lines_are_full(
                 .into_response(refusal.error_response())
                 .map_into_right_body())
         }
+    }
+}
+
+/// For `middleware::from_fn`, inside the bearer middleware on `/tasks`: each
+/// write (anything but GET and HEAD) takes one from its user's allowance,
+/// counted in the same table as the auth throttle (one limit for every
+/// instance); past it 429 with `Retry-After`, the write not made.
+pub async fn throttle_writes(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    if matches!(*req.method(), Method::GET | Method::HEAD) {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
+    match take_write(&req).await {
+        Ok(()) => Ok(next.call(req).await?.map_into_left_body()),
+        Err(e) => Ok(req.into_response(e.error_response()).map_into_right_body()),
+    }
+}
+
+async fn take_write(req: &ServiceRequest) -> Result<(), ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::internal(Message("AppState is not registered".into())))?;
+    let user_id = req
+        .extensions()
+        .get::<CurrentUser>()
+        .map(|u| u.user.id)
+        // Fails closed: a throttled scope without the bearer middleware is a wiring bug.
+        .ok_or(ApiError::NotAuthenticated)?;
+    // A prefix no client key has (those are addresses).
+    let key = format!("writes:user:{user_id}");
+    let per_minute = state.settings.rate_limit.writes_per_minute;
+    let wait = db::run(&state.pool, move |conn| {
+        throttle::take(conn, &key, per_minute)
+    })
+    .await?;
+    match wait {
+        None => Ok(()),
+        Some(retry_after_seconds) => Err(ApiError::RateLimited {
+            retry_after_seconds,
+            detail: "Too many task writes from this account; try again later",
+        }),
     }
 }
 

@@ -223,6 +223,7 @@ pub fn test_settings(database_url: &str) -> Settings {
     settings.database.timeout_seconds = 1;
     // Every test client is 127.0.0.1; the throttling test sets its own limit.
     settings.rate_limit.auth_per_minute = 100_000;
+    settings.rate_limit.writes_per_minute = 100_000;
     settings
 }
 

@@ -408,8 +408,9 @@ async fn a_list_reflects_every_change_to_the_owners_tasks_and_costs_two_statemen
     assert_eq!(list_titles(&app, &ada).await, ("0".into(), vec![], 2));
 }
 
-/// A create is one statement after the request's authentication (the quota's
-/// slot and the row together), a delete too; no trigger does more behind it.
+/// A create is one statement after the request's authentication and its
+/// user's write allowance (`rate_limit.writes_per_minute`): the quota's slot
+/// and the row together; a delete too; no trigger does more behind it.
 #[tokio::test]
 async fn a_task_create_or_delete_is_one_statement() {
     let app = spawn_app().await;
@@ -423,15 +424,15 @@ async fn a_task_create_or_delete_is_one_statement() {
     let id = create(&app, &ada, json!({"title": "one"})).await["id"].clone();
     assert_eq!(
         app.queries.get() - before,
-        2,
-        "authentication, then the create"
+        3,
+        "authentication, the write allowance, then the create"
     );
     let before = app.queries.get();
     let resp = app.delete_task(&ada, &format!("/tasks/{id}")).await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     assert_eq!(
         app.queries.get() - before,
-        2,
-        "authentication, then the delete"
+        3,
+        "authentication, the write allowance, then the delete"
     );
 }

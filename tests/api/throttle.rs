@@ -199,3 +199,55 @@ async fn forwarded_entries_with_a_port_or_brackets_name_the_client() {
         "no login was taken for the proxy's"
     );
 }
+
+#[tokio::test]
+async fn task_writes_are_limited_per_user_across_instances() {
+    let a = spawn_app_with(|s| s.rate_limit.writes_per_minute = 3).await;
+    let b = spawn_on(a.settings.clone()).await;
+    let ada = a.signup_and_login(taskgate::domain::Role::User).await;
+    let answers = crate::helpers::at_once_on_two(&a, &b, 6, |i, base| {
+        a.client
+            .post(format!("{base}/tasks"))
+            .bearer_auth(&ada.access)
+            .json(&serde_json::json!({ "title": format!("task {i}") }))
+    })
+    .await;
+    let statuses: Vec<_> = answers.iter().map(|r| r.status()).collect();
+    let created = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    let limited = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((created, limited), (3, 3), "{statuses:?}");
+    assert_eq!(
+        a.count(&format!(
+            "SELECT count(*) FROM tasks WHERE owner_id = {}",
+            ada.id
+        )),
+        3,
+        "a refused write writes nothing"
+    );
+    // Every write counts, deletes included; reads do not.
+    let resp = a.send_as(&ada, Method::DELETE, "/tasks/1", None).await;
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=20).contains(&retry), "Retry-After {retry}");
+    let body = assert_error(resp, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("task writes"),
+        "{body}"
+    );
+    assert_eq!(a.list_tasks(&ada, "").await.status(), StatusCode::OK);
+    // The limit is the user's: someone else writes on.
+    let bob = b.signup_and_login(taskgate::domain::Role::User).await;
+    let resp = b
+        .create_task(&bob, serde_json::json!({ "title": "mine" }))
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+}
