@@ -228,7 +228,11 @@ pub fn migrate(
     conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
     let applied = conn
         .run_pending_migrations(MIGRATIONS)
-        .map(|versions| versions.iter().map(ToString::to_string).collect());
+        .map(|versions| versions.iter().map(ToString::to_string).collect::<Vec<_>>())
+        .and_then(|applied| {
+            users::a_label_legacy_emails(conn)?;
+            Ok(applied)
+        });
     conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))?;
     applied
 }

@@ -138,6 +138,38 @@ pub fn insert_recorded<'a>(
     })
 }
 
+/// Emails stored before domains were kept as A-labels (2026-12-07): each
+/// rewritten as `Email::parse` spells it now, so that its owner still logs
+/// in. One whose new spelling another account holds is left as it is and
+/// warned about (an admin decides which account stays). Returns how many
+/// were rewritten.
+pub fn a_label_legacy_emails(conn: &mut PgConnection) -> Result<usize, ApiError> {
+    let legacy: Vec<(i64, String)> = users::table
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "email ~ '@[^@]*[^[:ascii:]]'",
+        ))
+        .select((users::id, users::email))
+        .load(conn)?;
+    let mut rewritten = 0;
+    for (id, stored) in legacy {
+        let Ok(email) = Email::parse(&stored) else {
+            log::warn!("user {id}: stored email is no longer valid; left as it is");
+            continue;
+        };
+        let updated = diesel::update(users::table.find(id))
+            .set(users::email.eq(email.as_str()))
+            .execute(conn);
+        match updated {
+            Ok(n) => rewritten += n,
+            Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+                log::warn!("user {id}: email is taken by another account in its A-label spelling; left as it is");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(rewritten)
+}
+
 pub fn find_by_email(conn: &mut PgConnection, email: &str) -> Result<Option<User>, ApiError> {
     Ok(users::table
         .filter(users::email.eq(email))

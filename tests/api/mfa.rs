@@ -102,7 +102,11 @@ async fn enrol_confirm_then_logins_need_a_code_accepted_once() {
         .send_as(&ada, Method::POST, "/users/me/mfa/totp", Some(ask()))
         .await;
     assert_eq!(resp.status(), StatusCode::CREATED);
-    assert_eq!(resp.headers()["cache-control"], "no-store", "a secret is never cached");
+    assert_eq!(
+        resp.headers()["cache-control"],
+        "no-store",
+        "a secret is never cached"
+    );
     let second: Value = resp.json().await.unwrap();
     let secret = second["secret"].as_str().unwrap().to_owned();
     assert_ne!(first["secret"], second["secret"]);

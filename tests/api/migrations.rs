@@ -81,3 +81,33 @@ fn the_schema_enforces_lowercase_unique_emails_roles_and_cascades() {
     .unwrap();
     assert_eq!(left, 0, "tasks and sessions go with their user");
 }
+
+/// Emails stored before domains were kept as A-labels are rewritten by the
+/// next `migrate`, unless another account holds the new spelling.
+#[test]
+fn migrate_rewrites_legacy_unicode_domains_to_a_labels() {
+    let db = TestDatabase::migrated();
+    let mut conn = db.connect();
+    conn.batch_execute(
+        "INSERT INTO users (email, password_hash, role) VALUES
+             ('ada@exämple.com', 'x', 'user'),
+             ('bob@bücher.example', 'x', 'user'),
+             ('bob@xn--bcher-kva.example', 'x', 'user')",
+    )
+    .unwrap();
+    taskgate::db::migrate(&mut conn).expect("migrate");
+    use diesel::prelude::*;
+    let mut emails: Vec<String> = taskgate::db::schema::users::table
+        .select(taskgate::db::schema::users::email)
+        .load(&mut conn)
+        .unwrap();
+    emails.sort();
+    assert_eq!(
+        emails,
+        [
+            "ada@xn--exmple-cua.com",
+            "bob@bücher.example",
+            "bob@xn--bcher-kva.example"
+        ]
+    );
+}

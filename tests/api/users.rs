@@ -269,3 +269,38 @@ async fn patch_me_changes_only_the_name() {
         .unwrap();
     assert_error(resp, StatusCode::UNAUTHORIZED, "invalid_token").await;
 }
+
+#[tokio::test]
+async fn an_email_domain_is_one_mailbox_however_it_is_spelt() {
+    let app = spawn_app().await;
+    let resp = app.signup("Ada@EXÄMPLE.com", PASSWORD).await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["email"], "ada@xn--exmple-cua.com");
+    let resp = app.signup("ada@xn--exmple-cua.com", PASSWORD).await;
+    assert_error(resp, StatusCode::CONFLICT, "conflict").await;
+    for spelling in ["ada@exämple.com", "ADA@xn--exmple-cua.com"] {
+        assert_eq!(
+            app.login(spelling, PASSWORD).await.status(),
+            StatusCode::OK,
+            "{spelling}"
+        );
+    }
+    assert_eq!(app.count("SELECT count(*) FROM users"), 1);
+}
+
+#[tokio::test]
+async fn address_literals_and_single_label_domains_are_refused() {
+    let app = spawn_app().await;
+    for email in [
+        "user@[127.0.0.1]",
+        "user@[IPv6:::1]",
+        "user@localhost",
+        "user@internal",
+    ] {
+        let resp = app.signup(email, PASSWORD).await;
+        let body = assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
+        assert!(body["fields"]["email"].is_string(), "{email}: {body}");
+    }
+    assert_eq!(app.count("SELECT count(*) FROM users"), 0);
+}
