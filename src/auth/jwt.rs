@@ -73,6 +73,8 @@ impl Keys {
     /// The keys `settings` name. A key that does not parse, or is not of
     /// `jwt.algorithm`, is a configuration error naming the setting.
     pub fn new(settings: &JwtSettings) -> Result<Keys, ConfigError> {
+        // Before the first token is signed or read (see `low_s`).
+        super::low_s::install();
         let (signing, verifying) = if settings.algorithm.is_asymmetric() {
             key_pairs(settings)?
         } else {

@@ -46,6 +46,8 @@ pub fn secret_key_id(secret: &str) -> String {
 
 /// An HS256 secret as a signing key and as the key that verifies it.
 pub fn secret(secret: &str) -> (SigningKey, VerifyingKey) {
+    // Whichever use of jsonwebtoken comes first fixes its provider for the process.
+    super::low_s::install();
     let kid = secret_key_id(secret);
     (
         SigningKey {
@@ -68,6 +70,8 @@ pub fn private_key(
     algorithm: JwtAlgorithm,
     pem: &str,
 ) -> Result<(SigningKey, VerifyingKey), String> {
+    // Whichever use of jsonwebtoken comes first fixes its provider for the process.
+    super::low_s::install();
     let pem = pem_block(pem, "PRIVATE KEY")?;
     let refused = |e: &dyn std::fmt::Display| {
         format!(
@@ -106,6 +110,8 @@ pub fn private_key(
 
 /// A public key (SubjectPublicKeyInfo PEM) for `algorithm`.
 pub fn public_key(algorithm: JwtAlgorithm, pem: &str) -> Result<VerifyingKey, String> {
+    // Whichever use of jsonwebtoken comes first fixes its provider for the process.
+    super::low_s::install();
     let pem = pem_block(pem, "PUBLIC KEY")?;
     let refused = |e: &dyn std::fmt::Display| {
         format!("is not a PEM {} public key ({e})", curve_name(algorithm))
@@ -181,6 +187,8 @@ pub struct GeneratedKey {
 }
 
 pub fn generate(algorithm: JwtAlgorithm) -> Result<GeneratedKey, String> {
+    // Whichever use of jsonwebtoken comes first fixes its provider for the process.
+    super::low_s::install();
     let failed = |e: &dyn std::fmt::Display| format!("cannot encode the new key: {e}");
     let (private, public) = match algorithm {
         JwtAlgorithm::EdDSA => {

@@ -6,6 +6,7 @@ pub mod grant;
 pub mod jwt;
 pub mod keys;
 pub mod login;
+pub mod low_s;
 pub mod mfa;
 pub mod password;
 pub mod recovery;

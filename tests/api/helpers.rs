@@ -192,6 +192,8 @@ impl Drop for TestDatabase {
 
 pub fn init_test_logging() {
     static INIT: OnceLock<()> = OnceLock::new();
+    // Before any test signs a token of its own: the provider is the process's.
+    taskgate::auth::low_s::install();
     INIT.get_or_init(|| {
         if std::env::var_os("TEST_LOG").is_some() {
             let _ = env_logger::builder().is_test(true).try_init();

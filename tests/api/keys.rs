@@ -360,3 +360,74 @@ async fn the_server_metadata_believes_forwarding_headers_only_from_trusted_proxi
     let answer = token_endpoint(&app, &not_a_host).await;
     assert!(!answer.as_str().unwrap().contains("evil"), "{answer}");
 }
+
+/// An ES256 signature (r, s) verifies as (r, n − s) too: every token the
+/// service signs carries the low `s`, and the high form of any token is
+/// refused, so no token has a second spelling.
+#[tokio::test]
+async fn es256_signatures_are_low_s_and_the_high_twin_is_refused() {
+    use base64::Engine;
+    use p256::ecdsa::signature::Verifier;
+    use p256::ecdsa::{Signature, VerifyingKey};
+    use p256::pkcs8::DecodePublicKey;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    let key = new_key(JwtAlgorithm::ES256);
+    let app = spawn_app_with(|s| sign_with(s, JwtAlgorithm::ES256, &key, &[])).await;
+    let ada = app.signup_and_login(Role::User).await;
+    let mut tokens = vec![ada.access.clone(), ada.refresh.clone()];
+    for _ in 0..12 {
+        let pair: Value = app
+            .login(&ada.email, crate::helpers::PASSWORD)
+            .await
+            .json()
+            .await
+            .unwrap();
+        tokens.push(pair["access_token"].as_str().unwrap().to_owned());
+    }
+    let signature_of = |token: &str| {
+        let sig = token.rsplit('.').next().unwrap();
+        Signature::from_slice(&b64.decode(sig).unwrap()).unwrap()
+    };
+    for token in &tokens {
+        assert!(
+            signature_of(token).normalize_s().is_none(),
+            "a high-s signature"
+        );
+    }
+
+    let verifying = VerifyingKey::from_public_key_pem(&public(&key)).unwrap();
+    let high_twin = |token: &str| {
+        let (message, _) = token.rsplit_once('.').unwrap();
+        let (r, s) = signature_of(token).split_scalars();
+        let high = Signature::from_scalars(r, -*s).unwrap();
+        verifying
+            .verify(message.as_bytes(), &high)
+            .expect("the twin is a valid ECDSA signature");
+        format!("{message}.{}", b64.encode(high.to_bytes()))
+    };
+    let forged = high_twin(&ada.access);
+    assert_ne!(forged, ada.access);
+    assert_error(
+        app.me(&forged).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
+    assert_eq!(app.me(&ada.access).await.status(), StatusCode::OK);
+    let resp = app
+        .post_json(
+            "/refresh",
+            &serde_json::json!({ "refresh_token": high_twin(&ada.refresh) }),
+        )
+        .await;
+    assert_error(resp, StatusCode::UNAUTHORIZED, "invalid_grant").await;
+    // Refused before the database: the session is not treated as reused.
+    let resp = app
+        .post_json(
+            "/refresh",
+            &serde_json::json!({ "refresh_token": ada.refresh }),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+}
