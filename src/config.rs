@@ -99,6 +99,11 @@ pub struct ServerSettings {
     pub body_timeout_seconds: u64,
     /// Peers (addresses or CIDRs) whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<String>,
+    /// Where users reach the service (`https://auth.example.com`): every URL
+    /// it prints starts with it. Unset: the request's `Host`, and forwarding
+    /// headers only from a trusted proxy.
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -407,8 +412,25 @@ impl Settings {
         if self.mail.from.trim().is_empty() {
             self.mail.from = defaults.from;
         }
-        if self.mail.link_base_url.trim().is_empty() {
-            self.mail.link_base_url = defaults.link_base_url;
+        if self
+            .server
+            .public_url
+            .as_ref()
+            .is_some_and(|u| u.trim().is_empty())
+        {
+            self.server.public_url = None;
+        }
+        if let Some(url) = &mut self.server.public_url {
+            *url = url.trim().trim_end_matches('/').to_owned();
+        }
+        if self.mail.link_base_url.trim().is_empty()
+            || self.mail.link_base_url == defaults.link_base_url
+        {
+            // Unset: the reset page of the public URL, or the development default.
+            self.mail.link_base_url = match &self.server.public_url {
+                Some(base) => format!("{base}/password/reset"),
+                None => defaults.link_base_url,
+            };
         }
         no_empty_path(&mut self.mail.ca_file);
         if self
@@ -615,6 +637,19 @@ impl Settings {
                 "server.trusted_proxies entry {bad:?} is not an address or CIDR like 10.0.0.0/8 (APP__SERVER__TRUSTED_PROXIES, comma-separated)"
             ));
         }
+        if let Some(url) = &self.server.public_url {
+            if !is_base_url(url) {
+                return fail(format!(
+                    "server.public_url {url:?} must be a URL like https://auth.example.com (a path is allowed; no query, fragment or credentials) (APP__SERVER__PUBLIC_URL)"
+                ));
+            }
+            if self.env == AppEnv::Production && !is_public_https(url) {
+                return fail(
+                    "server.public_url must be an https:// URL your users can reach (not loopback) in production (APP__SERVER__PUBLIC_URL)"
+                        .into(),
+                );
+            }
+        }
         if self.rate_limit.ipv6_prefix > 128 {
             return fail(
                 "rate_limit.ipv6_prefix must be between 0 and 128 (APP__RATE_LIMIT__IPV6_PREFIX)"
@@ -815,6 +850,18 @@ fn clear_text_credentials_to(smtp_url: &str) -> Option<String> {
 
 /// `https://` to a host other than this machine: a link that works in
 /// someone else's mailbox.
+/// An http(s) URL with a host and nothing after its path.
+fn is_base_url(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|u| {
+        matches!(u.scheme(), "http" | "https")
+            && u.host_str().is_some()
+            && u.query().is_none()
+            && u.fragment().is_none()
+            && u.username().is_empty()
+            && u.password().is_none()
+    })
+}
+
 fn is_public_https(link: &str) -> bool {
     url::Url::parse(link).is_ok_and(|url| {
         url.scheme() == "https" && url.host_str().is_some_and(|h| !is_loopback_host(h))

@@ -81,9 +81,11 @@ pub struct ServerMetadata {
         headers(("Cache-Control" = String, description = "public, max-age=300 when jwt.issuer is a URL; no-store otherwise")))))]
 pub async fn metadata(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let issuer = state.keys.issuer.clone();
-    let (base, cache) = match issuer_url(&issuer) {
-        Some(base) => (base.to_owned(), KEYS_CACHE),
-        None => (super::client::origin(&req), "no-store"),
+    // A fixed base may be cached; one from the request's Host may not.
+    let (base, cache) = match (&state.settings.server.public_url, issuer_url(&issuer)) {
+        (Some(public), _) => (public.clone(), KEYS_CACHE),
+        (None, Some(base)) => (base.to_owned(), KEYS_CACHE),
+        (None, None) => (super::client::origin(&req), "no-store"),
     };
     HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, cache))

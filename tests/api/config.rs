@@ -165,7 +165,7 @@ fn variables_override_files_and_lists_are_comma_separated() {
 
 #[test]
 fn bad_values_are_refused_with_the_key_named() {
-    let cases: [(&[(&str, &str)], &str); 23] = [
+    let cases: [(&[(&str, &str)], &str); 25] = [
         (
             &[("APP__RATE_LIMIT__IPV6_PREFIX", "129")],
             "APP__RATE_LIMIT__IPV6_PREFIX",
@@ -241,6 +241,14 @@ fn bad_values_are_refused_with_the_key_named() {
         (
             &[("APP__AUTH__MFA_REQUIRED_ROLES", "admin,root")],
             "APP__AUTH__MFA_REQUIRED_ROLES",
+        ),
+        (
+            &[("APP__SERVER__PUBLIC_URL", "auth.example.com")],
+            "APP__SERVER__PUBLIC_URL",
+        ),
+        (
+            &[("APP__SERVER__PUBLIC_URL", "https://auth.example.com/?x=1")],
+            "APP__SERVER__PUBLIC_URL",
         ),
     ];
     for (vars, named) in cases {
@@ -339,4 +347,55 @@ fn recovery_is_off_in_production_until_smtp_is_set_and_bad_mail_settings_are_ref
         "smtp://127.0.0.1:2525?tls=opportunistic",
     )];
     assert!(load(&opportunistic).is_ok());
+}
+
+#[test]
+fn the_public_url_is_the_base_of_the_reset_link_unless_one_is_set() {
+    let s = load(&[("APP__SERVER__PUBLIC_URL", "https://auth.example.com/")]).unwrap();
+    assert_eq!(
+        s.server.public_url.as_deref(),
+        Some("https://auth.example.com")
+    );
+    assert_eq!(
+        s.mail.link_base_url,
+        "https://auth.example.com/password/reset"
+    );
+    let s = load(&[
+        ("APP__SERVER__PUBLIC_URL", "https://auth.example.com"),
+        ("APP__MAIL__LINK_BASE_URL", "https://app.example.com/reset"),
+    ])
+    .unwrap();
+    assert_eq!(s.mail.link_base_url, "https://app.example.com/reset");
+    let s = load(&[]).unwrap();
+    assert_eq!(s.server.public_url, None);
+    assert_eq!(s.mail.link_base_url, "http://127.0.0.1:8000/password/reset");
+}
+
+#[test]
+fn production_takes_only_a_public_https_public_url() {
+    for url in [
+        "http://auth.example.com",
+        "https://127.0.0.1:8443",
+        "https://localhost",
+    ] {
+        let err = load(&[
+            ("APP_ENV", "production"),
+            ("DATABASE_URL", "postgres://x/y"),
+            ("APP__JWT__SECRET", SECRET),
+            ("APP__SERVER__PUBLIC_URL", url),
+        ])
+        .unwrap_err();
+        assert!(err.contains("APP__SERVER__PUBLIC_URL"), "{url}: {err}");
+    }
+    let s = load(&[
+        ("APP_ENV", "production"),
+        ("DATABASE_URL", "postgres://x/y"),
+        ("APP__JWT__SECRET", SECRET),
+        ("APP__SERVER__PUBLIC_URL", "https://auth.example.com"),
+    ])
+    .unwrap();
+    assert_eq!(
+        s.server.public_url.as_deref(),
+        Some("https://auth.example.com")
+    );
 }

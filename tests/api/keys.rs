@@ -359,6 +359,25 @@ async fn the_server_metadata_believes_forwarding_headers_only_from_trusted_proxi
     let not_a_host = [("x-forwarded-host", "evil.example/path?x=1")];
     let answer = token_endpoint(&app, &not_a_host).await;
     assert!(!answer.as_str().unwrap().contains("evil"), "{answer}");
+
+    // With server.public_url, every URL starts with it, whatever the headers.
+    let app = spawn_app_with(|s| {
+        s.server.trusted_proxies = vec!["127.0.0.1".into()];
+        s.server.public_url = Some("https://auth.example.com/tg".into());
+    })
+    .await;
+    let resp = app.get("/.well-known/oauth-authorization-server").await;
+    assert_eq!(resp.headers()["cache-control"], "public, max-age=300");
+    let meta: Value = resp.json().await.unwrap();
+    assert_eq!(meta["token_endpoint"], "https://auth.example.com/tg/token");
+    assert_eq!(
+        meta["jwks_uri"],
+        "https://auth.example.com/tg/.well-known/jwks.json"
+    );
+    assert_eq!(
+        token_endpoint(&app, &proxied).await,
+        "https://auth.example.com/tg/token"
+    );
 }
 
 /// An ES256 signature (r, s) verifies as (r, n − s) too: every token the
