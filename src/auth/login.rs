@@ -6,7 +6,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::gate::Place;
-use super::{mfa, AppState};
+use super::mfa::{self, SecondFactor};
+use super::AppState;
 use crate::db::mfa::Proof;
 use crate::db::sessions::{NewSession, Session};
 use crate::db::users::{self, AccountKey, Attempt, User};
@@ -26,15 +27,6 @@ pub struct Client {
 const LOCKED: &str = "Too many failed logins for this account; try again later";
 const BAD_CODE: &str = "Invalid or already used one-time code";
 
-/// What the password grant offers beside the password (its `otp` or
-/// `recovery_code` field). Ignored for an account without a second factor.
-#[derive(Debug, Clone, Copy)]
-pub enum SecondFactor<'a> {
-    None,
-    Otp(&'a str),
-    RecoveryCode(&'a str),
-}
-
 /// The password grant: checks the credentials under the lockout and opens a
 /// session. Unknown emails verify against the dummy hash, in the same turn,
 /// so that both failures take the same time.
@@ -51,7 +43,7 @@ pub enum SecondFactor<'a> {
 pub async fn log_in(
     state: &AppState,
     (username, password): (&str, &str),
-    second: SecondFactor<'_>,
+    second: Option<SecondFactor<'_>>,
     client: &Client,
 ) -> Result<(User, Session), ApiError> {
     let place = state.hasher.place(client.key)?;
@@ -90,27 +82,20 @@ pub async fn log_in(
     drop(place);
     match user {
         Some(user) if matched && !user.disabled => {
+            // The factor offered is ignored for an account without one.
             let proof = match (user.totp(), second) {
                 (None, _) => None,
-                (Some(_), SecondFactor::None) => return Err(ApiError::MfaRequired),
-                (Some(secret), SecondFactor::Otp(code)) => {
-                    match mfa::check(secret, code, mfa::now()) {
-                        Some(step) => Some(Proof::Totp {
-                            secret: secret.to_vec(),
-                            step,
-                        }),
-                        None => return refuse_code(state, user.id, "wrong_code", client).await,
+                (Some(_), None) => return Err(ApiError::MfaRequired),
+                (Some(secret), Some(factor)) => match mfa::proof(secret, factor) {
+                    Some(proof) => Some(proof),
+                    None => {
+                        let reason = match factor {
+                            SecondFactor::Otp(_) => "wrong_code",
+                            SecondFactor::RecoveryCode(_) => "unknown_recovery_code",
+                        };
+                        return refuse_code(state, user.id, reason, client).await;
                     }
-                }
-                (Some(_), SecondFactor::RecoveryCode(code)) => {
-                    match mfa::recovery_code_digest(code) {
-                        Some(digest) => Some(Proof::RecoveryCode(digest)),
-                        None => {
-                            return refuse_code(state, user.id, "unknown_recovery_code", client)
-                                .await
-                        }
-                    }
-                }
+                },
             };
             let reason = match proof {
                 Some(Proof::RecoveryCode(_)) => "unknown_recovery_code",
@@ -145,13 +130,14 @@ pub async fn log_in(
 /// Checks user `id`'s current password under the same lockout as logins: a
 /// wrong one counts against the account; past the limit it is 429 (and the
 /// account's logins are locked too). On success returns the place, so that
-/// the new password can be hashed without queueing again.
+/// a new password can be hashed without queueing again, and the user's row
+/// as the check read it.
 pub async fn check_current_password(
     state: &AppState,
     id: i64,
     candidate: &str,
     client: &Client,
-) -> Result<Place, ApiError> {
+) -> Result<(Place, User), ApiError> {
     let place = state.hasher.place(client.key)?;
     let auth = &state.settings.auth;
     let (max, window) = (auth.max_failed_logins, auth.lockout_seconds);
@@ -186,7 +172,7 @@ pub async fn check_current_password(
     }
     // The change's own write clears the failures (`change_password_recorded`),
     // after the new hash: the place is not held while that write waits.
-    Ok(place)
+    Ok((place, user))
 }
 
 /// 429 while the account is locked, whatever the password (so a guess in a
@@ -222,16 +208,27 @@ async fn refuse_code<T>(
     reason: &'static str,
     client: &Client,
 ) -> Result<T, ApiError> {
+    let detail = json!({ "reason": reason, "route": "login" });
+    record_code_failure(state, user_id, detail, client).await?;
+    Err(ApiError::InvalidGrant(BAD_CODE))
+}
+
+/// Records `mfa_failed` for user `user_id` (never the code in `detail`).
+pub async fn record_code_failure(
+    state: &AppState,
+    user_id: i64,
+    detail: serde_json::Value,
+    client: &Client,
+) -> Result<(), ApiError> {
     let ip = client.ip.clone();
     db::run(&state.pool, move |conn| {
         audit::insert(
             conn,
             audit::NewEvent::by_self(audit::AuditKind::MfaFailed, user_id, ip.as_deref())
-                .with_detail(json!({ "reason": reason, "route": "login" })),
+                .with_detail(detail),
         )
     })
-    .await?;
-    Err(ApiError::InvalidGrant(BAD_CODE))
+    .await
 }
 
 /// Records `login_failed`: for an unknown email, actor and subject are null

@@ -5,6 +5,7 @@ use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
 use totp_rs::{Builder, Secret, Totp};
 
+use crate::db::mfa::Proof;
 use crate::error::{ApiError, Message};
 
 /// The issuer an authenticator app shows beside the account.
@@ -63,14 +64,34 @@ pub fn check(secret: &[u8], code: &str, now: u64) -> Option<i64> {
         .and_then(|step| i64::try_from(step).ok())
 }
 
+/// What a request offers as a second factor: the app's code or a recovery code.
+#[derive(Debug, Clone, Copy)]
+pub enum SecondFactor<'a> {
+    Otp(&'a str),
+    RecoveryCode(&'a str),
+}
+
+/// `factor` checked against `secret` now, as the proof to claim; `None` when
+/// it is wrong (whether it was used already is the claim's to say).
+pub fn proof(secret: &[u8], factor: SecondFactor) -> Option<Proof> {
+    match factor {
+        SecondFactor::Otp(code) => check(secret, code, now()).map(|step| Proof::Totp {
+            secret: secret.to_vec(),
+            step,
+        }),
+        SecondFactor::RecoveryCode(code) => recovery_code_digest(code).map(Proof::RecoveryCode),
+    }
+}
+
 /// The current Unix time in seconds, as TOTP counts it.
 pub fn now() -> u64 {
     chrono::Utc::now().timestamp().max(0) as u64
 }
 
-/// A new set of recovery codes, as shown to the user (`abcd-efgh-ijkm-npqr`).
-pub fn new_recovery_codes() -> Vec<String> {
-    (0..RECOVERY_CODES)
+/// A new set of recovery codes, as shown to the user (`abcd-efgh-ijkm-npqr`),
+/// and their digests, as stored.
+pub fn new_recovery_codes() -> (Vec<String>, Vec<Vec<u8>>) {
+    let codes: Vec<String> = (0..RECOVERY_CODES)
         .map(|_| {
             let mut bytes = [0u8; CODE_LETTERS];
             OsRng.fill_bytes(&mut bytes);
@@ -84,7 +105,16 @@ pub fn new_recovery_codes() -> Vec<String> {
                 .collect::<Vec<_>>()
                 .join("-")
         })
-        .collect()
+        .collect();
+    let digests = codes
+        .iter()
+        .map(|code| digest(&code.replace('-', "")))
+        .collect();
+    (codes, digests)
+}
+
+fn digest(letters: &str) -> Vec<u8> {
+    Sha256::digest(letters.as_bytes()).to_vec()
 }
 
 /// The digest stored for a recovery code, from the code as a user may type
@@ -98,7 +128,7 @@ pub fn recovery_code_digest(code: &str) -> Option<Vec<u8>> {
         .collect();
     let well_formed =
         letters.len() == CODE_LETTERS && letters.bytes().all(|b| CODE_ALPHABET.contains(&b));
-    well_formed.then(|| Sha256::digest(letters.as_bytes()).to_vec())
+    well_formed.then(|| digest(&letters))
 }
 
 #[cfg(test)]
@@ -146,11 +176,12 @@ mod tests {
 
     #[test]
     fn recovery_codes_read_back_however_typed() {
-        let codes = new_recovery_codes();
+        let (codes, digests) = new_recovery_codes();
         assert_eq!(codes.len(), RECOVERY_CODES);
-        for code in &codes {
+        for (code, stored) in codes.iter().zip(&digests) {
             assert_eq!(code.len(), 19, "{code}");
             let digest = recovery_code_digest(code).expect("well formed");
+            assert_eq!(&digest, stored);
             let typed = code.to_uppercase().replace('-', " ");
             assert_eq!(recovery_code_digest(&typed), Some(digest));
         }

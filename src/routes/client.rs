@@ -22,6 +22,15 @@ pub fn client_key(req: &HttpRequest) -> ClientKey {
     key_of(req, client_addr(req))
 }
 
+/// The caller for a password check that opens no session (a password change,
+/// the second factor's enrolment or removal): no user agent is recorded.
+pub fn checking(req: &HttpRequest) -> Client {
+    Client {
+        user_agent: None,
+        ..client(req)
+    }
+}
+
 /// Everything the login flow records and keys on (one walk of the proxies).
 pub fn client(req: &HttpRequest) -> Client {
     let addr = client_addr(req);

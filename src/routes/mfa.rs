@@ -6,9 +6,9 @@ use utoipa::ToSchema;
 use super::client::{self, client_ip};
 use super::doc::ErrorResponses;
 use super::json::JsonBody;
-use crate::auth::login::{self, Client};
-use crate::auth::{mfa, AppState, CurrentUser};
-use crate::db::mfa::Proof;
+use crate::auth::login;
+use crate::auth::mfa::{self, SecondFactor};
+use crate::auth::{AppState, CurrentUser};
 use crate::db::{self, users};
 use crate::error::{ApiError, ErrorBody};
 
@@ -51,11 +51,10 @@ pub async fn enrol(
     if user.user.mfa_enabled() {
         return Err(ApiError::Conflict(ALREADY_ENABLED.into()));
     }
-    let client = quiet_client(&req);
     let id = user.user.id;
-    let place =
-        login::check_current_password(&state, id, &body.into_inner().current_password, &client)
-            .await?;
+    let password = body.into_inner().current_password;
+    let (place, _) =
+        login::check_current_password(&state, id, &password, &client::checking(&req)).await?;
     drop(place);
     let secret = mfa::new_secret(&user.user.email)?;
     let bytes = secret.bytes.clone();
@@ -109,11 +108,7 @@ pub async fn confirm(
     };
     let step = mfa::check(&secret, &body.code, mfa::now())
         .ok_or_else(|| ApiError::field("code", BAD_CODE))?;
-    let codes = mfa::new_recovery_codes();
-    let digests = codes
-        .iter()
-        .filter_map(|c| mfa::recovery_code_digest(c))
-        .collect::<Vec<_>>();
+    let (codes, digests) = mfa::new_recovery_codes();
     let ip = client_ip(&req);
     let enabled = db::run(&state.pool, move |conn| {
         db::mfa::enable_recorded(conn, id, &secret, step, &digests, ip.as_deref())
@@ -153,21 +148,17 @@ pub async fn disable(
         return Err(ApiError::Conflict(NONE_ENABLED.into()));
     }
     let body = body.into_inner();
-    let client = quiet_client(&req);
+    let client = client::checking(&req);
     let id = user.user.id;
-    let place = login::check_current_password(&state, id, &body.current_password, &client).await?;
+    let (place, row) =
+        login::check_current_password(&state, id, &body.current_password, &client).await?;
     drop(place);
-    let row = db::run(&state.pool, move |conn| users::find(conn, id)).await?;
     let Some(secret) = row.totp() else {
         return Err(ApiError::Conflict(NONE_ENABLED.into()));
     };
-    let proof = match mfa::check(secret, &body.code, mfa::now()) {
-        Some(step) => Some(Proof::Totp {
-            secret: secret.to_vec(),
-            step,
-        }),
-        None => mfa::recovery_code_digest(&body.code).map(Proof::RecoveryCode),
-    };
+    // One field for both kinds: the app's code first, then a recovery code.
+    let proof = mfa::proof(secret, SecondFactor::Otp(&body.code))
+        .or_else(|| mfa::proof(secret, SecondFactor::RecoveryCode(&body.code)));
     let ip = client.ip.clone();
     let removed = match proof {
         Some(proof) => {
@@ -179,24 +170,9 @@ pub async fn disable(
         None => false,
     };
     if !removed {
-        let ip = client.ip;
-        db::run(&state.pool, move |conn| {
-            db::audit::insert(
-                conn,
-                db::audit::NewEvent::by_self(db::audit::AuditKind::MfaFailed, id, ip.as_deref())
-                    .with_detail(serde_json::json!({ "route": "mfa_disable" })),
-            )
-        })
-        .await?;
+        let detail = serde_json::json!({ "route": "mfa_disable" });
+        login::record_code_failure(&state, id, detail, &client).await?;
         return Err(ApiError::field("code", BAD_CODE));
     }
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// The caller as the lockout sees them; no user agent (no session is opened).
-fn quiet_client(req: &HttpRequest) -> Client {
-    Client {
-        user_agent: None,
-        ..client::client(req)
-    }
 }

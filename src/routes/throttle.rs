@@ -12,6 +12,7 @@ use actix_web::{web, HttpMessage, ResponseError};
 
 use super::client::client_key;
 use crate::auth::{AppState, CurrentUser};
+use crate::config::RateLimitSettings;
 use crate::db::{self, throttle};
 use crate::error::{ApiError, Message};
 
@@ -74,9 +75,6 @@ pub async fn throttle_writes(
 }
 
 async fn take_write(req: &ServiceRequest) -> Result<(), ApiError> {
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .ok_or_else(|| ApiError::internal(Message("AppState is not registered".into())))?;
     let user_id = req
         .extensions()
         .get::<CurrentUser>()
@@ -85,26 +83,30 @@ async fn take_write(req: &ServiceRequest) -> Result<(), ApiError> {
         .ok_or(ApiError::NotAuthenticated)?;
     // A prefix no client key has (those are addresses).
     let key = format!("writes:user:{user_id}");
-    let per_minute = state.settings.rate_limit.writes_per_minute;
-    let wait = db::run(&state.pool, move |conn| {
-        throttle::take(conn, &key, per_minute)
-    })
-    .await?;
-    match wait {
-        None => Ok(()),
-        Some(retry_after_seconds) => Err(ApiError::RateLimited {
-            retry_after_seconds,
-            detail: "Too many task writes from this account; try again later",
-        }),
-    }
+    let per_minute = |limits: &RateLimitSettings| limits.writes_per_minute;
+    let detail = "Too many task writes from this account; try again later";
+    take_from(req, key, per_minute, detail).await
 }
 
 async fn take(req: &ServiceRequest) -> Result<(), ApiError> {
+    let key = client_key(req.request()).to_string();
+    let per_minute = |limits: &RateLimitSettings| limits.auth_per_minute;
+    let detail = "Too many requests from this address; try again later";
+    take_from(req, key, per_minute, detail).await
+}
+
+/// Takes one request from `key`'s allowance (`per_minute` of the settings),
+/// or answers 429 `detail` with the wait as `Retry-After`.
+async fn take_from(
+    req: &ServiceRequest,
+    key: String,
+    per_minute: fn(&RateLimitSettings) -> u32,
+    detail: &'static str,
+) -> Result<(), ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::internal(Message("AppState is not registered".into())))?;
-    let key = client_key(req.request()).to_string();
-    let per_minute = state.settings.rate_limit.auth_per_minute;
+    let per_minute = per_minute(&state.settings.rate_limit);
     let wait = db::run(&state.pool, move |conn| {
         throttle::take(conn, &key, per_minute)
     })
@@ -113,7 +115,7 @@ async fn take(req: &ServiceRequest) -> Result<(), ApiError> {
         None => Ok(()),
         Some(retry_after_seconds) => Err(ApiError::RateLimited {
             retry_after_seconds,
-            detail: "Too many requests from this address; try again later",
+            detail,
         }),
     }
 }

@@ -8,7 +8,8 @@ use super::client::{self, client_ip};
 use super::form::FormFields;
 use super::json::JsonBody;
 use crate::auth::grant::{self, TokenPair};
-use crate::auth::login::{self, SecondFactor};
+use crate::auth::login;
+use crate::auth::mfa::SecondFactor;
 use crate::auth::AppState;
 use crate::error::{ApiError, ErrorBody};
 
@@ -134,9 +135,9 @@ async fn password_grant(
         }
     };
     let second = match (form.get("otp"), form.get("recovery_code")) {
-        (None, None) => SecondFactor::None,
-        (Some(otp), None) => SecondFactor::Otp(otp),
-        (None, Some(code)) => SecondFactor::RecoveryCode(code),
+        (None, None) => None,
+        (Some(otp), None) => Some(SecondFactor::Otp(otp)),
+        (None, Some(code)) => Some(SecondFactor::RecoveryCode(code)),
         (Some(_), Some(_)) => {
             let both = || Some("send otp or recovery_code, not both".to_owned());
             return Err(ApiError::invalid_fields([

@@ -7,7 +7,7 @@ use super::client::{self, client_ip, client_key};
 use super::doc::{self, ErrorResponses};
 use super::json::{double_option, JsonBody};
 use super::views::UserView;
-use crate::auth::login::{self, Client};
+use crate::auth::login;
 use crate::auth::password::new_password;
 use crate::auth::AppState;
 use crate::auth::CurrentUser;
@@ -120,13 +120,10 @@ pub async fn change_password(
     body: JsonBody<ChangePasswordBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let client = Client {
-        user_agent: None,
-        ..client::client(&req)
-    };
+    let client = client::checking(&req);
     // Checked first: a new password that breaks a rule costs no hash and no attempt.
     let password = new_password(body.new_password)?;
-    let place =
+    let (place, _) =
         login::check_current_password(&state, user.user.id, &body.current_password, &client)
             .await?;
     let hash = state.hasher.hash(&place, &password).await?;
