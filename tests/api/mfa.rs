@@ -526,3 +526,41 @@ async fn a_role_that_requires_a_second_factor_reaches_only_its_enrolment_until_t
     assert_eq!(app.logout(&other).await.status(), StatusCode::NO_CONTENT);
     app.assert_token_dead(&other.access).await;
 }
+
+#[tokio::test]
+async fn racing_confirmations_on_two_instances_enable_once() {
+    let a = spawn_app().await;
+    let b = spawn_on(a.settings.clone()).await;
+    let ada = a.signup_and_login(Role::User).await;
+    let body = json!({ "current_password": ada.password });
+    let enrolment: Value = a
+        .send_as(&ada, Method::POST, "/users/me/mfa/totp", Some(body))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let confirm = json!({ "code": code(enrolment["secret"].as_str().unwrap(), 0) });
+    let answers = at_once_on_two(&a, &b, 4, |_, base| {
+        a.client
+            .post(format!("{base}/users/me/mfa/totp/confirm"))
+            .bearer_auth(&ada.access)
+            .json(&confirm)
+    })
+    .await;
+    let statuses: Vec<_> = answers.iter().map(|r| r.status()).collect();
+    let enabled = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let conflicts = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CONFLICT)
+        .count();
+    assert_eq!((enabled, conflicts), (1, 3), "{statuses:?}");
+    assert_eq!(events(&a, "mfa_enabled"), 1);
+    assert_eq!(
+        a.count(&format!(
+            "SELECT count(*) FROM mfa_recovery_codes WHERE user_id = {}",
+            ada.id
+        )),
+        10,
+        "one set of recovery codes: the one shown"
+    );
+}
