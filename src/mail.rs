@@ -16,8 +16,9 @@ use tokio::sync::Notify;
 use url::Url;
 
 use crate::config::{smtp_tls_param, MailSettings};
-use crate::db::outbox::{self, Mail};
-use crate::db::{self, DbPool};
+use crate::db::outbox::{self, Mail, RESET_TOKEN_SLOT};
+use crate::db::{self, recovery, DbPool};
+use crate::domain::ResetToken;
 
 /// Mails claimed at once, and how long a claim keeps others off them.
 const BATCH: i64 = 10;
@@ -173,12 +174,17 @@ pub async fn deliver_outbox(pool: DbPool, mailer: Arc<Mailer>, wake: Arc<Notify>
     }
 }
 
-async fn deliver_one(pool: &DbPool, mailer: &Arc<Mailer>, mail: Mail) {
+async fn deliver_one(pool: &DbPool, mailer: &Arc<Mailer>, mut mail: Mail) {
     let (id, attempts) = (mail.id, mail.attempts);
-    let sender = mailer.clone();
-    let outcome = actix_web::web::block(move || sender.send(&mail))
-        .await
-        .unwrap_or_else(|e| Err((true, e.to_string())));
+    let outcome = match with_reset_token(pool, &mut mail).await {
+        Ok(()) => {
+            let sender = mailer.clone();
+            actix_web::web::block(move || sender.send(&mail))
+                .await
+                .unwrap_or_else(|e| Err((true, e.to_string())))
+        }
+        Err(refusal) => Err(refusal),
+    };
     let marked = match outcome {
         Ok(()) => db::run(pool, move |conn| outbox::mark_sent(conn, id)).await,
         Err((retry, error)) => {
@@ -202,4 +208,30 @@ async fn deliver_one(pool: &DbPool, mailer: &Arc<Mailer>, mail: Mail) {
         // worst, never lost.
         log::warn!("outbox: mail {id} could not be marked: {e}");
     }
+}
+
+/// A reset mail gets its token now, held only in memory until it is sent:
+/// each attempt makes a new one (the link of an attempt that failed dies).
+/// A reset that is no longer live is not mailed.
+async fn with_reset_token(pool: &DbPool, mail: &mut Mail) -> Result<(), (bool, String)> {
+    let Some(user_id) = mail.reset_for else {
+        return Ok(());
+    };
+    let ResetToken { token, hash } = ResetToken::generate();
+    let live = db::run(pool, move |conn| {
+        recovery::issue_token(conn, user_id, &hash)
+    })
+    .await
+    .map_err(|e| (true, format!("reset token: {e}")))?;
+    if !live {
+        return Err((
+            false,
+            "the reset is no longer live (spent, expired, outlived by a password change, or the account disabled)".into(),
+        ));
+    }
+    mail.body = mail
+        .body
+        .as_deref()
+        .map(|body| body.replace(RESET_TOKEN_SLOT, &token));
+    Ok(())
 }

@@ -3,32 +3,16 @@
 //! reset that spends the link's token.
 use std::time::{Duration, Instant};
 
-use rand_core::{OsRng, RngCore};
-use sha2::{Digest, Sha256};
-
 use super::AppState;
-use crate::db::outbox::NewMail;
+use crate::db::outbox::{NewMail, RESET_TOKEN_SLOT};
 use crate::db::recovery::{self, NewReset};
 use crate::db::{self, users};
-use crate::domain::{ClientKey, Email};
+use crate::domain::{parse_reset_token, ClientKey, Email};
 use crate::error::ApiError;
 
 /// Every request for a reset takes at least this long, so that the answer's
 /// timing does not tell whether the account exists.
 const FORGOT_MIN_DURATION: Duration = Duration::from_millis(150);
-
-/// A new token (what the link carries) and its SHA-256 (what is stored).
-fn new_token() -> (String, Vec<u8>) {
-    let mut bytes = [0u8; 32];
-    OsRng.fill_bytes(&mut bytes);
-    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let hash = token_hash(&token);
-    (token, hash)
-}
-
-fn token_hash(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
-}
 
 /// Who asks for a reset: the user (by email, unauthenticated) or an admin.
 pub enum Requester<'a> {
@@ -69,19 +53,20 @@ pub async fn request_by_email(
 }
 
 /// Records the reset and queues its email (one transaction); `false` when
-/// one was already sent within the interval.
+/// one was already sent within the interval. The token is made when the
+/// mail leaves (see `mail.rs`): nothing stored until then can reset the
+/// password.
 pub async fn request(
     state: &AppState,
     user_id: i64,
     email: &str,
     requester: Requester<'_>,
 ) -> Result<bool, ApiError> {
-    let (token, hash) = new_token();
     let settings = &state.settings;
     let mail = reset_mail(
+        user_id,
         email,
         &settings.mail.link_base_url,
-        &token,
         settings.recovery.token_ttl_seconds,
     );
     let (actor_id, ip) = match requester {
@@ -95,7 +80,6 @@ pub async fn request(
             conn,
             &NewReset {
                 user_id,
-                token_hash: &hash,
                 ttl_seconds: ttl,
                 min_interval_seconds: interval,
                 actor_id,
@@ -122,11 +106,7 @@ pub async fn reset(
     key: ClientKey,
 ) -> Result<(), ApiError> {
     let password = super::password::new_password(new_password)?;
-    // Tokens are 64 hex digits; anything else cannot be one (and is not hashed).
-    if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(ApiError::InvalidResetToken);
-    }
-    let hash = token_hash(&token.to_ascii_lowercase());
+    let hash = parse_reset_token(token).ok_or(ApiError::InvalidResetToken)?;
     // No bcrypt for a token that cannot work: a guesser costs one indexed read.
     let probe = hash.clone();
     if !db::run(&state.pool, move |conn| recovery::is_live(conn, &probe)).await? {
@@ -142,17 +122,19 @@ pub async fn reset(
 }
 
 /// The email: plain text, the link and how long it lasts. No personal data
-/// beyond the address it goes to.
-fn reset_mail(email: &str, link_base: &str, token: &str, ttl_seconds: u64) -> NewMail {
+/// beyond the address it goes to. The link's token is a slot filled when
+/// the mail is sent.
+fn reset_mail(user_id: i64, email: &str, link_base: &str, ttl_seconds: u64) -> NewMail {
     let separator = if link_base.contains('?') { '&' } else { '?' };
     let minutes = ttl_seconds.div_ceil(60);
     NewMail {
         recipient: email.to_owned(),
+        reset_for: Some(user_id),
         subject: "Reset your taskgate password".into(),
         body: format!(
             "Someone (hopefully you) asked to reset the password of this account.\n\n\
              Set a new password here within {minutes} minutes:\n\n\
-             {link_base}{separator}token={token}\n\n\
+             {link_base}{separator}token={RESET_TOKEN_SLOT}\n\n\
              The link works once. If you did not ask, ignore this email: your\n\
              password stays as it is.\n"
         ),

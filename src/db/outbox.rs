@@ -6,18 +6,27 @@ use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 
 use crate::error::ApiError;
 
+/// Where a reset mail's link carries its token: filled as the mail leaves,
+/// so no waiting row holds a token that works.
+pub const RESET_TOKEN_SLOT: &str = "{reset-token}";
+
 pub struct NewMail {
     pub recipient: String,
+    /// A reset mail: the user whose reset gets a token when it is sent.
+    pub reset_for: Option<i64>,
     pub subject: String,
     pub body: String,
 }
 
 pub fn insert(conn: &mut PgConnection, mail: &NewMail) -> Result<(), ApiError> {
-    diesel::sql_query("INSERT INTO outbox (recipient, subject, body) VALUES ($1, $2, $3)")
-        .bind::<Text, _>(&mail.recipient)
-        .bind::<Text, _>(&mail.subject)
-        .bind::<Text, _>(&mail.body)
-        .execute(conn)?;
+    diesel::sql_query(
+        "INSERT INTO outbox (recipient, reset_for, subject, body) VALUES ($1, $2, $3, $4)",
+    )
+    .bind::<Text, _>(&mail.recipient)
+    .bind::<Nullable<BigInt>, _>(mail.reset_for)
+    .bind::<Text, _>(&mail.subject)
+    .bind::<Text, _>(&mail.body)
+    .execute(conn)?;
     Ok(())
 }
 
@@ -40,6 +49,8 @@ pub struct Mail {
     pub id: i64,
     #[diesel(sql_type = Text)]
     pub recipient: String,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub reset_for: Option<i64>,
     #[diesel(sql_type = Text)]
     pub subject: String,
     #[diesel(sql_type = Nullable<Text>)]
@@ -64,14 +75,14 @@ pub fn claim(
                AND (claimed_until IS NULL OR claimed_until < now())
              ORDER BY id LIMIT $1
              FOR UPDATE SKIP LOCKED)
-         RETURNING id, recipient, subject, body, attempts",
+         RETURNING id, recipient, reset_for, subject, body, attempts",
     )
     .bind::<BigInt, _>(batch)
     .bind::<BigInt, _>(lease_seconds)
     .get_results(conn)?)
 }
 
-/// Delivered: the body, which may carry a reset link, is erased.
+/// Delivered: the body is erased.
 pub fn mark_sent(conn: &mut PgConnection, id: i64) -> Result<(), ApiError> {
     diesel::sql_query(
         "UPDATE outbox SET sent_at = now(), body = NULL, claimed_until = NULL, last_error = NULL WHERE id = $1",

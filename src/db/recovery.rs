@@ -9,10 +9,10 @@ use super::outbox::{self, NewMail};
 use super::sessions;
 use crate::error::ApiError;
 
-/// A reset to record: the token's hash only, never the token.
+/// A reset to record. Its token is made when the mail leaves
+/// (`issue_token`): until then the reset holds none.
 pub struct NewReset<'a> {
     pub user_id: i64,
-    pub token_hash: &'a [u8],
     pub ttl_seconds: i64,
     pub min_interval_seconds: i64,
     /// Who asked: `None` for the user themselves, else the admin.
@@ -29,8 +29,9 @@ struct UserId {
 /// Records a reset for `new.user_id` and queues `mail`, unless one was
 /// requested within the interval (then nothing is written and `false`
 /// returned). One conditional upsert decides, so concurrent requests on any
-/// number of instances queue one email per interval. The token is bound to
-/// the current password hash: any later password change kills it.
+/// number of instances queue one email per interval. The reset is bound to
+/// the current password hash: any later password change kills it. A new
+/// request kills the previous request's token.
 pub fn request_recorded(
     conn: &mut PgConnection,
     new: &NewReset,
@@ -39,18 +40,17 @@ pub fn request_recorded(
     conn.transaction(|conn| {
         let taken = diesel::sql_query(
             "INSERT INTO password_resets (user_id, token_hash, password_fingerprint, requested_at, expires_at)
-             SELECT id, $2, sha256(convert_to(password_hash, 'UTF8')), now(), now() + make_interval(secs => $3)
+             SELECT id, NULL, sha256(convert_to(password_hash, 'UTF8')), now(), now() + make_interval(secs => $2)
              FROM users WHERE id = $1 AND NOT disabled
              ON CONFLICT (user_id) DO UPDATE SET
                  token_hash = EXCLUDED.token_hash,
                  password_fingerprint = EXCLUDED.password_fingerprint,
                  requested_at = EXCLUDED.requested_at,
                  expires_at = EXCLUDED.expires_at
-             WHERE password_resets.requested_at <= now() - make_interval(secs => $4)
+             WHERE password_resets.requested_at <= now() - make_interval(secs => $3)
              RETURNING user_id",
         )
         .bind::<BigInt, _>(new.user_id)
-        .bind::<Bytea, _>(new.token_hash)
         .bind::<BigInt, _>(new.ttl_seconds)
         .bind::<BigInt, _>(new.min_interval_seconds)
         .get_results::<UserId>(conn)?;
@@ -109,6 +109,29 @@ pub fn reset_recorded(
         )?;
         Ok(Some(user_id))
     })
+}
+
+/// Gives `user_id`'s reset the token whose hash is `token_hash`, as its mail
+/// leaves; the previous token (a failed attempt's) dies. `false` when the
+/// reset is no longer live (spent, expired, outlived by a password change,
+/// account disabled): its mail should not go.
+pub fn issue_token(
+    conn: &mut PgConnection,
+    user_id: i64,
+    token_hash: &[u8],
+) -> Result<bool, ApiError> {
+    Ok(diesel::sql_query(
+        "UPDATE password_resets r SET token_hash = $2
+         FROM users u
+         WHERE r.user_id = $1 AND u.id = r.user_id AND NOT u.disabled AND r.expires_at > now()
+           AND r.password_fingerprint = sha256(convert_to(u.password_hash, 'UTF8'))
+         RETURNING r.user_id",
+    )
+    .bind::<BigInt, _>(user_id)
+    .bind::<Bytea, _>(token_hash)
+    .get_results::<UserId>(conn)?
+    .len()
+        == 1)
 }
 
 /// Whether `token_hash` names a live reset (a cheap check before hashing

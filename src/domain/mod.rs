@@ -5,6 +5,7 @@ mod email;
 mod full_name;
 pub mod password;
 mod proxies;
+mod reset_token;
 mod role;
 pub mod task;
 
@@ -14,5 +15,6 @@ pub use email::{Email, EMAIL_MAX};
 pub use full_name::{FullName, FULL_NAME_MAX};
 pub use password::Password;
 pub use proxies::TrustedProxies;
+pub use reset_token::{parse_reset_token, ResetToken};
 pub use role::Role;
 pub use task::TaskTitle;

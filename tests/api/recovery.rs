@@ -248,13 +248,55 @@ async fn mail_waits_in_the_outbox_while_smtp_is_down_and_leaves_when_it_is_back(
         app.count("SELECT count(*) FROM outbox WHERE sent_at IS NULL AND attempts >= 1 AND last_error IS NOT NULL"),
         1
     );
+    // What waits holds no token: the link gets one as it leaves.
+    assert_eq!(
+        app.count("SELECT count(*) FROM outbox WHERE body ~ '[0-9a-f]{64}'"),
+        0
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM outbox WHERE body LIKE '%?token=%'"),
+        1
+    );
     smtp.start_again();
     let messages = smtp.wait_for(1, DELIVERY).await;
     assert_eq!(recipient(&messages[0]), ada.email);
     assert_eq!(
-        app.count("SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL"),
+        app.count("SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL AND body IS NULL"),
         1
     );
+    // The link that arrived works (the failed attempts' tokens died with them).
+    let resp = app.reset(&reset_token(&messages[0]), NEW_PASSWORD).await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn a_reset_outlived_while_its_mail_waits_is_not_mailed() {
+    let mut smtp = SmtpServer::start();
+    smtp.stop();
+    let app = spawn_app_with(|s| mail_to(s, &smtp)).await;
+    let ada = app.signup_and_login(Role::User).await;
+    accepted(app.forgot(&ada.email).await).await;
+    // Remembered after all: the password changes while the mail waits.
+    let changed = app
+        .change_password(&ada, PASSWORD, "changed the usual way 55")
+        .await;
+    assert_eq!(changed.status(), StatusCode::NO_CONTENT);
+    smtp.start_again();
+    for _ in 0..200 {
+        if app.count("SELECT count(*) FROM outbox WHERE failed_at IS NOT NULL") == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM outbox WHERE failed_at IS NOT NULL AND sent_at IS NULL
+             AND body IS NULL AND last_error LIKE '%no longer live%'"
+        ),
+        1
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(smtp.messages().is_empty(), "a dead link is not mailed");
 }
 
 #[tokio::test]
