@@ -8,6 +8,7 @@ mod proxies;
 mod reset_token;
 mod role;
 pub mod task;
+pub mod text;
 
 pub use account::NewAccount;
 pub use client_key::ClientKey;

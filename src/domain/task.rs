@@ -1,6 +1,10 @@
 //! Task fields: `TaskTitle` (1..=200 characters after trimming), descriptions
-//! of at most 10,000 characters, and ISO due dates.
+//! of at most 10,000 characters, and ISO due dates. Neither holds control or
+//! bidirectional formatting characters (a description keeps its line breaks
+//! and tabs).
 use chrono::NaiveDate;
+
+use super::text::{check_characters, LINE_REFUSED, TEXT_REFUSED};
 
 pub const TITLE_MAX: usize = 200;
 pub const DESCRIPTION_MAX: usize = 10_000;
@@ -10,11 +14,11 @@ pub struct TaskTitle(String);
 
 impl TaskTitle {
     pub fn parse(raw: &str) -> Result<TaskTitle, String> {
+        check_characters("title", raw, LINE_REFUSED)?;
         let title = raw.trim();
         match title.chars().count() {
             0 => Err("title must not be empty".into()),
             n if n > TITLE_MAX => Err(format!("title must be at most {TITLE_MAX} characters")),
-            _ if title.contains('\0') => Err("title must not contain NUL characters".into()),
             _ => Ok(TaskTitle(title.to_owned())),
         }
     }
@@ -34,9 +38,8 @@ pub fn parse_description(raw: Option<String>) -> Result<Option<String>, String> 
         Some(d) if d.chars().count() > DESCRIPTION_MAX => Err(format!(
             "description must be at most {DESCRIPTION_MAX} characters"
         )),
-        // PostgreSQL text cannot hold NUL.
-        Some(d) if d.contains('\0') => Err("description must not contain NUL characters".into()),
-        other => Ok(other),
+        Some(d) => check_characters("description", &d, TEXT_REFUSED).map(|()| Some(d)),
+        None => Ok(None),
     }
 }
 

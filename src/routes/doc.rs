@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 
-use crate::domain::task::TITLE_MAX;
+use crate::domain::task::{DESCRIPTION_MAX, TITLE_MAX};
+use crate::domain::text::{LINE_REFUSED, TEXT_REFUSED};
 use crate::domain::FULL_NAME_MAX;
 
 /// The 401 every protected route may answer, for the OpenAPI description.
@@ -27,17 +28,34 @@ impl utoipa::IntoResponses for ErrorResponses {
     }
 }
 
-/// A task title (`TaskTitle`) or full name (`FullName`) holds no NUL:
-/// PostgreSQL text cannot.
-const NO_NUL: &str = r"^[^\x00]*$";
+/// `ranges` as the inside of an ECMA-262 character class (`\x00-\x1f...`),
+/// the same in its plain and `u` modes.
+fn ecma_class(ranges: &[(char, char)]) -> String {
+    let escape = |c: char| match c as u32 {
+        n @ 0..=0xff => format!("\\x{n:02x}"),
+        n => format!("\\u{n:04x}"),
+    };
+    ranges
+        .iter()
+        .map(|&(lo, hi)| match lo == hi {
+            true => escape(lo),
+            false => format!("{}-{}", escape(lo), escape(hi)),
+        })
+        .collect()
+}
 
-/// No NUL and not blank, read as ECMA-262 reads it (OpenAPI's dialect, the
-/// one client validators and the fuzzer use). Its `\s` is what `str::trim`
-/// strips but for U+0085, which it lacks, and U+FEFF, which it adds: both
-/// corrected here, so "blank" means the same to a client as to the server.
-/// U+2028/9 are left to `\s`: a generator that writes escapes as raw
-/// characters into a regex literal breaks on line separators.
-const NOT_BLANK: &str = r"^[^\x00]*([^\s\x00\x85]|\uFEFF)[^\x00]*$";
+/// No refused character (`text::LINE_REFUSED`) and not blank. With those
+/// characters gone, ECMA-262's `\s` is exactly Rust's whitespace (what
+/// `str::trim` strips), so "blank" reads the same to a client as to the
+/// server.
+fn line_not_blank() -> String {
+    format!(r"^(?!\s*$)[^{}]*$", ecma_class(LINE_REFUSED))
+}
+
+/// Nothing of `refused` anywhere.
+fn none_of(refused: &[(char, char)]) -> String {
+    format!("^[^{}]*$", ecma_class(refused))
+}
 
 /// A task's `title` as a request carries it (`TaskTitle::parse`), for
 /// `#[schema(schema_with = ...)]`. `maxLength` counts what is sent; the
@@ -47,10 +65,11 @@ pub fn task_title() -> Object {
         .schema_type(Type::String)
         .min_length(Some(1))
         .max_length(Some(TITLE_MAX))
-        .pattern(Some(NOT_BLANK))
+        .pattern(Some(line_not_blank()))
         .description(Some(format!(
             "Surrounding whitespace is trimmed; the trimmed title holds 1 to {TITLE_MAX} \
-             characters (not blank, no NUL)."
+             characters (not blank). No control characters, bidirectional formatting \
+             characters (U+202A-U+202E, U+2066-U+2069) or U+FEFF, padding included."
         )))
         .build()
 }
@@ -69,10 +88,12 @@ pub fn full_name() -> Object {
     ObjectBuilder::new()
         .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
         .max_length(Some(FULL_NAME_MAX))
-        .pattern(Some(NO_NUL))
+        .pattern(Some(none_of(LINE_REFUSED)))
         .description(Some(format!(
             "Surrounding whitespace is trimmed; the trimmed name holds at most \
-             {FULL_NAME_MAX} characters (no NUL); `null` or blank means no name."
+             {FULL_NAME_MAX} characters; `null` or blank means no name. No control \
+             characters, bidirectional formatting characters (U+202A-U+202E, \
+             U+2066-U+2069) or U+FEFF, padding included."
         )))
         .build()
 }
@@ -83,5 +104,20 @@ pub fn stored_full_name() -> Object {
         .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
         .min_length(Some(1))
         .max_length(Some(FULL_NAME_MAX))
+        .build()
+}
+
+/// A task's `description` as a request carries it (`parse_description`):
+/// kept verbatim, line breaks and tabs included.
+pub fn task_description() -> Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .max_length(Some(DESCRIPTION_MAX))
+        .pattern(Some(none_of(TEXT_REFUSED)))
+        .description(Some(
+            "Kept as sent. Tab, line feed and carriage return are the only control \
+             characters taken; no bidirectional formatting characters (U+202A-U+202E, \
+             U+2066-U+2069).",
+        ))
         .build()
 }

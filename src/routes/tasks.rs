@@ -24,7 +24,7 @@ use crate::error::{ApiError, ErrorBody};
 pub struct TaskBody {
     #[schema(schema_with = doc::task_title)]
     pub title: String,
-    #[schema(max_length = 10000, pattern = "^[^\\x00]*$")]
+    #[schema(schema_with = doc::task_description)]
     pub description: Option<String>,
     pub completed: Option<bool>,
     #[schema(value_type = Option<String>, format = Date)]
@@ -65,7 +65,7 @@ pub struct TaskPatch {
     #[schema(schema_with = doc::task_title)]
     pub title: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, max_length = 10000, pattern = "^[^\\x00]*$")]
+    #[schema(schema_with = doc::task_description)]
     pub description: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = bool)]

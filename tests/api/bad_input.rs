@@ -257,6 +257,138 @@ async fn nul_bytes_are_refused_or_harmless_never_a_500() {
     );
 }
 
+/// Text that displays other than it reads is refused wherever a user writes
+/// it (a title, a description, a name, on create and on change); emoji
+/// sequences and right-to-left text are taken; nothing refused is written.
+#[tokio::test]
+async fn bidirectional_overrides_and_controls_are_refused_and_emoji_sequences_taken() {
+    let app = spawn_app().await;
+    let admin = app.signup_and_login(Role::Admin).await;
+    let ada = app.signup_and_login(Role::User).await;
+    let send = |method: Method, path: &str, who: &TestUser, body: Value| {
+        app.request(method, path)
+            .bearer_auth(&who.access)
+            .json(&body)
+            .send()
+    };
+    let made = send(Method::POST, "/tasks", &ada, json!({"title": "invoice"}))
+        .await
+        .unwrap();
+    assert_eq!(made.status(), StatusCode::CREATED);
+    let task = format!("/tasks/{}", made.json::<Value>().await.unwrap()["id"]);
+    let refused = [
+        (
+            Method::POST,
+            "/tasks",
+            json!({"title": "evil\u{202e}fdp.exe"}),
+            "title",
+            "U+202E",
+        ),
+        (
+            Method::POST,
+            "/tasks",
+            json!({"title": "\u{2067}x"}),
+            "title",
+            "U+2067",
+        ),
+        (
+            Method::POST,
+            "/tasks",
+            json!({"title": "\tpadded"}),
+            "title",
+            "U+0009",
+        ),
+        (
+            Method::POST,
+            "/tasks",
+            json!({"title": "ok", "description": "\u{1b}[31mred"}),
+            "description",
+            "U+001B",
+        ),
+        (
+            Method::PUT,
+            task.as_str(),
+            json!({"title": "ok", "description": "a\u{202d}b"}),
+            "description",
+            "U+202D",
+        ),
+        (
+            Method::PATCH,
+            task.as_str(),
+            json!({"title": "a\u{85}b"}),
+            "title",
+            "U+0085",
+        ),
+        (
+            Method::PATCH,
+            "/users/me",
+            json!({"full_name": "Ada\u{202e}"}),
+            "full_name",
+            "U+202E",
+        ),
+        (
+            Method::PATCH,
+            "/users/me",
+            json!({"full_name": "Ada\nLovelace"}),
+            "full_name",
+            "U+000A",
+        ),
+    ];
+    for (method, path, body, field, named) in refused {
+        let resp = send(method.clone(), path, &ada, body.clone())
+            .await
+            .unwrap();
+        let error = assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
+        let said = error["fields"][field].as_str().unwrap_or_default();
+        assert!(said.contains(named), "{method} {path} {body}: {error}");
+    }
+    let resp = app
+        .post_json(
+            "/users/signup",
+            &json!({"email": "rtl@example.com", "password": PASSWORD, "full_name": "\u{2066}Eve"}),
+        )
+        .await;
+    assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
+    let resp = send(
+        Method::POST,
+        "/admin/users",
+        &admin,
+        json!({"email": "rtl@example.com", "password": PASSWORD, "role": "user", "full_name": "Eve\u{7}"}),
+    )
+    .await
+    .unwrap();
+    assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
+    assert_eq!(
+        app.count("SELECT count(*) FROM tasks WHERE title <> 'invoice' OR description IS NOT NULL"),
+        0
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM users WHERE email = 'rtl@example.com' OR full_name IS NOT NULL AND full_name LIKE 'Ada%'"),
+        0
+    );
+
+    // Taken: a family emoji (joined by U+200D), Arabic with a right-to-left
+    // mark, a description with line breaks and a tab.
+    let family = "\u{1f468}\u{200d}\u{1f469}\u{200d}\u{1f467}";
+    let body = json!({"title": format!("{family} مرحبا\u{200f}"), "description": "one\r\n\ttwo"});
+    let resp = send(Method::POST, "/tasks", &ada, body.clone())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let stored: Value = resp.json().await.unwrap();
+    assert_eq!(stored["title"], body["title"]);
+    assert_eq!(stored["description"], body["description"]);
+    let resp = send(
+        Method::PATCH,
+        "/users/me",
+        &ada,
+        json!({"full_name": family}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
 #[tokio::test]
 async fn a_nul_inside_a_password_is_part_of_it_not_its_end() {
     let app = spawn_app().await;

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+use taskgate::domain::task::parse_description;
 use taskgate::domain::{FullName, Role, TaskTitle};
 
 use crate::helpers::spawn_app;
@@ -300,8 +301,9 @@ impl<'a> StringRule<'a> {
 /// texts around 200 characters. The one difference is padding: `maxLength`
 /// counts what is sent, so the document refuses a padded text the server
 /// trims and takes; it never allows one the server refuses. And over HTTP a
-/// title of U+0085 alone (whitespace to Rust, not to ECMA-262's `\s`) is
-/// refused, one of U+FEFF alone (the other way round) is taken.
+/// title of U+0085 alone (whitespace to Rust, not to ECMA-262's `\s`) or of
+/// U+FEFF alone (the other way round) is refused as a refused character, not
+/// as blank.
 #[tokio::test]
 async fn trimmed_text_schemas_state_their_lengths_and_agree_with_the_server() {
     let app = spawn_app().await;
@@ -314,11 +316,14 @@ async fn trimmed_text_schemas_state_their_lengths_and_agree_with_the_server() {
         .await;
     assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let body: Value = resp.json().await.unwrap();
-    assert_eq!(body["fields"]["title"], "title must not be empty");
+    assert_eq!(
+        body["fields"]["title"],
+        "title must not contain control or bidirectional formatting characters (U+0085)"
+    );
     let resp = app
         .create_task(&user, serde_json::json!({"title": "\u{FEFF}"}))
         .await;
-    assert_eq!(resp.status(), StatusCode::CREATED);
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let title = |t: &str| TaskTitle::parse(t).is_ok();
     let full_name = |t: &str| FullName::parse(Some(t.to_owned())).is_ok();
     type Rule<'a> = &'a dyn Fn(&str) -> bool;
@@ -366,6 +371,23 @@ async fn trimmed_text_schemas_state_their_lengths_and_agree_with_the_server() {
                 // Padded, and taken once trimmed: allowed while it fits as sent.
                 assert_eq!(allowed, text.chars().count() <= 200, "{at} of {text:?}");
             }
+        }
+    }
+    // A description is kept as sent: the document and the server agree on
+    // every text, line breaks and tabs taken.
+    for body in ["TaskBody", "TaskPatch"] {
+        let at = format!("{body}.description");
+        let rule = StringRule::new(
+            &doc["components"]["schemas"][body]["properties"]["description"],
+            &at,
+        );
+        assert!(!rule.patterns.is_empty(), "{at} has a pattern");
+        let singles = (0..=0xFFFF_u32)
+            .filter_map(char::from_u32)
+            .map(String::from);
+        for text in singles.chain(samples.iter().cloned()) {
+            let taken = parse_description(Some(text.clone())).is_ok();
+            assert_eq!(rule.allows(&text), taken, "{at} of {text:?}");
         }
     }
 }
