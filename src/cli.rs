@@ -114,6 +114,7 @@ pub fn run(cli: Cli) -> CliResult {
         return generate_key(algorithm.into());
     }
     let settings = Settings::load()?;
+    crate::logging::use_format(settings.log.format);
     if settings.uses_fake_secret() {
         log::warn!(
             "jwt.secret is not set: using the development placeholder; set APP__JWT__SECRET"

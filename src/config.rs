@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::domain::Role;
+use crate::logging::LogFormat;
 
 /// A built-in signing secret so that development runs without set-up.
 /// Production refuses it, as it refuses any secret shorter than 32 bytes.
@@ -80,6 +81,16 @@ pub struct Settings {
     pub mail: MailSettings,
     #[serde(default)]
     pub recovery: RecoverySettings,
+    #[serde(default)]
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// `text` (default) or `json`: one event per line either way.
+    #[serde(default)]
+    pub format: LogFormat,
 }
 
 fn default_env() -> AppEnv {

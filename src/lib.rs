@@ -5,6 +5,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod logging;
 pub mod mail;
 pub mod routes;
 pub mod startup;

@@ -5,7 +5,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = taskgate::cli::Cli::parse();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    taskgate::logging::init();
     match taskgate::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -7,7 +7,7 @@ use tokio::sync::Notify;
 
 use actix_cors::Cors;
 use actix_web::dev::Server;
-use actix_web::middleware::{from_fn, Condition, Logger};
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 
 use crate::auth::jwt::Keys;
@@ -37,9 +37,6 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 const PRUNE_BATCH: i64 = 1000;
 /// A throttle window is full again a minute after its client's last request.
 const PRUNE_THROTTLE_EVERY: Duration = Duration::from_secs(60);
-
-/// Method and path only: the query string and headers (Authorization) never reach the log.
-const ACCESS_LOG_FORMAT: &str = r#"%a "%{method}xi %U" %s %b %Dms"#;
 
 impl Application {
     /// Binds the listener (port 0 picks a free one) and builds the server.
@@ -88,20 +85,14 @@ impl Application {
             mail_waiting: mail_waiting.clone(),
         });
         let origins = state.settings.cors.allowed_origins.clone();
-        let access_log =
-            log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info);
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(cors(&origins))
                 .wrap(routes::refusals::json_refusals())
-                // No access log at all when RUST_LOG leaves it out: not even its per-request bookkeeping.
-                .wrap(Condition::new(
-                    access_log,
-                    Logger::new(ACCESS_LOG_FORMAT)
-                        .custom_request_replace("method", |req| req.method().to_string()),
-                ))
                 .wrap(from_fn(routes::body::body_deadline))
                 .wrap(from_fn(routes::private::private_answers))
+                // Outermost: every answer, refusals included, carries its id.
+                .wrap(from_fn(routes::request_log::request_log))
                 .app_data(state.clone())
                 .app_data(routes::body::BodyTimeout(body_timeout))
                 .configure(|cfg| routes::configure_extractors(cfg, body_limit))
@@ -186,10 +177,12 @@ fn cors(origins: &[String]) -> Cors {
             header::CONTENT_TYPE,
             header::ACCEPT,
             header::HeaderName::from_static("idempotency-key"),
+            routes::request_log::X_REQUEST_ID,
         ])
         .expose_headers([
             header::HeaderName::from_static("x-total-count"),
             header::HeaderName::from_static("idempotent-replayed"),
+            routes::request_log::X_REQUEST_ID,
             header::LOCATION,
             header::RETRY_AFTER,
             header::WWW_AUTHENTICATE,

@@ -128,13 +128,14 @@ pub fn report_lock_once(
              UPDATE users SET lock_reported = true
              WHERE id = $1 AND locked_until > now() AND NOT lock_reported
              RETURNING id)
-         INSERT INTO audit_events (kind, actor_id, subject_id, ip, detail)
-         SELECT $2, id, id, $3, $4 FROM claimed",
+         INSERT INTO audit_events (kind, actor_id, subject_id, ip, detail, request_id)
+         SELECT $2, id, id, $3, $4, $5 FROM claimed",
     )
     .bind::<BigInt, _>(id)
     .bind::<Text, _>(event.kind.as_str())
     .bind::<Nullable<Text>, _>(event.ip)
     .bind::<Jsonb, _>(&event.detail)
+    .bind::<Nullable<Text>, _>(crate::logging::current_request().as_deref())
     .execute(conn)?;
     Ok(written == 1)
 }

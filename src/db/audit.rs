@@ -75,6 +75,7 @@ pub struct AuditEvent {
     pub ip: Option<String>,
     pub detail: Value,
     pub at: DateTime<Utc>,
+    pub request_id: Option<String>,
 }
 
 /// One event to record. `detail` must never hold a password or a token.
@@ -110,7 +111,10 @@ impl<'a> NewEvent<'a> {
     }
 }
 
+/// Records `event`, with the id of the request being served (the log's
+/// context: every event written while serving a request names it).
 pub fn insert(conn: &mut PgConnection, event: NewEvent) -> Result<(), ApiError> {
+    let request_id = crate::logging::current_request();
     diesel::insert_into(audit_events::table)
         .values((
             audit_events::kind.eq(event.kind.as_str()),
@@ -118,6 +122,7 @@ pub fn insert(conn: &mut PgConnection, event: NewEvent) -> Result<(), ApiError> 
             audit_events::subject_id.eq(event.subject_id),
             audit_events::ip.eq(event.ip),
             audit_events::detail.eq(event.detail),
+            audit_events::request_id.eq(request_id.as_deref()),
         ))
         .execute(conn)?;
     Ok(())

@@ -181,7 +181,8 @@ where
     let (done, result) = tokio::sync::oneshot::channel();
     let deadline = Instant::now() + pool.wait;
     let connections = pool.connections.clone();
-    let job: Job = Box::new(move || {
+    // On the database thread, log lines and audit events still name the request.
+    let job: Job = Box::new(crate::logging::in_request_of_caller(move || {
         // Its request was dropped (the client went away, or it was answered
         // 503): nothing to answer, and a write nobody will hear of is better
         // not made.
@@ -199,7 +200,7 @@ where
         };
         // The request may have gone meanwhile; nobody is left to tell.
         let _ = done.send(outcome);
-    });
+    }));
     match pool.jobs.try_send(job) {
         Ok(()) => {}
         // As many queries wait as may: answered now rather than queued behind them.

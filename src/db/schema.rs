@@ -9,6 +9,7 @@ diesel::table! {
         ip -> Nullable<Text>,
         detail -> Jsonb,
         at -> Timestamptz,
+        request_id -> Nullable<Text>,
     }
 }
 

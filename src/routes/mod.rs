@@ -15,6 +15,7 @@ pub mod query;
 pub mod recovery;
 pub mod refusals;
 pub mod reports;
+pub mod request_log;
 pub mod sessions;
 pub mod tasks;
 pub mod throttle;

@@ -449,6 +449,7 @@ async fn the_audit_log_lists_events_newest_first_by_kind() {
             "id",
             "ip",
             "kind",
+            "request_id",
             "subject_email",
             "subject_id"
         ]

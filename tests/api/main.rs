@@ -23,6 +23,7 @@ mod login;
 mod mail_tls;
 mod mfa;
 mod migrations;
+mod observability;
 mod openapi;
 mod quotas;
 mod recovery;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::helpers::{serve, sigterm, Served, TestDatabase, PASSWORD};
 
 /// Stops a server with SIGTERM and returns everything it logged.
-fn stop_and_read_log(served: &mut Served) -> String {
+pub(crate) fn stop_and_read_log(served: &mut Served) -> String {
     sigterm(&served.child);
     let mut log = String::new();
     served
@@ -90,10 +90,16 @@ async fn request_logs_carry_method_path_status_and_latency_but_never_secrets() {
 
     let line = log
         .lines()
-        .find(|l| l.contains("\"GET /users/me\" 200"))
+        .find(|l| l.contains("\"GET /users/me\" method=GET route=/users/me status=200 "))
         .unwrap_or_else(|| panic!("{log}"));
-    assert!(line.contains("127.0.0.1") && line.ends_with("ms"), "{line}");
-    assert!(log.contains("\"POST /token\" 200"), "{log}");
+    assert!(
+        line.contains("127.0.0.1") && line.contains(" duration_ms=") && line.contains(" user_id="),
+        "{line}"
+    );
+    assert!(
+        log.contains("\"POST /token\" method=POST route=/token status=200"),
+        "{log}"
+    );
     assert!(!log.contains(&token), "the token reached the log");
     assert!(
         !log.contains(&token[..40]),

@@ -33,6 +33,9 @@ pub struct AuditEventView {
     #[serde(serialize_with = "rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub at: DateTime<Utc>,
+    /// The request that wrote it (its `X-Request-Id`, given or made); null
+    /// for the command line's events.
+    pub request_id: Option<String>,
 }
 
 impl From<NamedEvent> for AuditEventView {
@@ -47,6 +50,7 @@ impl From<NamedEvent> for AuditEventView {
             subject_email: named.subject_email,
             ip: e.ip,
             detail: e.detail,
+            request_id: e.request_id,
             at: e.at,
         }
     }
