@@ -31,7 +31,7 @@ COPY --from=build /app/target/release/taskgate /usr/local/bin/taskgate
 COPY config config
 ENV APP_ENV=production \
     APP_CONFIG_DIR=/app/config \
-    RUST_LOG=info,taskgate::access=warn
+    RUST_LOG=info
 USER 10001
 EXPOSE 8000
 # bash's /dev/tcp keeps curl out of the image; the port is the one the

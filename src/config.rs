@@ -106,6 +106,9 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     /// Worker threads; unset means one per core.
     pub workers: Option<usize>,
+    /// A second listener on `host` serving `GET /metrics` (Prometheus); unset: none.
+    #[serde(default)]
+    pub metrics_port: Option<u16>,
     /// A body that has not fully arrived after this long is answered 408.
     pub body_timeout_seconds: u64,
     /// Peers (addresses or CIDRs) whose `X-Forwarded-For` names the client.
@@ -577,6 +580,17 @@ impl Settings {
             return fail(
                 "server.workers must be at least 1; unset means one per core \
                  (APP__SERVER__WORKERS)"
+                    .into(),
+            );
+        }
+        if self
+            .server
+            .metrics_port
+            .is_some_and(|p| p != 0 && p == self.server.port)
+        {
+            return fail(
+                "server.metrics_port must differ from server.port: metrics are not served to API \
+                 clients (APP__SERVER__METRICS_PORT)"
                     .into(),
             );
         }

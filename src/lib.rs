@@ -7,6 +7,7 @@ pub mod domain;
 pub mod error;
 pub mod logging;
 pub mod mail;
+pub mod metrics;
 pub mod routes;
 pub mod startup;
 pub mod threads;

@@ -6,11 +6,11 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use log::kv::{Key, Value, VisitSource};
 use serde::Deserialize;
-use serde_json::{Map, Value as Json};
 
 /// A request's id as it travels with its work.
 pub type RequestId = Arc<str>;
@@ -35,11 +35,77 @@ pub enum LogFormat {
 
 /// Starts logging (`RUST_LOG`, default `info`) in text until `use_format`
 /// says otherwise: configuration is read after the logger starts, so that
-/// its own errors are logged.
+/// its own errors are logged. Lines go to stderr through `Batches`.
 pub fn init() {
+    let batches = Batches::start();
+    let _ = FLUSH.set(batches.clone());
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .format(write_line)
+        .target(env_logger::Target::Pipe(Box::new(batches)))
         .init();
+}
+
+/// Writes what is waiting now (before the process exits).
+pub fn flush() {
+    if let Some(batches) = FLUSH.get() {
+        batches.write_out();
+    }
+}
+
+static FLUSH: OnceLock<Batches> = OnceLock::new();
+
+/// Log lines gathered and written to stderr by one thread every
+/// `BATCH_EVERY`: one write(2) for many lines, where a line each cost a
+/// request's worth of CPU in system calls at full load. A line waits at most
+/// that long; past `BATCH_MAX` bytes waiting (stderr blocked), the writing
+/// thread writes them itself: slower, never lost.
+#[derive(Clone)]
+struct Batches(Arc<Mutex<Vec<u8>>>);
+
+const BATCH_EVERY: Duration = Duration::from_millis(20);
+const BATCH_MAX: usize = 1 << 20;
+
+impl Batches {
+    fn start() -> Batches {
+        let batches = Batches(Arc::new(Mutex::new(Vec::with_capacity(64 * 1024))));
+        let writer = batches.clone();
+        let _ = std::thread::Builder::new()
+            .name("log-writer".into())
+            .spawn(move || loop {
+                std::thread::sleep(BATCH_EVERY);
+                writer.write_out();
+            });
+        batches
+    }
+
+    fn write_out(&self) {
+        let waiting = {
+            let mut buffer = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            if buffer.is_empty() {
+                return;
+            }
+            std::mem::take(&mut *buffer)
+        };
+        let _ = std::io::stderr().lock().write_all(&waiting);
+    }
+}
+
+impl Write for Batches {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let full = {
+            let mut buffer = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            buffer.extend_from_slice(bytes);
+            buffer.len() > BATCH_MAX
+        };
+        if full {
+            self.write_out();
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 pub fn use_format(format: LogFormat) {
@@ -73,44 +139,62 @@ pub fn in_request_of_caller<T>(job: impl FnOnce() -> T) -> impl FnOnce() -> T {
 
 fn write_line(buf: &mut env_logger::fmt::Formatter, record: &log::Record) -> std::io::Result<()> {
     let request = current_request();
-    let mut fields = Fields::default();
-    let _ = record.key_values().visit(&mut fields);
-    let message = record.args().to_string();
+    let timestamp = buf.timestamp_millis();
     if JSON.load(Ordering::Relaxed) {
-        let mut line = Map::new();
-        line.insert(
-            "timestamp".into(),
-            buf.timestamp_millis().to_string().into(),
-        );
-        line.insert("level".into(), record.level().as_str().into());
-        line.insert("target".into(), record.target().into());
-        line.insert("message".into(), message.into());
+        // Written as it goes (no map built per line); serde_json escapes
+        // every control character, so an event is one line.
+        write!(
+            buf,
+            "{{\"timestamp\":\"{timestamp}\",\"level\":\"{}\",\"target\":",
+            record.level()
+        )?;
+        json_text(buf, record.target())?;
+        buf.write_all(b",\"message\":")?;
+        json_text(buf, record.args())?;
         if let Some(id) = request {
-            line.insert("request_id".into(), Json::from(&*id));
+            buf.write_all(b",\"request_id\":")?;
+            json_text(buf, &id)?;
         }
-        line.extend(fields.0);
-        // serde_json escapes every control character: one line per event.
-        writeln!(buf, "{}", Json::Object(line))
+        let mut fields = JsonFields {
+            buf,
+            result: Ok(()),
+        };
+        let _ = record.key_values().visit(&mut fields);
+        fields.result?;
+        buf.write_all(b"}\n")
     } else {
         write!(
             buf,
-            "[{} {:<5} {}] ",
-            buf.timestamp_millis(),
+            "[{timestamp} {:<5} {}] ",
             record.level(),
             record.target()
         )?;
         if let Some(id) = request {
             write!(buf, "request_id={id} ")?;
         }
-        write!(buf, "{}", one_line(&message))?;
-        for (key, value) in fields.0 {
-            match value {
-                Json::String(s) => write!(buf, " {key}={}", one_line(&s))?,
-                other => write!(buf, " {key}={other}")?,
-            }
+        match record.args().as_str() {
+            Some(message) => write!(buf, "{}", one_line(message))?,
+            None => write!(buf, "{}", one_line(&record.args().to_string()))?,
         }
+        let mut fields = TextFields {
+            buf,
+            result: Ok(()),
+        };
+        let _ = record.key_values().visit(&mut fields);
+        fields.result?;
         writeln!(buf)
     }
+}
+
+/// `text` as a JSON string, escaped as it is written.
+fn json_text(
+    buf: &mut impl Write,
+    text: &(impl std::fmt::Display + ?Sized),
+) -> std::io::Result<()> {
+    use serde::Serializer;
+    serde_json::Serializer::new(buf)
+        .collect_str(text)
+        .map_err(std::io::Error::other)
 }
 
 /// A message as one line: line breaks (libpq's errors hold several) and
@@ -131,24 +215,53 @@ fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
         .into()
 }
 
-/// A record's key-values in their order, numbers and booleans kept as such.
-#[derive(Default)]
-struct Fields(Vec<(String, Json)>);
+/// A record's key-values as JSON members: numbers and booleans as such.
+struct JsonFields<'a, W: Write> {
+    buf: &'a mut W,
+    result: std::io::Result<()>,
+}
 
-impl<'kvs> VisitSource<'kvs> for Fields {
+impl<'kvs, W: Write> VisitSource<'kvs> for JsonFields<'_, W> {
     fn visit_pair(&mut self, key: Key<'kvs>, value: Value<'kvs>) -> Result<(), log::kv::Error> {
-        let json = if let Some(n) = value.to_u64() {
-            Json::from(n)
-        } else if let Some(n) = value.to_i64() {
-            Json::from(n)
-        } else if let Some(b) = value.to_bool() {
-            Json::from(b)
-        } else if let Some(f) = value.to_f64() {
-            Json::from(f)
-        } else {
-            Json::from(value.to_string())
+        let buf = &mut *self.buf;
+        let written = (|| {
+            buf.write_all(b",")?;
+            json_text(buf, key.as_str())?;
+            buf.write_all(b":")?;
+            if let Some(n) = value.to_u64() {
+                write!(buf, "{n}")
+            } else if let Some(n) = value.to_i64() {
+                write!(buf, "{n}")
+            } else if let Some(b) = value.to_bool() {
+                write!(buf, "{b}")
+            } else if let Some(f) = value.to_f64().filter(|f| f.is_finite()) {
+                write!(buf, "{f}")
+            } else {
+                json_text(buf, &value)
+            }
+        })();
+        if written.is_err() {
+            self.result = written;
+        }
+        Ok(())
+    }
+}
+
+/// A record's key-values as ` key=value`, each on the same line.
+struct TextFields<'a, W: Write> {
+    buf: &'a mut W,
+    result: std::io::Result<()>,
+}
+
+impl<'kvs, W: Write> VisitSource<'kvs> for TextFields<'_, W> {
+    fn visit_pair(&mut self, key: Key<'kvs>, value: Value<'kvs>) -> Result<(), log::kv::Error> {
+        let written = match value.to_borrowed_str() {
+            Some(text) => write!(self.buf, " {key}={}", one_line(text)),
+            None => write!(self.buf, " {key}={}", one_line(&value.to_string())),
         };
-        self.0.push((key.as_str().to_owned(), json));
+        if written.is_err() {
+            self.result = written;
+        }
         Ok(())
     }
 }

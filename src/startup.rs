@@ -18,11 +18,14 @@ use crate::db::{self, DbPool, QueryCounter};
 use crate::domain::TrustedProxies;
 use crate::error::ApiError;
 use crate::mail::{self, Mailer};
+use crate::metrics::Metrics;
 use crate::routes;
 
 pub struct Application {
     port: u16,
     server: Server,
+    /// The metrics listener's port and server, when `server.metrics_port` is set.
+    metrics_server: Option<(u16, Server)>,
     pool: DbPool,
     queries: QueryCounter,
     hasher: PasswordHasher,
@@ -61,13 +64,22 @@ impl Application {
             },
             queries.clone(),
         );
-        let hasher = PasswordHasher::new(&settings.auth).map_err(std::io::Error::other)?;
+        let metrics = Metrics::new();
+        let pool = pool.with_queue_wait(metrics.db_queue_wait.clone());
+        let hasher = PasswordHasher::new(&settings.auth)
+            .map_err(std::io::Error::other)?
+            .with_metrics(metrics.clone());
         let proxies = TrustedProxies::parse(&settings.server.trusted_proxies).ok_or_else(|| {
             std::io::Error::other("server.trusted_proxies holds an entry that is not an address")
         })?;
         let body_timeout = Duration::from_secs(settings.server.body_timeout_seconds);
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
         let port = listener.local_addr()?.port();
+        let metrics_listener = settings
+            .server
+            .metrics_port
+            .map(|port| TcpListener::bind((settings.server.host.as_str(), port)))
+            .transpose()?;
         let body_limit = settings.server.body_limit_bytes;
         let retention_days = settings.audit.retention_days;
         let workers = settings.server.workers;
@@ -83,7 +95,11 @@ impl Application {
             hasher,
             proxies,
             mail_waiting: mail_waiting.clone(),
+            metrics,
         });
+        let metrics_server = metrics_listener
+            .map(|listener| serve_metrics(listener, state.clone()))
+            .transpose()?;
         let origins = state.settings.cors.allowed_origins.clone();
         let mut server = HttpServer::new(move || {
             App::new()
@@ -111,6 +127,7 @@ impl Application {
         Ok(Application {
             port,
             server: server.run(),
+            metrics_server,
             pool,
             queries,
             hasher: state_hasher,
@@ -122,6 +139,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The metrics listener's port, when there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_server.as_ref().map(|(port, _)| *port)
     }
 
     /// Statements sent to the database so far (round trips).
@@ -149,7 +171,15 @@ impl Application {
         let sender = self
             .mailer
             .map(|mailer| tokio::spawn(mail::deliver_outbox(self.pool, mailer, self.mail_waiting)));
+        let metrics = self.metrics_server.map(|(_, server)| {
+            let handle = server.handle();
+            (handle, actix_web::rt::spawn(server))
+        });
         let result = self.server.await;
+        if let Some((handle, running)) = metrics {
+            handle.stop(true).await;
+            let _ = running.await;
+        }
         pruner.abort();
         throttle_pruner.abort();
         if let Some(sender) = sender {
@@ -157,6 +187,25 @@ impl Application {
         }
         result
     }
+}
+
+/// The metrics listener: `GET /metrics` and nothing else, one worker.
+fn serve_metrics(
+    listener: TcpListener,
+    state: web::Data<AppState>,
+) -> std::io::Result<(u16, Server)> {
+    let port = listener.local_addr()?.port();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .route("/metrics", web::get().to(routes::metrics::metrics))
+            .default_service(web::to(routes::not_found))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    Ok((port, server))
 }
 
 /// CORS for the admin dashboards of `cors.allowed_origins`: bearer tokens (no

@@ -147,6 +147,14 @@ impl Gate {
         self.0 .0.hashes.load(Ordering::Relaxed)
     }
 
+    /// Hashes running, and places given that wait for their turn.
+    pub fn in_flight(&self) -> usize {
+        let lines = lock(&self.0 .0.lines);
+        lines.running
+            + lines.follow_ups.len()
+            + lines.clients.values().map(|l| l.waiting).sum::<usize>()
+    }
+
     /// Whether `key` would be given a place now, reserving nothing: lets a
     /// request that would be refused anyway be answered before its body is
     /// read or the database asked.

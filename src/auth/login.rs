@@ -42,6 +42,25 @@ const BAD_CODE: &str = "Invalid or already used one-time code";
 /// its place back at once.
 pub async fn log_in(
     state: &AppState,
+    credentials: (&str, &str),
+    second: Option<SecondFactor<'_>>,
+    client: &Client,
+) -> Result<(User, Session), ApiError> {
+    let result = attempt(state, credentials, second, client).await;
+    state.metrics.login(match &result {
+        Ok(_) => "success",
+        Err(ApiError::InvalidGrant(_)) => "bad_credentials",
+        Err(ApiError::MfaRequired) => "mfa_required",
+        Err(ApiError::RateLimited { detail, .. }) if *detail == LOCKED => "locked",
+        Err(ApiError::RateLimited { .. } | ApiError::Overloaded { .. }) => "refused",
+        Err(ApiError::AccountDisabled) => "disabled",
+        Err(_) => "error",
+    });
+    result
+}
+
+async fn attempt(
+    state: &AppState,
     (username, password): (&str, &str),
     second: Option<SecondFactor<'_>>,
     client: &Client,

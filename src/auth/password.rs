@@ -8,6 +8,7 @@ use crate::config::AuthSettings;
 use crate::domain::password::MAX_BYTES;
 use crate::domain::{ClientKey, Password};
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 
 /// Hashes and verifies passwords on `auth.hash_concurrency` threads of their
 /// own (bcrypt never occupies the threads that run Diesel), each client's
@@ -21,6 +22,7 @@ pub struct PasswordHasher {
     gate: Gate,
     /// Verified against when the email is unknown, so that both failures cost the same.
     dummy_hash: Arc<str>,
+    metrics: Option<Metrics>,
 }
 
 /// How long a refusal before the body waits before it is sent (see
@@ -43,7 +45,19 @@ impl PasswordHasher {
             cost: auth.bcrypt_cost,
             gate,
             dummy_hash: dummy_hash.into(),
+            metrics: None,
         })
+    }
+
+    /// Counts the gate's admissions in `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Hashes running, and places given that wait for their turn.
+    pub fn in_flight(&self) -> usize {
+        self.gate.in_flight()
     }
 
     /// Hashes run so far (for tests and metrics).
@@ -68,7 +82,15 @@ impl PasswordHasher {
     /// A place in `key`'s line, taken once the request is whole and allowed;
     /// refused at once (429 or 503, with `Retry-After`) when it would wait too long.
     pub fn place(&self, key: ClientKey) -> Result<Place, ApiError> {
-        self.gate.place(key)
+        let place = self.gate.place(key);
+        if let Some(metrics) = &self.metrics {
+            metrics.hash_admission(match &place {
+                Ok(_) => "admitted",
+                Err(ApiError::RateLimited { .. }) => "client_busy",
+                Err(_) => "overloaded",
+            });
+        }
+        place
     }
 
     /// Hashes a new password in a place of its own.

@@ -8,6 +8,7 @@ use super::password::PasswordHasher;
 use crate::config::Settings;
 use crate::db::DbPool;
 use crate::domain::TrustedProxies;
+use crate::metrics::Metrics;
 
 pub struct AppState {
     pub pool: DbPool,
@@ -17,4 +18,5 @@ pub struct AppState {
     pub proxies: TrustedProxies,
     /// Notified when a mail is queued, so the outbox sender leaves at once.
     pub mail_waiting: Arc<tokio::sync::Notify>,
+    pub metrics: Metrics,
 }

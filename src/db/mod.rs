@@ -62,6 +62,8 @@ pub struct DbPool {
     connections: Connections,
     jobs: mpsc::SyncSender<Job>,
     wait: Duration,
+    /// Where the time a job waits for a thread and a connection is observed.
+    queue_wait: Option<prometheus::Histogram>,
 }
 
 /// How the pool is sized and bounded (from `database.*`).
@@ -105,6 +107,24 @@ pub fn build_pool(url: &str, options: PoolOptions, counter: QueryCounter) -> DbP
         connections,
         jobs,
         wait: options.wait,
+        queue_wait: None,
+    }
+}
+
+impl DbPool {
+    /// Observes each job's wait for a thread and a connection in `histogram`.
+    pub fn with_queue_wait(mut self, histogram: prometheus::Histogram) -> DbPool {
+        self.queue_wait = Some(histogram);
+        self
+    }
+
+    /// Connections open now: (idle, in use).
+    pub fn connection_counts(&self) -> (u32, u32) {
+        let state = self.connections.state();
+        (
+            state.idle_connections,
+            state.connections - state.idle_connections,
+        )
     }
 }
 
@@ -181,6 +201,7 @@ where
     let (done, result) = tokio::sync::oneshot::channel();
     let deadline = Instant::now() + pool.wait;
     let connections = pool.connections.clone();
+    let (queue_wait, submitted) = (pool.queue_wait.clone(), Instant::now());
     // On the database thread, log lines and audit events still name the request.
     let job: Job = Box::new(crate::logging::in_request_of_caller(move || {
         // Its request was dropped (the client went away, or it was answered
@@ -196,7 +217,12 @@ where
             connections
                 .get_timeout(left)
                 .map_err(ApiError::from)
-                .and_then(|mut conn| f(&mut conn))
+                .and_then(|mut conn| {
+                    if let Some(histogram) = &queue_wait {
+                        histogram.observe(submitted.elapsed().as_secs_f64());
+                    }
+                    f(&mut conn)
+                })
         };
         // The request may have gone meanwhile; nobody is left to tell.
         let _ = done.send(outcome);

@@ -30,6 +30,20 @@ pub fn insert(conn: &mut PgConnection, mail: &NewMail) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Mails waiting to be sent (not sent, not given up).
+pub fn pending(conn: &mut PgConnection) -> Result<i64, ApiError> {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let count: Count = diesel::sql_query(
+        "SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL",
+    )
+    .get_result(conn)?;
+    Ok(count.n)
+}
+
 /// Deletes up to `batch` mails sent or given up on more than 7 days ago;
 /// returns how many (none while another instance is deleting).
 pub fn prune(conn: &mut PgConnection, batch: i64) -> Result<usize, ApiError> {

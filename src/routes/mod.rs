@@ -6,6 +6,7 @@ pub mod doc;
 pub mod form;
 pub mod health;
 pub mod json;
+pub mod metrics;
 pub mod mfa;
 pub mod openapi;
 pub mod pages;

@@ -2,17 +2,18 @@
 //! letters, digits, `-`, `_` or `.`, else a new UUID. The id is echoed on
 //! the answer, carried by every log line written while serving it (and by
 //! its audit events), and the request ends with one access line: method,
-//! route template, status, duration and the user when one signed in.
+//! route template, status, duration and the user when one signed in; and is
+//! counted in the metrics (`http_requests_total`, its duration's histogram).
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::HttpMessage;
+use actix_web::{web, HttpMessage};
 
-use crate::auth::CurrentUser;
+use crate::auth::{AppState, CurrentUser};
 use crate::logging::{self, RequestId};
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -46,19 +47,30 @@ pub async fn request_log(
         if let Some(header) = header {
             res.headers_mut().insert(X_REQUEST_ID, header);
         }
+        let elapsed = started.elapsed();
+        let route = res
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".into());
+        if let Some(state) = res.request().app_data::<web::Data<AppState>>() {
+            let method = res.request().method().as_str();
+            let status = res.status();
+            state
+                .metrics
+                .request(method, &route, status.as_str(), elapsed.as_secs_f64());
+        }
         if log::log_enabled!(target: ACCESS, log::Level::Info) {
-            access_line(&res, started);
+            access_line(&res, &route, elapsed);
         }
         Ok(res)
     })
     .await
 }
 
-fn access_line<B>(res: &ServiceResponse<B>, started: Instant) {
+fn access_line<B>(res: &ServiceResponse<B>, route: &str, elapsed: Duration) {
     let req = res.request();
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
     let status = res.status().as_u16();
-    let duration_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1000.0;
+    let duration_ms = (elapsed.as_secs_f64() * 1e6).round() / 1000.0;
     let peer = req
         .peer_addr()
         .map(|a| a.ip().to_string())
@@ -69,12 +81,12 @@ fn access_line<B>(res: &ServiceResponse<B>, started: Instant) {
     match user_id {
         Some(user_id) => log::info!(
             target: ACCESS,
-            method, route = route.as_str(), status, duration_ms, user_id;
+            method, route, status, duration_ms, user_id;
             "{peer} \"{method} {path}\""
         ),
         None => log::info!(
             target: ACCESS,
-            method, route = route.as_str(), status, duration_ms;
+            method, route, status, duration_ms;
             "{peer} \"{method} {path}\""
         ),
     }

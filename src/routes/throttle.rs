@@ -24,7 +24,19 @@ pub async fn throttle_auth(
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     match take(&req).await {
         Ok(()) => Ok(next.call(req).await?.map_into_left_body()),
-        Err(e) => Ok(req.into_response(e.error_response()).map_into_right_body()),
+        Err(e) => {
+            count_refused_login(&req);
+            Ok(req.into_response(e.error_response()).map_into_right_body())
+        }
+    }
+}
+
+/// A login answered before it was tried still counts, as `refused`.
+fn count_refused_login(req: &ServiceRequest) {
+    if matches!(req.path(), "/token" | "/login") {
+        if let Some(state) = req.app_data::<web::Data<AppState>>() {
+            state.metrics.login("refused");
+        }
     }
 }
 
@@ -42,13 +54,18 @@ pub async fn refuse_when_lines_are_full(
     let hasher = (req.method() == Method::POST)
         .then(|| req.app_data::<web::Data<AppState>>())
         .flatten()
-        .map(|state| state.hasher.clone());
-    let Some(hasher) = hasher else {
+        .map(|state| (state.hasher.clone(), state.metrics.clone()));
+    let Some((hasher, metrics)) = hasher else {
         return Ok(next.call(req).await?.map_into_left_body());
     };
     match hasher.check(&client_key(req.request())) {
         Ok(()) => Ok(next.call(req).await?.map_into_left_body()),
         Err(refusal) => {
+            metrics.hash_admission(match refusal {
+                ApiError::RateLimited { .. } => "client_busy",
+                _ => "overloaded",
+            });
+            count_refused_login(&req);
             let refusal = hasher.refuse(refusal).await;
             Ok(req
                 .into_response(refusal.error_response())

@@ -165,7 +165,7 @@ fn variables_override_files_and_lists_are_comma_separated() {
 
 #[test]
 fn bad_values_are_refused_with_the_key_named() {
-    let cases: [(&[(&str, &str)], &str); 25] = [
+    let cases: [(&[(&str, &str)], &str); 27] = [
         (
             &[("APP__RATE_LIMIT__IPV6_PREFIX", "129")],
             "APP__RATE_LIMIT__IPV6_PREFIX",
@@ -186,6 +186,14 @@ fn bad_values_are_refused_with_the_key_named() {
         ),
         // `serve` used to panic on it after check-config passed.
         (&[("APP__SERVER__WORKERS", "0")], "APP__SERVER__WORKERS"),
+        (
+            &[
+                ("APP__SERVER__PORT", "8000"),
+                ("APP__SERVER__METRICS_PORT", "8000"),
+            ],
+            "APP__SERVER__METRICS_PORT",
+        ),
+        (&[("APP__LOG__FORMAT", "xml")], "log.format"),
         (
             &[("APP__AUDIT__RETENTION_DAYS", "0")],
             "APP__AUDIT__RETENTION_DAYS",

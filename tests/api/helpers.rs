@@ -240,6 +240,8 @@ pub struct TestApp {
     pub queries: taskgate::db::QueryCounter,
     /// Its password hasher, to count the hashes it ran.
     pub hasher: taskgate::auth::password::PasswordHasher,
+    /// `http://127.0.0.1:<server.metrics_port>` when it listens for metrics.
+    pub metrics_address: Option<String>,
 }
 
 /// The real application on a fresh, migrated database.
@@ -267,12 +269,19 @@ pub async fn spawn_on(settings: Settings) -> TestApp {
         actix_web::rt::System::new().block_on(async move {
             let app = Application::build(app_settings).expect("application builds");
             ready_tx
-                .send((app.port(), app.handle(), app.query_counter(), app.hasher()))
+                .send((
+                    app.port(),
+                    app.metrics_port(),
+                    app.handle(),
+                    app.query_counter(),
+                    app.hasher(),
+                ))
                 .expect("test waits for the port");
             let _ = app.run_until_stopped().await;
         })
     });
-    let (port, handle, queries, hasher) = ready_rx.recv().expect("application started");
+    let (port, metrics_port, handle, queries, hasher) =
+        ready_rx.recv().expect("application started");
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         client: reqwest::Client::builder()
@@ -287,6 +296,7 @@ pub async fn spawn_on(settings: Settings) -> TestApp {
         server: Some((handle, thread)),
         queries,
         hasher,
+        metrics_address: metrics_port.map(|port| format!("http://127.0.0.1:{port}")),
     }
 }
 

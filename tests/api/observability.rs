@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use taskgate::domain::Role;
 
-use crate::helpers::{serve, spawn_app, Served, PASSWORD};
+use crate::helpers::{serve, spawn_app, spawn_app_with, Served, TestApp, PASSWORD};
 use crate::serve::stop_and_read_log;
 
 fn echoed(resp: &reqwest::Response) -> String {
@@ -268,4 +268,119 @@ async fn text_logs_name_the_request_on_one_line_each() {
         logs.lines().all(|l| l.starts_with('[')),
         "one event per line: {logs}"
     );
+}
+
+/// The metrics listener's text, and one series' value in it.
+async fn scrape(app: &TestApp) -> String {
+    let address = app.metrics_address.as_ref().expect("a metrics listener");
+    let resp = app
+        .client
+        .get(format!("{address}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let kind = resp.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(kind.starts_with("text/plain; version=0.0.4"), "{kind}");
+    resp.text().await.unwrap()
+}
+
+fn value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn metrics_are_served_on_their_own_port_and_count_what_happens() {
+    let app = spawn_app_with(|s| {
+        s.server.metrics_port = Some(0);
+        s.auth.max_failed_logins = 2;
+    })
+    .await;
+    assert_eq!(app.get("/metrics").await.status(), StatusCode::NOT_FOUND);
+
+    let ada = app.signup_and_login(Role::User).await;
+    let task: Value = app
+        .create_task(&ada, json!({"title": "counted"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let resp = app
+            .get_with(&format!("/tasks/{}", task["id"]), &ada.access)
+            .await;
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+    // Two wrong passwords, then the account is locked.
+    for expected in [401, 401, 429] {
+        let resp = app.login(&ada.email, "not the password").await;
+        assert_eq!(resp.status().as_u16(), expected);
+    }
+
+    let text = scrape(&app).await;
+    let get_task = r#"{method="GET",route="/tasks/{id}",status="200"}"#;
+    assert_eq!(value(&text, &format!("http_requests_total{get_task}")), 2.0);
+    assert_eq!(
+        value(
+            &text,
+            r#"http_request_duration_seconds_count{route="/tasks/{id}"}"#
+        ),
+        2.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"http_requests_total{method="POST",route="/tasks",status="201"}"#
+        ),
+        1.0
+    );
+    let raw_id = format!("/tasks/{}\"", task["id"]);
+    assert!(!text.contains(&raw_id), "a raw id as a label:\n{text}");
+    assert_eq!(
+        value(&text, r#"taskgate_logins_total{outcome="success"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(&text, r#"taskgate_logins_total{outcome="bad_credentials"}"#),
+        2.0
+    );
+    assert_eq!(
+        value(&text, r#"taskgate_logins_total{outcome="locked"}"#),
+        1.0
+    );
+    // The signup's hash and the three verifications; the locked one hashed nothing
+    // but had its place.
+    assert!(
+        value(
+            &text,
+            r#"taskgate_hash_admissions_total{result="admitted"}"#
+        ) >= 4.0
+    );
+    assert_eq!(value(&text, "taskgate_hash_in_flight"), 0.0);
+    assert!(value(&text, r#"taskgate_db_pool_connections{state="idle"}"#) >= 1.0);
+    assert_eq!(
+        value(&text, r#"taskgate_db_pool_connections{state="in_use"}"#),
+        0.0
+    );
+    assert!(value(&text, "taskgate_db_queue_wait_seconds_count") >= 5.0);
+    assert_eq!(value(&text, "taskgate_outbox_pending"), 0.0);
+
+    // A scrape is not a request of the API: it counts in none of them.
+    let again = scrape(&app).await;
+    assert_eq!(
+        value(&again, &format!("http_requests_total{get_task}")),
+        2.0
+    );
+    assert!(!again.contains(r#"route="/metrics""#), "{again}");
+}
+
+#[tokio::test]
+async fn without_a_metrics_port_nothing_serves_metrics() {
+    let app = spawn_app().await;
+    assert!(app.metrics_address.is_none());
+    assert_eq!(app.get("/metrics").await.status(), StatusCode::NOT_FOUND);
 }
