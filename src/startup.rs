@@ -64,11 +64,16 @@ impl Application {
             },
             queries.clone(),
         );
-        let metrics = Metrics::new();
-        let pool = pool.with_queue_wait(metrics.db_queue_wait.clone());
-        let hasher = PasswordHasher::new(&settings.auth)
-            .map_err(std::io::Error::other)?
-            .with_metrics(metrics.clone());
+        // Counted only when someone can read them.
+        let metrics = settings.server.metrics_port.map(|_| Metrics::new());
+        let (mut pool, mut hasher) = (
+            pool,
+            PasswordHasher::new(&settings.auth).map_err(std::io::Error::other)?,
+        );
+        if let Some(metrics) = &metrics {
+            pool = pool.with_queue_wait(metrics.db_queue_wait.clone());
+            hasher = hasher.with_metrics(metrics.clone());
+        }
         let proxies = TrustedProxies::parse(&settings.server.trusted_proxies).ok_or_else(|| {
             std::io::Error::other("server.trusted_proxies holds an entry that is not an address")
         })?;

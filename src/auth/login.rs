@@ -47,7 +47,10 @@ pub async fn log_in(
     client: &Client,
 ) -> Result<(User, Session), ApiError> {
     let result = attempt(state, credentials, second, client).await;
-    state.metrics.login(match &result {
+    let Some(metrics) = &state.metrics else {
+        return result;
+    };
+    metrics.login(match &result {
         Ok(_) => "success",
         Err(ApiError::InvalidGrant(_)) => "bad_credentials",
         Err(ApiError::MfaRequired) => "mfa_required",

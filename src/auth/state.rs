@@ -18,5 +18,6 @@ pub struct AppState {
     pub proxies: TrustedProxies,
     /// Notified when a mail is queued, so the outbox sender leaves at once.
     pub mail_waiting: Arc<tokio::sync::Notify>,
-    pub metrics: Metrics,
+    /// Counted only when `server.metrics_port` is set: no cost otherwise.
+    pub metrics: Option<Metrics>,
 }

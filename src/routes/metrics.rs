@@ -8,7 +8,9 @@ use crate::db::{self, outbox};
 use crate::error::ApiError;
 
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let metrics = &state.metrics;
+    let Some(metrics) = &state.metrics else {
+        return Err(ApiError::NotFound);
+    };
     let (idle, in_use) = state.pool.connection_counts();
     metrics
         .pool_connections

@@ -52,12 +52,11 @@ pub async fn request_log(
             .request()
             .match_pattern()
             .unwrap_or_else(|| "unmatched".into());
-        if let Some(state) = res.request().app_data::<web::Data<AppState>>() {
+        let state = res.request().app_data::<web::Data<AppState>>();
+        if let Some(metrics) = state.and_then(|s| s.metrics.as_ref()) {
             let method = res.request().method().as_str();
             let status = res.status();
-            state
-                .metrics
-                .request(method, &route, status.as_str(), elapsed.as_secs_f64());
+            metrics.request(method, &route, status.as_str(), elapsed.as_secs_f64());
         }
         if log::log_enabled!(target: ACCESS, log::Level::Info) {
             access_line(&res, &route, elapsed);

@@ -34,8 +34,9 @@ pub async fn throttle_auth(
 /// A login answered before it was tried still counts, as `refused`.
 fn count_refused_login(req: &ServiceRequest) {
     if matches!(req.path(), "/token" | "/login") {
-        if let Some(state) = req.app_data::<web::Data<AppState>>() {
-            state.metrics.login("refused");
+        let state = req.app_data::<web::Data<AppState>>();
+        if let Some(metrics) = state.and_then(|s| s.metrics.as_ref()) {
+            metrics.login("refused");
         }
     }
 }
@@ -61,10 +62,12 @@ pub async fn refuse_when_lines_are_full(
     match hasher.check(&client_key(req.request())) {
         Ok(()) => Ok(next.call(req).await?.map_into_left_body()),
         Err(refusal) => {
-            metrics.hash_admission(match refusal {
-                ApiError::RateLimited { .. } => "client_busy",
-                _ => "overloaded",
-            });
+            if let Some(metrics) = metrics {
+                metrics.hash_admission(match refusal {
+                    ApiError::RateLimited { .. } => "client_busy",
+                    _ => "overloaded",
+                });
+            }
             count_refused_login(&req);
             let refusal = hasher.refuse(refusal).await;
             Ok(req
