@@ -21,6 +21,50 @@ diesel::table! {
 }
 
 diesel::table! {
+    idempotency_keys (user_id, key) {
+        user_id -> Int8,
+        key -> Text,
+        fingerprint -> Text,
+        task -> Nullable<Jsonb>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    mfa_recovery_codes (user_id, code_hash) {
+        user_id -> Int8,
+        code_hash -> Bytea,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> Int8,
+        recipient -> Text,
+        subject -> Text,
+        body -> Nullable<Text>,
+        created_at -> Timestamptz,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        claimed_until -> Nullable<Timestamptz>,
+        sent_at -> Nullable<Timestamptz>,
+        failed_at -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+        reset_for -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
+    password_resets (user_id) {
+        user_id -> Int8,
+        token_hash -> Nullable<Bytea>,
+        password_fingerprint -> Bytea,
+        requested_at -> Timestamptz,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     sessions (id) {
         id -> Uuid,
         user_id -> Int8,
@@ -72,21 +116,20 @@ diesel::table! {
     }
 }
 
-diesel::table! {
-    mfa_recovery_codes (user_id, code_hash) {
-        user_id -> Int8,
-        code_hash -> Bytea,
-    }
-}
-
+diesel::joinable!(idempotency_keys -> users (user_id));
 diesel::joinable!(mfa_recovery_codes -> users (user_id));
+diesel::joinable!(outbox -> users (reset_for));
+diesel::joinable!(password_resets -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(tasks -> users (owner_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     auth_throttle,
+    idempotency_keys,
     mfa_recovery_codes,
+    outbox,
+    password_resets,
     sessions,
     tasks,
     users,

@@ -549,8 +549,10 @@ impl TestApp {
             uuid::Uuid::new_v4().simple()
         );
         let resp = self.signup(&email, PASSWORD).await;
-        assert_eq!(resp.status(), StatusCode::CREATED, "signup");
-        let id = resp.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+        let status = resp.status();
+        let body = resp.json::<Value>().await.unwrap_or_default();
+        assert_eq!(status, StatusCode::CREATED, "signup: {body}");
+        let id = body["id"].as_i64().unwrap();
         if role != Role::User {
             self.set_role(id, role);
         }
