@@ -168,7 +168,12 @@ fn connect(
     let started = Instant::now();
     loop {
         match PgConnection::establish(settings.database.url.expose()) {
-            Ok(conn) => return Ok(conn),
+            Ok(mut conn) => {
+                if settings.database.transaction_pooler {
+                    db::for_transaction_pooler(&mut conn);
+                }
+                return Ok(conn);
+            }
             Err(e) if started.elapsed() < patience => {
                 log::warn!("database not reachable yet ({e}); retrying");
                 std::thread::sleep(Duration::from_secs(1));

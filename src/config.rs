@@ -139,6 +139,12 @@ pub struct DatabaseSettings {
     /// table locked this long is answered 503 and frees its thread for
     /// requests that need no lock (ours hold theirs for milliseconds).
     pub lock_timeout_ms: u64,
+    /// The URL is a pooler in transaction mode (PgBouncer's `pool_mode =
+    /// transaction`): no named prepared statements and no session settings,
+    /// which would land on whichever server connection ran them. The two
+    /// timeouts must then be the database role's own settings (`ALTER ROLE`).
+    #[serde(default)]
+    pub transaction_pooler: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

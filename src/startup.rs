@@ -61,6 +61,7 @@ impl Application {
                 wait: settings.database_wait(),
                 statement_timeout: settings.statement_timeout(),
                 lock_timeout: Duration::from_millis(settings.database.lock_timeout_ms),
+                transaction_pooler: settings.database.transaction_pooler,
             },
             queries.clone(),
         );

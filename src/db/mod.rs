@@ -79,6 +79,9 @@ pub struct PoolOptions {
     /// Every connection's `lock_timeout`: a request stuck on a lock frees its
     /// thread by then, so the requests behind it that need no lock are served.
     pub lock_timeout: Duration,
+    /// Behind a transaction pooler (`database.transaction_pooler`): no named
+    /// statements, no session settings.
+    pub transaction_pooler: bool,
 }
 
 /// Builds the pool without connecting: the service starts, and answers 503,
@@ -100,6 +103,7 @@ pub fn build_pool(url: &str, options: PoolOptions, counter: QueryCounter) -> DbP
             counter,
             statement_timeout_ms: options.statement_timeout.as_millis().max(1),
             lock_timeout_ms: options.lock_timeout.as_millis().max(1),
+            transaction_pooler: options.transaction_pooler,
         }))
         .build_unchecked(ConnectionManager::new(with_keepalives(url, options.wait)));
     let jobs = threads::start("db", options.size as usize, options.queue_limit);
@@ -170,15 +174,20 @@ struct SetUp {
     counter: QueryCounter,
     statement_timeout_ms: u128,
     lock_timeout_ms: u128,
+    transaction_pooler: bool,
 }
 
 impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SetUp {
     fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
-        let (statement, lock) = (self.statement_timeout_ms, self.lock_timeout_ms);
-        conn.batch_execute(&format!(
-            "SET statement_timeout = {statement}; SET lock_timeout = {lock}"
-        ))
-        .map_err(diesel::r2d2::Error::QueryError)?;
+        if self.transaction_pooler {
+            for_transaction_pooler(conn);
+        } else {
+            let (statement, lock) = (self.statement_timeout_ms, self.lock_timeout_ms);
+            conn.batch_execute(&format!(
+                "SET statement_timeout = {statement}; SET lock_timeout = {lock}"
+            ))
+            .map_err(diesel::r2d2::Error::QueryError)?;
+        }
         let counter = self.counter.clone();
         conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
             if let InstrumentationEvent::StartQuery { .. } = event {
@@ -187,6 +196,14 @@ impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SetUp {
         });
         Ok(())
     }
+}
+
+/// Behind a transaction pooler each statement may run on another server
+/// connection: only unnamed statements (diesel sends those with their
+/// parameters in one message, PQsendQueryParams), never a cached named one.
+pub fn for_transaction_pooler(conn: &mut PgConnection) {
+    use diesel::connection::{CacheSize, Connection};
+    conn.set_prepared_statement_cache_size(CacheSize::Disabled);
 }
 
 /// Runs `f` with a pooled connection on a database thread. Whatever the
@@ -248,20 +265,25 @@ where
     }
 }
 
-/// Applies pending migrations, one instance at a time; returns their names.
+/// Applies pending migrations, one instance at a time, all or none; returns
+/// their names. One transaction holding a transaction-level advisory lock:
+/// safe behind a transaction pooler too (a session lock taken through
+/// PgBouncer would stay with whichever server connection ran it).
 pub fn migrate(
     conn: &mut PgConnection,
 ) -> Result<Vec<String>, Box<dyn std::error::Error + Send + Sync>> {
-    conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
-    let applied = conn
-        .run_pending_migrations(MIGRATIONS)
-        .map(|versions| versions.iter().map(ToString::to_string).collect::<Vec<_>>())
-        .and_then(|applied| {
-            users::a_label_legacy_emails(conn)?;
-            Ok(applied)
-        });
-    conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))?;
-    applied
+    conn.transaction(|conn| {
+        conn.batch_execute(&format!(
+            "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
+        ))?;
+        let applied = conn
+            .run_pending_migrations(MIGRATIONS)?
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        users::a_label_legacy_emails(conn)?;
+        Ok(applied)
+    })
 }
 
 /// Answers whether the database takes a query (for `/readyz`).

@@ -156,9 +156,13 @@ pub fn a_label_legacy_emails(conn: &mut PgConnection) -> Result<usize, ApiError>
             log::warn!("user {id}: stored email is no longer valid; left as it is");
             continue;
         };
-        let updated = diesel::update(users::table.find(id))
-            .set(users::email.eq(email.as_str()))
-            .execute(conn);
+        // A savepoint each: a taken spelling undoes only its own update when
+        // this runs inside the migration's transaction.
+        let updated = conn.transaction(|conn| {
+            diesel::update(users::table.find(id))
+                .set(users::email.eq(email.as_str()))
+                .execute(conn)
+        });
         match updated {
             Ok(n) => rewritten += n,
             Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {

@@ -211,10 +211,28 @@ pub fn random_secret() -> String {
 
 /// The development settings from config/, with test overrides: the given
 /// database, port 0, one worker, bcrypt cost 4, a random secret, no throttling.
+/// `TEST_POOLER=host:port` (scripts/pgbouncer-test): the apps reach their
+/// database through that pooler in transaction mode; the tests' own
+/// connections (set-up, checks, locks) still go straight to PostgreSQL.
+pub fn pooled(database_url: &str) -> (String, bool) {
+    match std::env::var("TEST_POOLER") {
+        Ok(pooler) if !pooler.is_empty() => {
+            let mut url = url::Url::parse(database_url).expect("a database URL");
+            let (host, port) = pooler.split_once(':').expect("TEST_POOLER is host:port");
+            url.set_host(Some(host)).expect("a host");
+            url.set_port(Some(port.parse().expect("a port")))
+                .expect("a port");
+            (url.into(), true)
+        }
+        _ => (database_url.to_owned(), false),
+    }
+}
+
 pub fn test_settings(database_url: &str) -> Settings {
+    let (database_url, transaction_pooler) = pooled(database_url);
     let vars = HashMap::from([
         ("APP_ENV".to_owned(), "development".to_owned()),
-        ("DATABASE_URL".to_owned(), database_url.to_owned()),
+        ("DATABASE_URL".to_owned(), database_url),
         ("APP__JWT__SECRET".to_owned(), random_secret()),
     ]);
     let mut settings = Settings::load_from(&config_dir(), &vars).expect("test settings load");
@@ -226,6 +244,7 @@ pub fn test_settings(database_url: &str) -> Settings {
     // Every test client is 127.0.0.1; the throttling test sets its own limit.
     settings.rate_limit.auth_per_minute = 100_000;
     settings.rate_limit.writes_per_minute = 100_000;
+    settings.database.transaction_pooler = transaction_pooler;
     settings
 }
 
@@ -674,11 +693,16 @@ pub fn serve(db: &TestDatabase, env: &[(&str, &str)]) -> Served {
         .local_addr()
         .unwrap()
         .port();
+    let (url, transaction_pooler) = pooled(&db.url);
     let child = Command::new(env!("CARGO_BIN_EXE_taskgate"))
         .arg("serve")
         .env_clear()
         .env("APP_CONFIG_DIR", config_dir())
-        .env("DATABASE_URL", &db.url)
+        .env("DATABASE_URL", url)
+        .env(
+            "APP__DATABASE__TRANSACTION_POOLER",
+            transaction_pooler.to_string(),
+        )
         .env("APP__SERVER__PORT", port.to_string())
         .env("APP__SERVER__WORKERS", "1")
         .env("RUST_LOG", "info")
