@@ -109,6 +109,10 @@ pub struct ServerSettings {
     /// A second listener on `host` serving `GET /metrics` (Prometheus); unset: none.
     #[serde(default)]
     pub metrics_port: Option<u16>,
+    /// Listen with SO_REUSEPORT: replicas on one host's network (Docker's
+    /// host networking) share the port and the kernel spreads connections.
+    #[serde(default)]
+    pub reuse_port: bool,
     /// A body that has not fully arrived after this long is answered 408.
     pub body_timeout_seconds: u64,
     /// Peers (addresses or CIDRs) whose `X-Forwarded-For` names the client.

@@ -79,13 +79,11 @@ impl Application {
             std::io::Error::other("server.trusted_proxies holds an entry that is not an address")
         })?;
         let body_timeout = Duration::from_secs(settings.server.body_timeout_seconds);
-        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
+        let server_settings = &settings.server;
+        let bind = |port| listen(&server_settings.host, port, server_settings.reuse_port);
+        let listener = bind(server_settings.port)?;
         let port = listener.local_addr()?.port();
-        let metrics_listener = settings
-            .server
-            .metrics_port
-            .map(|port| TcpListener::bind((settings.server.host.as_str(), port)))
-            .transpose()?;
+        let metrics_listener = server_settings.metrics_port.map(bind).transpose()?;
         let body_limit = settings.server.body_limit_bytes;
         let retention_days = settings.audit.retention_days;
         let workers = settings.server.workers;
@@ -193,6 +191,24 @@ impl Application {
         }
         result
     }
+}
+
+/// A listening socket on `host:port`, shared with other processes when
+/// `reuse_port` (SO_REUSEPORT: the kernel spreads new connections).
+fn listen(host: &str, port: u16, reuse_port: bool) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    if !reuse_port {
+        return TcpListener::bind((host, port));
+    }
+    let address = std::net::ToSocketAddrs::to_socket_addrs(&(host, port))?
+        .next()
+        .ok_or_else(|| std::io::Error::other(format!("server.host {host} names no address")))?;
+    let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
 }
 
 /// The metrics listener: `GET /metrics` and nothing else, one worker.

@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::helpers::{serve, sigterm, Served, TestDatabase, PASSWORD};
+use crate::helpers::{serve, sigterm, test_settings, Served, TestDatabase, PASSWORD};
 
 /// Stops a server with SIGTERM and returns everything it logged.
 pub(crate) fn stop_and_read_log(served: &mut Served) -> String {
@@ -190,4 +190,29 @@ fn bcrypt_threads_stay_in_the_services_own_cgroup() {
     for cgroup in threads {
         assert_eq!(cgroup, own, "a hashing thread moved cgroup");
     }
+}
+
+/// `server.reuse_port`: two instances listen on one port (replicas on one
+/// host's network); without it the second cannot bind.
+#[tokio::test]
+async fn with_reuse_port_two_instances_share_one_port() {
+    let db = TestDatabase::migrated();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut settings = test_settings(&db.url);
+    settings.server.port = port;
+    settings.server.reuse_port = true;
+    let one = taskgate::startup::Application::build(settings.clone()).expect("the first binds");
+    let two =
+        taskgate::startup::Application::build(settings.clone()).expect("the second binds too");
+    assert_eq!((one.port(), two.port()), (port, port));
+    drop(two);
+    settings.server.reuse_port = false;
+    let error = taskgate::startup::Application::build(settings)
+        .err()
+        .expect("without reuse_port the port is taken");
+    assert_eq!(error.kind(), std::io::ErrorKind::AddrInUse);
 }
