@@ -67,7 +67,23 @@ impl PasswordHasher {
 
     /// Whether `key` would get a place in line now, reserving nothing (see `Gate::check`).
     pub fn check(&self, key: &ClientKey) -> Result<(), ApiError> {
-        self.gate.check(key)
+        let checked = self.gate.check(key);
+        if checked.is_err() {
+            self.count_admission(&checked);
+        }
+        checked
+    }
+
+    /// A place asked of the gate, in the metrics: admitted, or refused for
+    /// this client's line (429) or for every line (503).
+    fn count_admission<T>(&self, result: &Result<T, ApiError>) {
+        if let Some(metrics) = &self.metrics {
+            metrics.hash_admission(match result {
+                Ok(_) => "admitted",
+                Err(ApiError::RateLimited { .. }) => "client_busy",
+                Err(_) => "overloaded",
+            });
+        }
     }
 
     /// Answers a refusal from `check` after a short pause: clients that
@@ -83,13 +99,7 @@ impl PasswordHasher {
     /// refused at once (429 or 503, with `Retry-After`) when it would wait too long.
     pub fn place(&self, key: ClientKey) -> Result<Place, ApiError> {
         let place = self.gate.place(key);
-        if let Some(metrics) = &self.metrics {
-            metrics.hash_admission(match &place {
-                Ok(_) => "admitted",
-                Err(ApiError::RateLimited { .. }) => "client_busy",
-                Err(_) => "overloaded",
-            });
-        }
+        self.count_admission(&place);
         place
     }
 

@@ -48,18 +48,23 @@ pub async fn request_log(
             res.headers_mut().insert(X_REQUEST_ID, header);
         }
         let elapsed = started.elapsed();
-        let route = res
-            .request()
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".into());
         let state = res.request().app_data::<web::Data<AppState>>();
-        if let Some(metrics) = state.and_then(|s| s.metrics.as_ref()) {
-            let method = res.request().method().as_str();
-            let status = res.status();
-            metrics.request(method, &route, status.as_str(), elapsed.as_secs_f64());
-        }
-        if log::log_enabled!(target: ACCESS, log::Level::Info) {
-            access_line(&res, &route, elapsed);
+        let metrics = state.and_then(|s| s.metrics.as_ref());
+        let logged = log::log_enabled!(target: ACCESS, log::Level::Info);
+        // The route template is looked up only when someone will read it.
+        if metrics.is_some() || logged {
+            let route = res
+                .request()
+                .match_pattern()
+                .unwrap_or_else(|| "unmatched".into());
+            if let Some(metrics) = metrics {
+                let method = res.request().method().as_str();
+                let status = res.status();
+                metrics.request(method, &route, status.as_str(), elapsed.as_secs_f64());
+            }
+            if logged {
+                access_line(&res, &route, elapsed);
+            }
         }
         Ok(res)
     })

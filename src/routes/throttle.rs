@@ -55,19 +55,13 @@ pub async fn refuse_when_lines_are_full(
     let hasher = (req.method() == Method::POST)
         .then(|| req.app_data::<web::Data<AppState>>())
         .flatten()
-        .map(|state| (state.hasher.clone(), state.metrics.clone()));
-    let Some((hasher, metrics)) = hasher else {
+        .map(|state| state.hasher.clone());
+    let Some(hasher) = hasher else {
         return Ok(next.call(req).await?.map_into_left_body());
     };
     match hasher.check(&client_key(req.request())) {
         Ok(()) => Ok(next.call(req).await?.map_into_left_body()),
         Err(refusal) => {
-            if let Some(metrics) = metrics {
-                metrics.hash_admission(match refusal {
-                    ApiError::RateLimited { .. } => "client_busy",
-                    _ => "overloaded",
-                });
-            }
             count_refused_login(&req);
             let refusal = hasher.refuse(refusal).await;
             Ok(req
