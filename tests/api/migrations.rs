@@ -111,3 +111,30 @@ fn migrate_rewrites_legacy_unicode_domains_to_a_labels() {
         ]
     );
 }
+
+/// Instances starting together (replicas, `--scale`) migrate one at a time:
+/// four racing `migrate`s on an empty database all succeed, and together
+/// they apply each migration once.
+#[test]
+fn racing_migrations_apply_each_migration_once() {
+    let db = TestDatabase::empty();
+    let applied: Vec<usize> = std::thread::scope(|s| {
+        let racers: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut conn = db.connect();
+                    taskgate::db::migrate(&mut conn)
+                        .expect("every racer succeeds")
+                        .len()
+                })
+            })
+            .collect();
+        racers.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    assert_eq!(
+        applied.iter().sum::<usize>(),
+        crate::helpers::migrations_on_disk(),
+        "{applied:?}"
+    );
+    assert_eq!(applied.iter().filter(|n| **n > 0).count(), 1, "{applied:?}");
+}
