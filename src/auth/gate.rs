@@ -6,7 +6,13 @@
 //! rest: a storm from one address fills that address's line, and every other
 //! client still waits at most one of its turns per round. A client alone (or
 //! an office behind one address) is served by every thread.
-use std::collections::{HashMap, VecDeque};
+//!
+//! Turns are numbered by round (start-time fair queueing): a client's next
+//! job is due one round after its last one started, and a client that
+//! arrives is due in the round being served. So a newcomer goes before a
+//! storming client's next job, which has already had this round's turn,
+//! instead of behind it; among newcomers, first come first served.
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -62,9 +68,14 @@ struct Shared {
 #[derive(Default)]
 struct Lines {
     clients: HashMap<ClientKey, Line>,
-    /// Clients with a queued job, in the order they are served; a client is
-    /// in it exactly while its line holds a queued job.
-    rotation: VecDeque<ClientKey>,
+    /// Clients with a queued job, by the round their next job is due in and
+    /// then by arrival; a client is in it exactly while its line holds a
+    /// queued job.
+    rotation: BTreeMap<(u64, u64), ClientKey>,
+    /// The round of the job started last: a client arriving now is due in it.
+    round: u64,
+    /// Arrival order within a round.
+    arrivals: u64,
     /// Second hashes of a place already served (a password change verifies,
     /// then hashes): they go first, the place has had its turn.
     follow_ups: VecDeque<Job>,
@@ -73,13 +84,21 @@ struct Lines {
 }
 
 impl Lines {
-    /// A client with nothing waiting and nothing queued has no line: the
-    /// map holds only the clients being served.
+    /// Puts `key` in the rotation for `round`, after every client already
+    /// due in it.
+    fn enter_rotation(&mut self, key: ClientKey, round: u64) {
+        self.arrivals += 1;
+        self.rotation.insert((round, self.arrivals), key);
+    }
+
+    /// A client with nothing waiting, queued or running has no line: the
+    /// map holds only the clients being served (a running job keeps its
+    /// line, and with it the round its client's next job is due in).
     fn forget_if_idle(&mut self, key: &ClientKey) {
         if self
             .clients
             .get(key)
-            .is_some_and(|line| line.waiting == 0 && line.queued.is_empty())
+            .is_some_and(|line| line.waiting == 0 && line.queued.is_empty() && line.running == 0)
         {
             self.clients.remove(key);
         }
@@ -91,6 +110,11 @@ struct Line {
     /// Places given and not yet started: counted for every expected wait.
     waiting: usize,
     queued: VecDeque<Queued>,
+    /// Its jobs taken by a thread and not yet finished.
+    running: usize,
+    /// The earliest round this client's next job may be due in: one after
+    /// its last job's.
+    next_round: u64,
 }
 
 struct Queued {
@@ -234,25 +258,29 @@ impl Shared {
         }
     }
 
-    fn next_job(lines: &mut Lines) -> Option<Job> {
+    /// The next job, and the client whose turn it is (none for a follow-up).
+    fn next_job(lines: &mut Lines) -> Option<(Job, Option<ClientKey>)> {
         if let Some(job) = lines.follow_ups.pop_front() {
-            return Some(job);
+            return Some((job, None));
         }
-        while let Some(key) = lines.rotation.pop_front() {
+        while let Some(((round, _), key)) = lines.rotation.pop_first() {
             let Some(line) = lines.clients.get_mut(&key) else {
                 continue;
             };
             let Some(queued) = line.queued.pop_front() else {
                 continue;
             };
-            if !line.queued.is_empty() {
-                lines.rotation.push_back(key);
-            }
+            line.next_round = round + 1;
+            line.running += 1;
+            let more = !line.queued.is_empty();
             if queued.ticket.stop_waiting() {
                 line.waiting -= 1;
             }
-            lines.forget_if_idle(&key);
-            return Some(queued.job);
+            lines.round = lines.round.max(round);
+            if more {
+                lines.enter_rotation(key, round + 1);
+            }
+            return Some((queued.job, Some(key)));
         }
         None
     }
@@ -280,15 +308,15 @@ impl Shared {
 fn serve(shared: &Shared) {
     shorten_this_threads_slice(HASHING_SLICE);
     loop {
-        let job = {
+        let (job, client) = {
             let mut lines = lock(&shared.lines);
             loop {
                 if lines.closed {
                     return;
                 }
-                if let Some(job) = Shared::next_job(&mut lines) {
+                if let Some(next) = Shared::next_job(&mut lines) {
                     lines.running += 1;
-                    break job;
+                    break next;
                 }
                 lines = shared
                     .work
@@ -299,7 +327,14 @@ fn serve(shared: &Shared) {
         // A panicking job fails its own caller (its answer channel drops),
         // not the thread.
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(shared)));
-        lock(&shared.lines).running -= 1;
+        let mut lines = lock(&shared.lines);
+        lines.running -= 1;
+        if let Some(key) = client {
+            if let Some(line) = lines.clients.get_mut(&key) {
+                line.running = line.running.saturating_sub(1);
+            }
+            lines.forget_if_idle(&key);
+        }
     }
 }
 
@@ -383,6 +418,7 @@ impl Place {
             }
             let first = self.ticket.0.load(Ordering::Acquire);
             if first {
+                let now = lines.round;
                 let line = lines.clients.entry(self.key).or_default();
                 let was_idle = line.queued.is_empty();
                 line.queued.push_back(Queued {
@@ -390,7 +426,8 @@ impl Place {
                     job,
                 });
                 if was_idle {
-                    lines.rotation.push_back(self.key);
+                    let due = now.max(line.next_round);
+                    lines.enter_rotation(self.key, due);
                 }
             } else {
                 lines.follow_ups.push_back(job);
@@ -462,7 +499,12 @@ mod tests {
 
     /// Holds the only thread until the returned sender is dropped or sent to.
     async fn hold_the_thread(gate: &Gate) -> std::sync::mpsc::Sender<()> {
-        let place = gate.place(key("192.0.2.250")).unwrap();
+        hold_the_thread_as(gate, key("192.0.2.250")).await
+    }
+
+    /// The same, with a job of `client`'s: that client has had this round's turn.
+    async fn hold_the_thread_as(gate: &Gate, client: ClientKey) -> std::sync::mpsc::Sender<()> {
+        let place = gate.place(client).unwrap();
         let (release, held) = std::sync::mpsc::channel::<()>();
         let (started_tx, started) = oneshot::channel();
         tokio::spawn(async move {
@@ -576,6 +618,47 @@ mod tests {
             job.await.unwrap();
         }
         assert_eq!(*order.lock().unwrap(), ["a", "b", "c", "a", "a"]);
+    }
+
+    /// Queues one job per entry of `who` (an IP each) in that order, while the
+    /// thread is held, then releases it; returns the order they ran in.
+    async fn run_order(
+        gate: &Gate,
+        release: std::sync::mpsc::Sender<()>,
+        who: &[&'static str],
+    ) -> Vec<&'static str> {
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut jobs = Vec::new();
+        for &ip in who {
+            let place = gate.place(key(ip)).unwrap();
+            let order = Arc::clone(&order);
+            jobs.push(tokio::spawn(async move {
+                place
+                    .run(move || order.lock().unwrap().push(ip))
+                    .await
+                    .unwrap()
+            }));
+            // Each queued before the next: the arrival order is fixed.
+            while queued(gate) < jobs.len() {
+                tokio::task::yield_now().await;
+            }
+        }
+        release.send(()).unwrap();
+        for job in jobs {
+            job.await.unwrap();
+        }
+        let order = order.lock().unwrap().clone();
+        order
+    }
+
+    #[tokio::test]
+    async fn a_newcomer_goes_before_a_client_that_has_had_this_rounds_turn() {
+        let gate = gate(Duration::from_millis(1), Duration::from_secs(60));
+        // The storming client's job is running: its next is due next round.
+        let storm = "203.0.113.1";
+        let release = hold_the_thread_as(&gate, key(storm)).await;
+        let order = run_order(&gate, release, &[storm, storm, "203.0.113.2", "203.0.113.3"]).await;
+        assert_eq!(order, ["203.0.113.2", "203.0.113.3", storm, storm]);
     }
 
     #[tokio::test]
