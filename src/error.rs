@@ -8,6 +8,9 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::db::DbError;
+use crate::domain::FieldErrors;
+
 type Source = Box<dyn std::error::Error + Send + Sync>;
 
 /// Every answer that the database cannot serve now says this.
@@ -385,53 +388,22 @@ impl ResponseError for ApiError {
     }
 }
 
-impl From<r2d2::Error> for ApiError {
-    fn from(e: r2d2::Error) -> Self {
-        ApiError::Unavailable(Box::new(e))
-    }
-}
-
-impl From<diesel::result::Error> for ApiError {
-    fn from(e: diesel::result::Error) -> Self {
-        use diesel::result::Error;
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
         match e {
-            Error::NotFound => ApiError::NotFound,
-            e if is_retryable(&e) => ApiError::Unavailable(Box::new(e)),
-            other => ApiError::Internal(Box::new(other)),
+            DbError::NotFound => ApiError::NotFound,
+            DbError::Conflict(detail) => ApiError::Conflict(detail.into()),
+            DbError::QuotaExceeded { limit } => ApiError::QuotaExceeded { limit },
+            DbError::Busy => ApiError::database_busy(),
+            DbError::Unavailable(source) => ApiError::Unavailable(source),
+            DbError::Internal(source) => ApiError::Internal(source),
         }
     }
 }
 
-/// What a client may retry: the server gone, or refusing for a while
-/// (SQLSTATE 57014 statement timeout or cancel, 55P03 lock timeout, 25006
-/// read-only, 53100 disk full, 53200 out of memory, 53300 too many
-/// connections, 40001 serialization, 40P01 deadlock). The one place that
-/// decides what becomes 503 rather than 500. Diesel names only some SQLSTATEs
-/// (it keeps the code to itself), so the rest are known by PostgreSQL's
-/// message, which a server whose `lc_messages` is not English translates: such
-/// errors are then answered 500.
-fn is_retryable(e: &diesel::result::Error) -> bool {
-    use diesel::result::{DatabaseErrorKind, Error};
-    const TRY_AGAIN: [&str; 6] = [
-        "canceling statement due to",
-        "deadlock detected",
-        "No space left on device",
-        "out of memory",
-        "too many clients",
-        "remaining connection slots are reserved",
-    ];
-    match e {
-        Error::DatabaseError(
-            DatabaseErrorKind::ClosedConnection
-            | DatabaseErrorKind::UnableToSendCommand
-            | DatabaseErrorKind::SerializationFailure
-            | DatabaseErrorKind::ReadOnlyTransaction,
-            _,
-        ) => true,
-        Error::DatabaseError(DatabaseErrorKind::Unknown, info) => {
-            TRY_AGAIN.iter().any(|m| info.message().contains(m))
-        }
-        _ => false,
+impl From<FieldErrors> for ApiError {
+    fn from(e: FieldErrors) -> Self {
+        ApiError::invalid_fields(e.0.into_iter().map(|(field, message)| (field, Some(message))))
     }
 }
 

@@ -14,9 +14,8 @@ use crate::auth::jwt::Keys;
 use crate::auth::password::PasswordHasher;
 use crate::auth::AppState;
 use crate::config::Settings;
-use crate::db::{self, DbPool, QueryCounter};
+use crate::db::{self, DbError, DbPool, QueryCounter};
 use crate::domain::TrustedProxies;
-use crate::error::ApiError;
 use crate::mail::{self, Mailer};
 use crate::metrics::Metrics;
 use crate::routes;
@@ -288,7 +287,7 @@ async fn prune_hourly(pool: DbPool, retention_days: u32) {
 async fn prune_in_batches(
     pool: &DbPool,
     what: &str,
-    prune: impl Fn(&mut diesel::PgConnection, i64) -> Result<usize, ApiError> + Copy + Send + 'static,
+    prune: impl Fn(&mut diesel::PgConnection, i64) -> Result<usize, DbError> + Copy + Send + 'static,
 ) {
     loop {
         match db::run(pool, move |conn| prune(conn, PRUNE_BATCH)).await {

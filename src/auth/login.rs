@@ -243,14 +243,14 @@ pub async fn record_code_failure(
     client: &Client,
 ) -> Result<(), ApiError> {
     let ip = client.ip.clone();
-    db::run(&state.pool, move |conn| {
+    Ok(db::run(&state.pool, move |conn| {
         audit::insert(
             conn,
             audit::NewEvent::by_self(audit::AuditKind::MfaFailed, user_id, ip.as_deref())
                 .with_detail(detail),
         )
     })
-    .await
+    .await?)
 }
 
 /// Records `login_failed`: for an unknown email, actor and subject are null
@@ -270,7 +270,7 @@ async fn record_failure(
         Err(_) => json!({ "email": null, "username": "not an email", "reason": reason }),
     };
     let ip = client.ip.clone();
-    db::run(&state.pool, move |conn| {
+    Ok(db::run(&state.pool, move |conn| {
         let event = audit::NewEvent {
             kind: audit::AuditKind::LoginFailed,
             actor_id: user_id,
@@ -283,7 +283,7 @@ async fn record_failure(
             _ => audit::insert(conn, event),
         }
     })
-    .await
+    .await?)
 }
 
 fn at(seconds: i64) -> Result<DateTime<Utc>, ApiError> {
@@ -311,7 +311,7 @@ async fn open_session(
     let (now, refresh_exp, expires_at) = (at(now)?, at(refresh_exp)?, at(expires_at)?);
     let (user_id, client) = (user.id, client.clone());
     let max_sessions = state.settings.auth.max_sessions_per_user;
-    db::run(&state.pool, move |conn| {
+    Ok(db::run(&state.pool, move |conn| {
         let id = Uuid::new_v4();
         account::log_in_recorded(
             conn,
@@ -332,5 +332,5 @@ async fn open_session(
             proof.as_ref(),
         )
     })
-    .await
+    .await?)
 }

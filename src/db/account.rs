@@ -8,7 +8,7 @@ use super::mfa::{self, Proof};
 use super::schema::users as users_table;
 use super::sessions::{self, NewSession, Session};
 use super::users;
-use crate::error::ApiError;
+use super::DbError;
 
 /// A login: the second factor's `proof` claimed, the session row, the
 /// user's oldest live sessions past `max_sessions` ended, the account's
@@ -20,7 +20,7 @@ pub fn log_in_recorded(
     new: &NewSession,
     max_sessions: u32,
     proof: Option<&Proof>,
-) -> Result<Option<Session>, ApiError> {
+) -> Result<Option<Session>, DbError> {
     conn.transaction(|conn| {
         if let Some(proof) = proof {
             if !mfa::claim(conn, new.user_id, proof)? {
@@ -66,7 +66,7 @@ pub fn change_password_recorded(
     id: i64,
     hash: &str,
     ip: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<(), DbError> {
     let event = audit::NewEvent::by_self(audit::AuditKind::PasswordChanged, id, ip);
     conn.transaction(|conn| replace_password(conn, id, hash, event))
 }
@@ -80,7 +80,7 @@ pub fn set_password_recorded(
     hash: &str,
     actor: Option<i64>,
     ip: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<(), DbError> {
     let event = audit::NewEvent::about(audit::AuditKind::PasswordSet, actor, id, ip);
     conn.transaction(|conn| replace_password(conn, id, hash, event))
 }
@@ -93,7 +93,7 @@ fn replace_password(
     id: i64,
     hash: &str,
     event: audit::NewEvent,
-) -> Result<(), ApiError> {
+) -> Result<(), DbError> {
     let updated = diesel::update(users_table::table.find(id))
         .set((
             users_table::password_hash.eq(hash),
@@ -104,7 +104,7 @@ fn replace_password(
         ))
         .execute(conn)?;
     if updated == 0 {
-        return Err(ApiError::NotFound);
+        return Err(DbError::NotFound);
     }
     let revoked = sessions::revoke_all(conn, id)?;
     let detail = serde_json::json!({ "sessions_revoked": revoked });
@@ -118,7 +118,7 @@ fn replace_password(
 pub fn report_lock_once(
     conn: &mut PgConnection,
     event: audit::NewEvent<'_>,
-) -> Result<bool, ApiError> {
+) -> Result<bool, DbError> {
     use diesel::sql_types::{BigInt, Jsonb, Nullable, Text};
     let Some(id) = event.subject_id else {
         return Ok(false);

@@ -8,7 +8,7 @@ use super::audit::{self, AuditKind, NewEvent};
 use super::sessions;
 use super::users::{self, NewUser, User, UserChanges};
 use crate::domain::Role;
-use crate::error::ApiError;
+use super::DbError;
 
 const LAST_ADMIN: &str = "This is the last active admin: promote or enable another admin first";
 
@@ -29,10 +29,10 @@ fn removes_an_admin(user: &User, role: Option<Role>, disabled: Option<bool>) -> 
     active_admin && (role.is_some_and(|r| r != Role::Admin) || disabled == Some(true))
 }
 
-/// 409 when no other active admin would remain.
-fn refuse_last_admin(conn: &mut PgConnection) -> Result<(), ApiError> {
+/// `Conflict` when no other active admin would remain.
+fn refuse_last_admin(conn: &mut PgConnection) -> Result<(), DbError> {
     if users::count_active_admins(conn)? <= 1 {
-        return Err(ApiError::Conflict(LAST_ADMIN.into()));
+        return Err(DbError::Conflict(LAST_ADMIN));
     }
     Ok(())
 }
@@ -44,7 +44,7 @@ pub fn create_user_recorded(
     new: &NewUser,
     role: Role,
     ip: Option<&str>,
-) -> Result<User, ApiError> {
+) -> Result<User, DbError> {
     users::insert_recorded(conn, new, |user| {
         let detail = json!({ "role": role.as_str() });
         by_admin(AuditKind::UserCreated, admin_id, user.id, ip, detail)
@@ -67,7 +67,7 @@ pub fn update_user_recorded(
     id: i64,
     changes: AdminChanges,
     ip: Option<&str>,
-) -> Result<User, ApiError> {
+) -> Result<User, DbError> {
     conn.transaction(|conn| {
         users::lock_admin_changes(conn)?;
         let before = users::find(conn, id)?;
@@ -128,7 +128,7 @@ pub fn delete_user_recorded(
     admin_id: i64,
     id: i64,
     ip: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<(), DbError> {
     conn.transaction(|conn| {
         users::lock_admin_changes(conn)?;
         let doomed = users::find(conn, id)?;
@@ -151,7 +151,7 @@ pub fn revoke_sessions_recorded(
     admin_id: i64,
     id: i64,
     ip: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<(), DbError> {
     conn.transaction(|conn| {
         users::find(conn, id)?;
         let revoked = sessions::revoke_all(conn, id)?;

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::page;
 use super::schema::audit_events;
-use crate::error::ApiError;
+use super::DbError;
 
 /// Every kind docs/API.md lists; the table's CHECK constraint holds the same list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
@@ -113,7 +113,7 @@ impl<'a> NewEvent<'a> {
 
 /// Records `event`, with the id of the request being served (the log's
 /// context: every event written while serving a request names it).
-pub fn insert(conn: &mut PgConnection, event: NewEvent) -> Result<(), ApiError> {
+pub fn insert(conn: &mut PgConnection, event: NewEvent) -> Result<(), DbError> {
     let request_id = crate::logging::current_request();
     diesel::insert_into(audit_events::table)
         .values((
@@ -130,7 +130,7 @@ pub fn insert(conn: &mut PgConnection, event: NewEvent) -> Result<(), ApiError> 
 
 /// Deletes up to `batch` events older than `retention_days`; returns how
 /// many (none while another instance is deleting).
-pub fn prune(conn: &mut PgConnection, retention_days: u32, batch: i64) -> Result<usize, ApiError> {
+pub fn prune(conn: &mut PgConnection, retention_days: u32, batch: i64) -> Result<usize, DbError> {
     use diesel::sql_types::{BigInt, Integer};
     Ok(diesel::sql_query(super::one_instance_at_a_time(
         "DELETE FROM audit_events WHERE id IN (
@@ -167,7 +167,7 @@ pub fn list(
     filter: &AuditFilter,
     limit: i64,
     offset: i64,
-) -> Result<(Vec<NamedEvent>, i64), ApiError> {
+) -> Result<(Vec<NamedEvent>, i64), DbError> {
     use super::schema::users;
     let (actors, subjects) = diesel::alias!(users as actors, users as subjects);
     // The same filters on the plain table (to count) and on the join with

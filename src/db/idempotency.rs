@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Jsonb, Nullable, Text};
 
-use crate::error::ApiError;
+use super::DbError;
 
 /// How long a key holds its answer (and is kept).
 const KEPT: &str = "interval '24 hours'";
@@ -16,7 +16,7 @@ pub fn claim(
     user_id: i64,
     key: &str,
     fingerprint: &str,
-) -> Result<bool, ApiError> {
+) -> Result<bool, DbError> {
     let claimed = diesel::sql_query(format!(
         "INSERT INTO idempotency_keys (user_id, key, fingerprint) VALUES ($1, $2, $3)
          ON CONFLICT (user_id, key) DO UPDATE
@@ -36,7 +36,7 @@ pub fn answer_with_task(
     user_id: i64,
     key: &str,
     task_id: i64,
-) -> Result<(), ApiError> {
+) -> Result<(), DbError> {
     diesel::sql_query(
         "UPDATE idempotency_keys k SET task = to_jsonb(t) FROM tasks t
          WHERE k.user_id = $1 AND k.key = $2 AND t.id = $3",
@@ -57,7 +57,7 @@ pub struct Stored {
     pub task: Option<serde_json::Value>,
 }
 
-pub fn stored(conn: &mut PgConnection, user_id: i64, key: &str) -> Result<Stored, ApiError> {
+pub fn stored(conn: &mut PgConnection, user_id: i64, key: &str) -> Result<Stored, DbError> {
     Ok(diesel::sql_query(
         "SELECT fingerprint, task FROM idempotency_keys WHERE user_id = $1 AND key = $2",
     )
@@ -67,7 +67,7 @@ pub fn stored(conn: &mut PgConnection, user_id: i64, key: &str) -> Result<Stored
 }
 
 /// Deletes up to `batch` keys past their 24 hours; returns how many.
-pub fn prune(conn: &mut PgConnection, batch: i64) -> Result<usize, ApiError> {
+pub fn prune(conn: &mut PgConnection, batch: i64) -> Result<usize, DbError> {
     Ok(diesel::sql_query(format!(
         "DELETE FROM idempotency_keys WHERE ctid IN (
              SELECT ctid FROM idempotency_keys

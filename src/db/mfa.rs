@@ -8,7 +8,7 @@ use super::audit;
 use super::schema::{mfa_recovery_codes, users};
 use super::sessions;
 use super::users as user_rows;
-use crate::error::ApiError;
+use super::DbError;
 
 /// What a request offers as its second factor, already checked against the
 /// secret it read: claimed in the same transaction as what it unlocks.
@@ -24,7 +24,7 @@ pub enum Proof {
 /// Claims `proof` for user `id`: a TOTP step newer than every step accepted
 /// before (so a code, or an older one, is never accepted twice), or a
 /// recovery code, deleted as it is used. False when nothing was claimed.
-pub fn claim(conn: &mut PgConnection, id: i64, proof: &Proof) -> Result<bool, ApiError> {
+pub fn claim(conn: &mut PgConnection, id: i64, proof: &Proof) -> Result<bool, DbError> {
     let claimed = match proof {
         Proof::Totp { secret, step } => diesel::update(users::table.find(id))
             .filter(users::totp_enabled_at.is_not_null())
@@ -49,7 +49,7 @@ pub fn claim(conn: &mut PgConnection, id: i64, proof: &Proof) -> Result<bool, Ap
 /// Starts (or restarts) user `id`'s enrolment with `secret`, pending until
 /// confirmed, and ends the account's run of failures (its password was just
 /// verified). False when a second factor is already enabled.
-pub fn begin_enrolment(conn: &mut PgConnection, id: i64, secret: &[u8]) -> Result<bool, ApiError> {
+pub fn begin_enrolment(conn: &mut PgConnection, id: i64, secret: &[u8]) -> Result<bool, DbError> {
     conn.transaction(|conn| {
         let updated = diesel::update(users::table.find(id))
             .filter(users::totp_enabled_at.is_null())
@@ -76,7 +76,7 @@ pub fn enable_recorded(
     step: i64,
     digests: &[Vec<u8>],
     ip: Option<&str>,
-) -> Result<bool, ApiError> {
+) -> Result<bool, DbError> {
     conn.transaction(|conn| {
         let updated = diesel::update(users::table.find(id))
             .filter(users::totp_enabled_at.is_null())
@@ -103,7 +103,7 @@ fn replace_recovery_codes(
     conn: &mut PgConnection,
     id: i64,
     digests: &[Vec<u8>],
-) -> Result<(), ApiError> {
+) -> Result<(), DbError> {
     diesel::delete(mfa_recovery_codes::table.filter(mfa_recovery_codes::user_id.eq(id)))
         .execute(conn)?;
     let rows: Vec<_> = digests
@@ -129,7 +129,7 @@ pub fn disable_recorded(
     id: i64,
     proof: &Proof,
     ip: Option<&str>,
-) -> Result<bool, ApiError> {
+) -> Result<bool, DbError> {
     conn.transaction(|conn| {
         if !claim(conn, id, proof)? {
             return Ok(false);
@@ -150,7 +150,7 @@ pub fn reset_recorded(
     id: i64,
     actor: i64,
     ip: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<(), DbError> {
     conn.transaction(|conn| {
         let had = users::table
             .find(id)
@@ -158,7 +158,7 @@ pub fn reset_recorded(
             .for_update()
             .first::<bool>(conn)
             .optional()?
-            .ok_or(ApiError::NotFound)?;
+            .ok_or(DbError::NotFound)?;
         remove(conn, id)?;
         let revoked = sessions::revoke_all(conn, id)?;
         let detail = serde_json::json!({ "was_enabled": had, "sessions_revoked": revoked });
@@ -170,7 +170,7 @@ pub fn reset_recorded(
     })
 }
 
-fn remove(conn: &mut PgConnection, id: i64) -> Result<(), ApiError> {
+fn remove(conn: &mut PgConnection, id: i64) -> Result<(), DbError> {
     diesel::update(users::table.find(id))
         .set((
             users::totp_secret.eq(None::<Vec<u8>>),
@@ -184,7 +184,7 @@ fn remove(conn: &mut PgConnection, id: i64) -> Result<(), ApiError> {
 }
 
 /// How many unused recovery codes user `id` has left.
-pub fn recovery_codes_left(conn: &mut PgConnection, id: i64) -> Result<i64, ApiError> {
+pub fn recovery_codes_left(conn: &mut PgConnection, id: i64) -> Result<i64, DbError> {
     Ok(mfa_recovery_codes::table
         .filter(mfa_recovery_codes::user_id.eq(id))
         .count()

@@ -2,6 +2,7 @@
 pub mod account;
 pub mod admin;
 pub mod audit;
+mod error;
 pub mod idempotency;
 pub mod mfa;
 pub mod outbox;
@@ -25,7 +26,7 @@ use diesel::Connection;
 use diesel::PgConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-use crate::error::{ApiError, Message};
+pub use error::DbError;
 use crate::threads::{self, Job};
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
@@ -208,12 +209,14 @@ pub fn for_transaction_pooler(conn: &mut PgConnection) {
 
 /// Runs `f` with a pooled connection on a database thread. Whatever the
 /// database does, the answer comes within the pool's `wait`: a query still
-/// running then is left to its `statement_timeout`, and the request is
-/// answered 503.
-pub async fn run<T, F>(pool: &DbPool, f: F) -> Result<T, ApiError>
+/// running then is left to its `statement_timeout`, and the caller gets
+/// `DbError::Busy` (503). `f` may fail in the caller's own terms (`E`), which
+/// the pool's failures convert into.
+pub async fn run<T, E, F>(pool: &DbPool, f: F) -> Result<T, E>
 where
-    F: FnOnce(&mut PgConnection) -> Result<T, ApiError> + Send + 'static,
+    F: FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
     T: Send + 'static,
+    E: From<DbError> + Send + 'static,
 {
     let (done, result) = tokio::sync::oneshot::channel();
     let deadline = Instant::now() + pool.wait;
@@ -229,11 +232,11 @@ where
         }
         let left = deadline.saturating_duration_since(Instant::now());
         let outcome = if left.is_zero() {
-            Err(ApiError::database_busy())
+            Err(DbError::Busy.into())
         } else {
             connections
                 .get_timeout(left)
-                .map_err(ApiError::from)
+                .map_err(|e| DbError::from(e).into())
                 .and_then(|mut conn| {
                     if let Some(histogram) = &queue_wait {
                         histogram.observe(submitted.elapsed().as_secs_f64());
@@ -247,21 +250,17 @@ where
     match pool.jobs.try_send(job) {
         Ok(()) => {}
         // As many queries wait as may: answered now rather than queued behind them.
-        Err(mpsc::TrySendError::Full(_)) => return Err(ApiError::database_busy()),
+        Err(mpsc::TrySendError::Full(_)) => return Err(DbError::Busy.into()),
         Err(mpsc::TrySendError::Disconnected(_)) => {
-            return Err(ApiError::internal(Message(
-                "the database threads have stopped".into(),
-            )))
+            return Err(DbError::bug("the database threads have stopped").into())
         }
     }
     match tokio::time::timeout_at(deadline.into(), result).await {
         Ok(Ok(outcome)) => outcome,
-        Ok(Err(_)) => Err(ApiError::internal(Message(
-            "a database job ended without an answer".into(),
-        ))),
+        Ok(Err(_)) => Err(DbError::bug("a database job ended without an answer").into()),
         // Queued or running past the bound: answered now; a running query
         // ends by its statement_timeout.
-        Err(_) => Err(ApiError::database_busy()),
+        Err(_) => Err(DbError::Busy.into()),
     }
 }
 
@@ -287,8 +286,8 @@ pub fn migrate(
 }
 
 /// Answers whether the database takes a query (for `/readyz`).
-pub fn ping(conn: &mut PgConnection) -> Result<(), ApiError> {
-    conn.batch_execute("SELECT 1").map_err(ApiError::from)
+pub fn ping(conn: &mut PgConnection) -> Result<(), DbError> {
+    Ok(conn.batch_execute("SELECT 1")?)
 }
 
 #[cfg(test)]

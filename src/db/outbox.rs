@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 
-use crate::error::ApiError;
+use super::DbError;
 
 /// Where a reset mail's link carries its token: filled as the mail leaves,
 /// so no waiting row holds a token that works.
@@ -18,7 +18,7 @@ pub struct NewMail {
     pub body: String,
 }
 
-pub fn insert(conn: &mut PgConnection, mail: &NewMail) -> Result<(), ApiError> {
+pub fn insert(conn: &mut PgConnection, mail: &NewMail) -> Result<(), DbError> {
     diesel::sql_query(
         "INSERT INTO outbox (recipient, reset_for, subject, body) VALUES ($1, $2, $3, $4)",
     )
@@ -31,7 +31,7 @@ pub fn insert(conn: &mut PgConnection, mail: &NewMail) -> Result<(), ApiError> {
 }
 
 /// Mails waiting to be sent (not sent, not given up).
-pub fn pending(conn: &mut PgConnection) -> Result<i64, ApiError> {
+pub fn pending(conn: &mut PgConnection) -> Result<i64, DbError> {
     #[derive(QueryableByName)]
     struct Count {
         #[diesel(sql_type = BigInt)]
@@ -46,7 +46,7 @@ pub fn pending(conn: &mut PgConnection) -> Result<i64, ApiError> {
 
 /// Deletes up to `batch` mails sent or given up on more than 7 days ago;
 /// returns how many (none while another instance is deleting).
-pub fn prune(conn: &mut PgConnection, batch: i64) -> Result<usize, ApiError> {
+pub fn prune(conn: &mut PgConnection, batch: i64) -> Result<usize, DbError> {
     Ok(diesel::sql_query(super::one_instance_at_a_time(
         "DELETE FROM outbox WHERE id IN (
              SELECT id FROM outbox
@@ -80,7 +80,7 @@ pub fn claim(
     conn: &mut PgConnection,
     batch: i64,
     lease_seconds: i64,
-) -> Result<Vec<Mail>, ApiError> {
+) -> Result<Vec<Mail>, DbError> {
     Ok(diesel::sql_query(
         "UPDATE outbox SET claimed_until = now() + make_interval(secs => $2), attempts = attempts + 1
          WHERE id IN (
@@ -97,7 +97,7 @@ pub fn claim(
 }
 
 /// Delivered: the body is erased.
-pub fn mark_sent(conn: &mut PgConnection, id: i64) -> Result<(), ApiError> {
+pub fn mark_sent(conn: &mut PgConnection, id: i64) -> Result<(), DbError> {
     diesel::sql_query(
         "UPDATE outbox SET sent_at = now(), body = NULL, claimed_until = NULL, last_error = NULL WHERE id = $1",
     )
@@ -113,7 +113,7 @@ pub fn mark_failed(
     id: i64,
     retry_seconds: Option<i64>,
     error: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), DbError> {
     diesel::sql_query(
         "UPDATE outbox SET claimed_until = NULL, last_error = $3,
              next_attempt_at = now() + make_interval(secs => coalesce($2, 0)),

@@ -1,5 +1,5 @@
 //! The total of a paged list, counted only when the page cannot tell it.
-use crate::error::ApiError;
+use super::DbError;
 
 /// The rows a page query asks for: one more than the page holds, so that
 /// `with_total` can tell whether the list goes on.
@@ -16,8 +16,8 @@ pub fn with_total<T>(
     mut rows: Vec<T>,
     limit: i64,
     offset: i64,
-    count: impl FnOnce() -> Result<i64, ApiError>,
-) -> Result<(Vec<T>, i64), ApiError> {
+    count: impl FnOnce() -> Result<i64, DbError>,
+) -> Result<(Vec<T>, i64), DbError> {
     let read = i64::try_from(rows.len()).unwrap_or(i64::MAX);
     let goes_on = read > limit;
     rows.truncate(usize::try_from(limit).unwrap_or(0));

@@ -7,7 +7,7 @@ use diesel::sql_types::{BigInt, Bytea, Text};
 use super::audit::{self, AuditKind, NewEvent};
 use super::outbox::{self, NewMail};
 use super::sessions;
-use crate::error::ApiError;
+use super::DbError;
 
 /// A reset to record. Its token is made when the mail leaves
 /// (`issue_token`): until then the reset holds none.
@@ -36,7 +36,7 @@ pub fn request_recorded(
     conn: &mut PgConnection,
     new: &NewReset,
     mail: &NewMail,
-) -> Result<bool, ApiError> {
+) -> Result<bool, DbError> {
     conn.transaction(|conn| {
         let taken = diesel::sql_query(
             "INSERT INTO password_resets (user_id, token_hash, password_fingerprint, requested_at, expires_at)
@@ -81,7 +81,7 @@ pub fn reset_recorded(
     token_hash: &[u8],
     new_hash: &str,
     ip: Option<&str>,
-) -> Result<Option<i64>, ApiError> {
+) -> Result<Option<i64>, DbError> {
     conn.transaction(|conn| {
         let spent = diesel::sql_query(
             "WITH spent AS (
@@ -119,7 +119,7 @@ pub fn issue_token(
     conn: &mut PgConnection,
     user_id: i64,
     token_hash: &[u8],
-) -> Result<bool, ApiError> {
+) -> Result<bool, DbError> {
     Ok(diesel::sql_query(
         "UPDATE password_resets r SET token_hash = $2
          FROM users u
@@ -136,7 +136,7 @@ pub fn issue_token(
 
 /// Whether `token_hash` names a live reset (a cheap check before hashing
 /// the new password; `reset_recorded` decides).
-pub fn is_live(conn: &mut PgConnection, token_hash: &[u8]) -> Result<bool, ApiError> {
+pub fn is_live(conn: &mut PgConnection, token_hash: &[u8]) -> Result<bool, DbError> {
     Ok(diesel::sql_query(
         "SELECT r.user_id FROM password_resets r JOIN users u ON u.id = r.user_id
          WHERE r.token_hash = $1 AND r.expires_at > now() AND NOT u.disabled

@@ -2,7 +2,7 @@
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
-use crate::error::ApiError;
+use super::DbError;
 
 #[derive(Debug, QueryableByName)]
 pub struct UserTaskCounts {
@@ -17,7 +17,7 @@ pub struct UserTaskCounts {
 }
 
 /// Task counts for every user, including users with no tasks, by user id.
-pub fn task_counts_per_user(conn: &mut PgConnection) -> Result<Vec<UserTaskCounts>, ApiError> {
+pub fn task_counts_per_user(conn: &mut PgConnection) -> Result<Vec<UserTaskCounts>, DbError> {
     Ok(diesel::sql_query(
         "SELECT u.id AS user_id, u.email,
                 count(t.id) AS tasks_total,
@@ -49,7 +49,7 @@ pub struct Dashboard {
     pub sessions_active: i64,
 }
 
-pub fn dashboard(conn: &mut PgConnection) -> Result<Dashboard, ApiError> {
+pub fn dashboard(conn: &mut PgConnection) -> Result<Dashboard, DbError> {
     Ok(diesel::sql_query(
         "SELECT u.total AS users_total, u.by_user AS users_user, u.by_manager AS users_manager,
                 u.by_admin AS users_admin, u.disabled AS users_disabled,

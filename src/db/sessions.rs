@@ -6,7 +6,7 @@ use uuid::Uuid;
 use super::audit;
 use super::schema::{sessions, users};
 use super::users::Profile;
-use crate::error::ApiError;
+use super::DbError;
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = sessions, check_for_backend(diesel::pg::Pg))]
@@ -41,7 +41,7 @@ pub struct NewSession<'a> {
     pub user_agent: Option<&'a str>,
 }
 
-pub fn insert(conn: &mut PgConnection, new: &NewSession) -> Result<Session, ApiError> {
+pub fn insert(conn: &mut PgConnection, new: &NewSession) -> Result<Session, DbError> {
     Ok(diesel::insert_into(sessions::table)
         .values(new)
         .returning(Session::as_returning())
@@ -54,7 +54,7 @@ pub fn find_live_user(
     conn: &mut PgConnection,
     sid: Uuid,
     user_id: i64,
-) -> Result<Option<Profile>, ApiError> {
+) -> Result<Option<Profile>, DbError> {
     Ok(sessions::table
         .inner_join(users::table)
         .filter(sessions::id.eq(sid))
@@ -92,7 +92,7 @@ pub fn refresh(
     presented: Uuid,
     refresh_ttl_seconds: i64,
     grace_seconds: i64,
-) -> Result<Refreshed, ApiError> {
+) -> Result<Refreshed, DbError> {
     conn.transaction(|conn| {
         let Some(user) = find_live_user(conn, sid, user_id)? else {
             return Ok(Refreshed::Refused);
@@ -150,7 +150,7 @@ pub fn list_live(
     user_id: i64,
     limit: i64,
     offset: i64,
-) -> Result<(Vec<Session>, i64), ApiError> {
+) -> Result<(Vec<Session>, i64), DbError> {
     let live = || {
         sessions::table
             .filter(sessions::user_id.eq(user_id))
@@ -169,7 +169,7 @@ pub fn list_live(
 }
 
 /// Revokes one live session of `user_id`; false when there is none such.
-pub fn revoke_one(conn: &mut PgConnection, user_id: i64, sid: Uuid) -> Result<bool, ApiError> {
+pub fn revoke_one(conn: &mut PgConnection, user_id: i64, sid: Uuid) -> Result<bool, DbError> {
     Ok(diesel::update(sessions::table)
         .filter(sessions::id.eq(sid))
         .filter(sessions::user_id.eq(user_id))
@@ -184,7 +184,7 @@ pub fn revoke_one(conn: &mut PgConnection, user_id: i64, sid: Uuid) -> Result<bo
 /// caller's transaction. The user's logins take turns here (a transaction
 /// advisory lock, held to commit), so racing logins on any instance see each
 /// other's sessions and together never leave more than `max`.
-pub fn keep_newest(conn: &mut PgConnection, user_id: i64, max: u32) -> Result<usize, ApiError> {
+pub fn keep_newest(conn: &mut PgConnection, user_id: i64, max: u32) -> Result<usize, DbError> {
     use diesel::sql_types::BigInt;
     diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended('sessions of ' || $1, 0))")
         .bind::<BigInt, _>(user_id)
@@ -201,7 +201,7 @@ pub fn keep_newest(conn: &mut PgConnection, user_id: i64, max: u32) -> Result<us
 }
 
 /// Revokes every session of a user; returns how many were live.
-pub fn revoke_all(conn: &mut PgConnection, user_id: i64) -> Result<usize, ApiError> {
+pub fn revoke_all(conn: &mut PgConnection, user_id: i64) -> Result<usize, DbError> {
     Ok(diesel::update(sessions::table)
         .filter(sessions::user_id.eq(user_id))
         .filter(sessions::revoked_at.is_null())
@@ -211,7 +211,7 @@ pub fn revoke_all(conn: &mut PgConnection, user_id: i64) -> Result<usize, ApiErr
 
 /// Deletes sessions that can never be used again: expired, or revoked more
 /// than a day ago. Bounded per call so it never holds locks for long.
-pub fn prune(conn: &mut PgConnection, batch: i64) -> Result<usize, ApiError> {
+pub fn prune(conn: &mut PgConnection, batch: i64) -> Result<usize, DbError> {
     Ok(diesel::sql_query(
         "DELETE FROM sessions WHERE id IN (
              SELECT id FROM sessions
@@ -229,7 +229,7 @@ pub fn end_one_recorded(
     user_id: i64,
     sid: Uuid,
     ip: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<(), DbError> {
     let event = audit::NewEvent::by_self(audit::AuditKind::Logout, user_id, ip);
     revoke_one_recorded(conn, user_id, sid, event)
 }
@@ -242,7 +242,7 @@ pub fn revoke_by_admin_recorded(
     user_id: i64,
     sid: Uuid,
     ip: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<(), DbError> {
     let event = audit::NewEvent::about(
         audit::AuditKind::SessionRevoked,
         Some(admin_id),
@@ -260,10 +260,10 @@ fn revoke_one_recorded(
     user_id: i64,
     sid: Uuid,
     event: audit::NewEvent,
-) -> Result<(), ApiError> {
+) -> Result<(), DbError> {
     conn.transaction(|conn| {
         if !revoke_one(conn, user_id, sid)? {
-            return Err(ApiError::NotFound);
+            return Err(DbError::NotFound);
         }
         audit::insert(
             conn,
@@ -279,7 +279,7 @@ pub fn log_out_recorded(
     user_id: i64,
     sids: &[Uuid],
     ip: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<(), DbError> {
     conn.transaction(|conn| {
         for sid in sids {
             revoke_one(conn, user_id, *sid)?;
@@ -298,7 +298,7 @@ pub fn log_out_all_recorded(
     conn: &mut PgConnection,
     user_id: i64,
     ip: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<(), DbError> {
     conn.transaction(|conn| {
         let revoked = revoke_all(conn, user_id)?;
         audit::insert(
@@ -320,7 +320,7 @@ pub fn refresh_recorded(
     ttl: i64,
     grace: i64,
     ip: Option<&str>,
-) -> Result<Refreshed, ApiError> {
+) -> Result<Refreshed, DbError> {
     use serde_json::json;
     conn.transaction(|conn| {
         let outcome = refresh(conn, sid, user_id, jti, ttl, grace)?;

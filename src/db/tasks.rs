@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use super::idempotency;
 use super::page;
 use super::schema::tasks;
-use crate::error::ApiError;
+use super::DbError;
 
 /// A `tasks` row (`Deserialize`: as `to_jsonb` stores it for an idempotency key).
 #[derive(
@@ -58,7 +58,7 @@ impl TaskChanges {
 /// statement: a slot is taken in the owner's `task_count` by a conditional
 /// UPDATE (re-checked on the newest row version when creates race, on any
 /// instance) and the task inserted with it; no slot is `QuotaExceeded`.
-pub fn insert(conn: &mut PgConnection, new: &NewTask, limit: u32) -> Result<Task, ApiError> {
+pub fn insert(conn: &mut PgConnection, new: &NewTask, limit: u32) -> Result<Task, DbError> {
     use diesel::sql_types::{Bool, Date, Integer, Nullable, Text};
     let created: Option<Task> = diesel::sql_query(
         "WITH slot AS (
@@ -77,7 +77,7 @@ pub fn insert(conn: &mut PgConnection, new: &NewTask, limit: u32) -> Result<Task
     .bind::<Nullable<Date>, _>(new.due_date)
     .get_result(conn)
     .optional()?;
-    created.ok_or(ApiError::QuotaExceeded { limit })
+    created.ok_or(DbError::QuotaExceeded { limit })
 }
 
 /// What a create under an idempotency key did.
@@ -100,7 +100,7 @@ pub fn insert_once(
     limit: u32,
     key: &str,
     fingerprint: &str,
-) -> Result<KeyedCreate, ApiError> {
+) -> Result<KeyedCreate, DbError> {
     conn.transaction(|conn| {
         if idempotency::claim(conn, new.owner_id, key, fingerprint)? {
             let task = insert(conn, new, limit)?;
@@ -113,17 +113,13 @@ pub fn insert_once(
         }
         let task = stored
             .task
-            .ok_or_else(|| {
-                ApiError::internal(crate::error::Message(
-                    "a claimed key without its answer".into(),
-                ))
-            })
-            .and_then(|t| serde_json::from_value(t).map_err(ApiError::internal))?;
+            .ok_or_else(|| DbError::bug("a claimed key without its answer"))
+            .and_then(|t| Ok(serde_json::from_value(t)?))?;
         Ok(KeyedCreate::Replayed(task))
     })
 }
 
-pub fn find_owned(conn: &mut PgConnection, id: i64, owner_id: i64) -> Result<Task, ApiError> {
+pub fn find_owned(conn: &mut PgConnection, id: i64, owner_id: i64) -> Result<Task, DbError> {
     Ok(tasks::table
         .filter(tasks::id.eq(id))
         .filter(tasks::owner_id.eq(owner_id))
@@ -138,7 +134,7 @@ pub fn list(
     completed: Option<bool>,
     limit: i64,
     offset: i64,
-) -> Result<(Vec<Task>, i64), ApiError> {
+) -> Result<(Vec<Task>, i64), DbError> {
     let rows = matching(owner_id, completed)
         .select(Task::as_select())
         .order(tasks::id.asc())
@@ -168,7 +164,7 @@ pub fn update_owned(
     id: i64,
     owner_id: i64,
     changes: &TaskChanges,
-) -> Result<Task, ApiError> {
+) -> Result<Task, DbError> {
     if changes.is_empty() {
         return find_owned(conn, id, owner_id);
     }
@@ -182,7 +178,7 @@ pub fn update_owned(
 
 /// Deletes the owner's task and gives its slot back, in one statement;
 /// `NotFound` when there is none such.
-pub fn delete_owned(conn: &mut PgConnection, id: i64, owner_id: i64) -> Result<(), ApiError> {
+pub fn delete_owned(conn: &mut PgConnection, id: i64, owner_id: i64) -> Result<(), DbError> {
     use diesel::sql_types::BigInt;
     let deleted = diesel::sql_query(
         "WITH gone AS (DELETE FROM tasks WHERE id = $1 AND owner_id = $2 RETURNING owner_id)
@@ -192,7 +188,7 @@ pub fn delete_owned(conn: &mut PgConnection, id: i64, owner_id: i64) -> Result<(
     .bind::<BigInt, _>(owner_id)
     .execute(conn)?;
     if deleted == 0 {
-        return Err(ApiError::NotFound);
+        return Err(DbError::NotFound);
     }
     Ok(())
 }

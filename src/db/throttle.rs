@@ -5,11 +5,11 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Double, Text};
 
 use super::schema::auth_throttle;
-use crate::error::ApiError;
+use super::DbError;
 
 /// Takes one request from `key`'s allowance: `None` when taken, or the
 /// seconds until one is free again.
-pub fn take(conn: &mut PgConnection, key: &str, per_minute: u32) -> Result<Option<u64>, ApiError> {
+pub fn take(conn: &mut PgConnection, key: &str, per_minute: u32) -> Result<Option<u64>, DbError> {
     let per_minute = f64::from(per_minute.max(1));
     let interval = 60.0 / per_minute;
     // A burst of `per_minute` is allowed: the bucket is full `tolerance` ahead.
@@ -47,7 +47,7 @@ pub fn take(conn: &mut PgConnection, key: &str, per_minute: u32) -> Result<Optio
 }
 
 /// Deletes windows that are full again (their tat has passed): absent is the same.
-pub fn prune(conn: &mut PgConnection) -> Result<usize, ApiError> {
+pub fn prune(conn: &mut PgConnection) -> Result<usize, DbError> {
     Ok(
         diesel::delete(auth_throttle::table.filter(auth_throttle::tat.lt(diesel::dsl::now)))
             .execute(conn)?,

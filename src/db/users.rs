@@ -7,7 +7,7 @@ use super::audit;
 use super::page;
 use super::schema::users;
 use crate::domain::{Email, Role};
-use crate::error::ApiError;
+use super::DbError;
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Identifiable)]
 #[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
@@ -29,7 +29,7 @@ pub struct User {
 }
 
 impl User {
-    pub fn role(&self) -> Result<Role, ApiError> {
+    pub fn role(&self) -> Result<Role, DbError> {
         parse_role(&self.role)
     }
 
@@ -54,7 +54,7 @@ pub struct Profile {
 }
 
 impl Profile {
-    pub fn role(&self) -> Result<Role, ApiError> {
+    pub fn role(&self) -> Result<Role, DbError> {
         parse_role(&self.role)
     }
 
@@ -78,9 +78,9 @@ impl From<&User> for Profile {
 }
 
 /// The role column is constrained by a CHECK, so an unknown value is a bug.
-fn parse_role(role: &str) -> Result<Role, ApiError> {
+fn parse_role(role: &str) -> Result<Role, DbError> {
     role.parse()
-        .map_err(|e: String| ApiError::internal(crate::error::Message(e)))
+        .map_err(|e: String| DbError::bug(e))
 }
 
 #[derive(Debug, Insertable)]
@@ -108,8 +108,8 @@ impl<'a> NewUser<'a> {
     }
 }
 
-/// Inserts a user; a taken email is 409.
-pub fn insert(conn: &mut PgConnection, new: &NewUser) -> Result<User, ApiError> {
+/// Inserts a user; a taken email is a `Conflict`.
+pub fn insert(conn: &mut PgConnection, new: &NewUser) -> Result<User, DbError> {
     diesel::insert_into(users::table)
         .values(new)
         .returning(User::as_returning())
@@ -118,7 +118,7 @@ pub fn insert(conn: &mut PgConnection, new: &NewUser) -> Result<User, ApiError> 
             DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, ref info)
                 if info.constraint_name() == Some("users_email_key") =>
             {
-                ApiError::Conflict("Email already registered".into())
+                DbError::Conflict("Email already registered")
             }
             other => other.into(),
         })
@@ -130,7 +130,7 @@ pub fn insert_recorded<'a>(
     conn: &mut PgConnection,
     new: &NewUser,
     event: impl FnOnce(&User) -> audit::NewEvent<'a>,
-) -> Result<User, ApiError> {
+) -> Result<User, DbError> {
     conn.transaction(|conn| {
         let user = insert(conn, new)?;
         audit::insert(conn, event(&user))?;
@@ -143,7 +143,7 @@ pub fn insert_recorded<'a>(
 /// in. One whose new spelling another account holds is left as it is and
 /// warned about (an admin decides which account stays). Returns how many
 /// were rewritten.
-pub fn a_label_legacy_emails(conn: &mut PgConnection) -> Result<usize, ApiError> {
+pub fn a_label_legacy_emails(conn: &mut PgConnection) -> Result<usize, DbError> {
     let legacy: Vec<(i64, String)> = users::table
         .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
             "email ~ '@[^@]*[^[:ascii:]]'",
@@ -174,7 +174,7 @@ pub fn a_label_legacy_emails(conn: &mut PgConnection) -> Result<usize, ApiError>
     Ok(rewritten)
 }
 
-pub fn find_by_email(conn: &mut PgConnection, email: &str) -> Result<Option<User>, ApiError> {
+pub fn find_by_email(conn: &mut PgConnection, email: &str) -> Result<Option<User>, DbError> {
     Ok(users::table
         .filter(users::email.eq(email))
         .select(User::as_select())
@@ -183,7 +183,7 @@ pub fn find_by_email(conn: &mut PgConnection, email: &str) -> Result<Option<User
 }
 
 /// True when an enabled admin exists.
-pub fn active_admin_exists(conn: &mut PgConnection) -> Result<bool, ApiError> {
+pub fn active_admin_exists(conn: &mut PgConnection) -> Result<bool, DbError> {
     Ok(diesel::select(diesel::dsl::exists(
         users::table
             .filter(users::role.eq(Role::Admin.as_str()))
@@ -243,7 +243,7 @@ pub fn reserve_attempt(
     key: AccountKey,
     max: u32,
     window_seconds: u64,
-) -> Result<Attempt, ApiError> {
+) -> Result<Attempt, DbError> {
     let column = match key {
         AccountKey::Email(_) => "email",
         AccountKey::Id(_) => "id",
@@ -300,7 +300,7 @@ fn refused(user: Option<User>) -> Attempt {
 }
 
 /// A successful login ends the run of failures (and writes only if there was one).
-pub fn reset_failed_logins(conn: &mut PgConnection, id: i64) -> Result<(), ApiError> {
+pub fn reset_failed_logins(conn: &mut PgConnection, id: i64) -> Result<(), DbError> {
     diesel::update(users::table.find(id))
         .filter(
             users::failed_logins
@@ -321,14 +321,14 @@ pub fn reset_failed_logins_recorded(
     conn: &mut PgConnection,
     id: i64,
     event: audit::NewEvent,
-) -> Result<(), ApiError> {
+) -> Result<(), DbError> {
     conn.transaction(|conn| {
         reset_failed_logins(conn, id)?;
         audit::insert(conn, event)
     })
 }
 
-pub fn find(conn: &mut PgConnection, id: i64) -> Result<User, ApiError> {
+pub fn find(conn: &mut PgConnection, id: i64) -> Result<User, DbError> {
     Ok(users::table
         .find(id)
         .select(User::as_select())
@@ -352,7 +352,7 @@ pub fn list(
     q: Option<&str>,
     limit: i64,
     offset: i64,
-) -> Result<(Vec<Profile>, i64), ApiError> {
+) -> Result<(Vec<Profile>, i64), DbError> {
     let pattern = q.map(like_pattern);
     let filtered = || {
         let mut query = users::table.into_boxed();
@@ -391,7 +391,7 @@ pub struct UserChanges<'a> {
 /// Serialises every change that could remove an admin (demote, disable,
 /// delete) across all instances, so that two admins demoting each other at
 /// once cannot leave none.
-pub fn lock_admin_changes(conn: &mut PgConnection) -> Result<(), ApiError> {
+pub fn lock_admin_changes(conn: &mut PgConnection) -> Result<(), DbError> {
     const ADMIN_CHANGES_LOCK: i64 = 0x6164_6d69_6e73; // "admins"
     diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
         .bind::<diesel::sql_types::BigInt, _>(ADMIN_CHANGES_LOCK)
@@ -399,7 +399,7 @@ pub fn lock_admin_changes(conn: &mut PgConnection) -> Result<(), ApiError> {
     Ok(())
 }
 
-pub fn count_active_admins(conn: &mut PgConnection) -> Result<i64, ApiError> {
+pub fn count_active_admins(conn: &mut PgConnection) -> Result<i64, DbError> {
     Ok(users::table
         .filter(users::role.eq(Role::Admin.as_str()))
         .filter(users::disabled.eq(false))
@@ -407,7 +407,7 @@ pub fn count_active_admins(conn: &mut PgConnection) -> Result<i64, ApiError> {
         .get_result(conn)?)
 }
 
-pub fn update(conn: &mut PgConnection, id: i64, changes: &UserChanges) -> Result<User, ApiError> {
+pub fn update(conn: &mut PgConnection, id: i64, changes: &UserChanges) -> Result<User, DbError> {
     if changes.role.is_none() && changes.disabled.is_none() && changes.full_name.is_none() {
         return find(conn, id);
     }
@@ -418,9 +418,9 @@ pub fn update(conn: &mut PgConnection, id: i64, changes: &UserChanges) -> Result
 }
 
 /// Deletes a user; tasks and sessions go with it (ON DELETE CASCADE).
-pub fn delete(conn: &mut PgConnection, id: i64) -> Result<(), ApiError> {
+pub fn delete(conn: &mut PgConnection, id: i64) -> Result<(), DbError> {
     match diesel::delete(users::table.find(id)).execute(conn)? {
-        0 => Err(ApiError::NotFound),
+        0 => Err(DbError::NotFound),
         _ => Ok(()),
     }
 }

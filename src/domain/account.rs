@@ -1,8 +1,8 @@
 //! `NewAccount`: what every new account needs, parsed together.
 use super::{Email, FullName, Password};
-use crate::error::ApiError;
+use super::FieldErrors;
 
-/// What every new account needs, parsed together so that one 422 names every
+/// What every new account needs, parsed together so that one refusal names every
 /// bad field (signup and admin-created users alike).
 pub struct NewAccount {
     pub email: Email,
@@ -15,7 +15,7 @@ impl NewAccount {
         email: &str,
         password: String,
         full_name: Option<String>,
-    ) -> Result<NewAccount, ApiError> {
+    ) -> Result<NewAccount, FieldErrors> {
         match (
             Email::parse(email),
             Password::parse(password),
@@ -26,7 +26,7 @@ impl NewAccount {
                 password,
                 full_name,
             }),
-            (e, p, f) => Err(ApiError::invalid_fields([
+            (e, p, f) => Err(FieldErrors::of([
                 ("email", e.err().map(str::to_owned)),
                 ("password", p.err()),
                 ("full_name", f.err()),

@@ -2,6 +2,7 @@
 mod account;
 mod client_key;
 mod email;
+mod field_errors;
 mod full_name;
 pub mod password;
 mod proxies;
@@ -13,6 +14,7 @@ pub mod text;
 pub use account::NewAccount;
 pub use client_key::ClientKey;
 pub use email::{Email, EMAIL_MAX};
+pub use field_errors::FieldErrors;
 pub use full_name::{FullName, FULL_NAME_MAX};
 pub use password::Password;
 pub use proxies::TrustedProxies;
