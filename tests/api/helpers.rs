@@ -731,17 +731,3 @@ pub fn signal(child: &std::process::Child, sig: &str) {
         .expect("kill runs");
     assert!(status.success(), "kill {sig}");
 }
-
-/// The resident set of a process, in KiB (from /proc). Panics when it cannot
-/// be read: a memory check that reads 0 would pass whatever the memory did.
-pub fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_else(|e| panic!("/proc/{pid}/status is unreadable: {e}"));
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .filter(|kib| *kib > 0)
-        .unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status"))
-}

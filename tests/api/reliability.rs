@@ -14,7 +14,7 @@ use crate::cluster::ThrowawayCluster;
 use taskgate::domain::Role;
 
 use crate::helpers::{
-    rss_kib, serve, signal, spawn_app_with, spawn_on, test_settings, TestDatabase, PASSWORD,
+    serve, signal, spawn_app_with, spawn_on, test_settings, TestDatabase, PASSWORD,
 };
 
 fn count(db_url: &str, sql: &str) -> i64 {
@@ -321,7 +321,7 @@ async fn an_outage_under_traffic_gives_quick_503s_and_heals_without_a_restart() 
 }
 
 #[tokio::test]
-async fn a_mixed_workload_loses_nothing_has_no_5xx_and_keeps_its_memory() {
+async fn a_mixed_workload_loses_nothing_and_has_no_5xx() {
     let db = TestDatabase::migrated();
     let env = [
         ("APP__AUTH__BCRYPT_COST", "4"),
@@ -335,7 +335,6 @@ async fn a_mixed_workload_loses_nothing_has_no_5xx_and_keeps_its_memory() {
         ("RUST_LOG", "warn"),
     ];
     let mut served = serve(&db, &env);
-    let pid = served.child.id();
     let client = Client::new();
     let base = served.base.clone();
     let (admin, _) = login(
@@ -351,7 +350,6 @@ async fn a_mixed_workload_loses_nothing_has_no_5xx_and_keeps_its_memory() {
     let deleted = Arc::new(AtomicU64::new(0));
     let server_errors = Arc::new(Mutex::new(Vec::<String>::new()));
     let deadline = Instant::now() + Duration::from_secs(8);
-    let mut rss = Vec::new();
     let mut users = Vec::new();
     for u in 0..6 {
         let (client, base, admin) = (client.clone(), base.clone(), admin.clone());
@@ -448,10 +446,6 @@ async fn a_mixed_workload_loses_nothing_has_no_5xx_and_keeps_its_memory() {
             }
         }));
     }
-    while Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        rss.push(rss_kib(pid));
-    }
     for u in users {
         u.await.unwrap();
     }
@@ -470,12 +464,6 @@ async fn a_mixed_workload_loses_nothing_has_no_5xx_and_keeps_its_memory() {
         "rows = creates - deletes"
     );
     assert!(created.load(Ordering::Relaxed) > 50, "the workload ran");
-    // Memory: after warm-up (the first two samples), growth stays small.
-    let (warm, last) = (rss[2.min(rss.len() - 1)], *rss.last().unwrap());
-    assert!(
-        last <= warm + warm / 2 + 8 * 1024,
-        "RSS grew from {warm} KiB to {last} KiB: {rss:?}"
-    );
 }
 
 /// `GET /users/me` in a task of its own: its status, `Retry-After`, when it

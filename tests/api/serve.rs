@@ -152,46 +152,6 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
     );
 }
 
-/// The /proc cgroup files of a process's `bcrypt-N` threads, once `expected` have started.
-fn bcrypt_thread_cgroups(pid: u32, expected: usize) -> Vec<String> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let cgroups: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
-            .unwrap()
-            .flatten()
-            .filter(|t| {
-                std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| {
-                    c.trim()
-                        .strip_prefix("bcrypt-")
-                        .is_some_and(|n| n.parse::<u32>().is_ok())
-                })
-            })
-            .filter_map(|t| std::fs::read_to_string(t.path().join("cgroup")).ok())
-            .collect();
-        if cgroups.len() >= expected || std::time::Instant::now() > deadline {
-            return cgroups;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-#[test]
-fn bcrypt_threads_stay_in_the_services_own_cgroup() {
-    // CPU shares between services are the operator's: the service never
-    // creates or joins a cgroup of its own.
-    let db = TestDatabase::migrated();
-    let served = serve(&db, &[("APP__AUTH__HASH_CONCURRENCY", "2")]);
-    let own = std::fs::read_to_string(format!("/proc/{}/cgroup", served.child.id())).unwrap();
-    let threads = bcrypt_thread_cgroups(served.child.id(), 2);
-    let mut served = served;
-    sigterm(&served.child);
-    served.child.wait().unwrap();
-    assert_eq!(threads.len(), 2, "auth.hash_concurrency hashing threads");
-    for cgroup in threads {
-        assert_eq!(cgroup, own, "a hashing thread moved cgroup");
-    }
-}
-
 /// `server.reuse_port`: two instances listen on one port (replicas on one
 /// host's network); without it the second cannot bind.
 #[tokio::test]
