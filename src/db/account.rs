@@ -123,6 +123,7 @@ pub fn report_lock_once(
     let Some(id) = event.subject_id else {
         return Ok(false);
     };
+    // SQL: a data-modifying CTE (the claim's UPDATE feeding the INSERT).
     let written = diesel::sql_query(
         "WITH claimed AS (
              UPDATE users SET lock_reported = true

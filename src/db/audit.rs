@@ -132,6 +132,7 @@ pub fn insert(conn: &mut PgConnection, event: NewEvent) -> Result<(), DbError> {
 /// many (none while another instance is deleting).
 pub fn prune(conn: &mut PgConnection, retention_days: u32, batch: i64) -> Result<usize, DbError> {
     use diesel::sql_types::{BigInt, Integer};
+    // SQL: the advisory lock rides a CTE, which the DSL cannot write.
     Ok(diesel::sql_query(super::one_instance_at_a_time(
         "DELETE FROM audit_events WHERE id IN (
              SELECT id FROM audit_events WHERE at < now() - make_interval(days => $1)

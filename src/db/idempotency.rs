@@ -1,13 +1,18 @@
 //! `idempotency_keys`: what a keyed create answered, for 24 hours. A key is
 //! claimed by one conditional statement, so of two requests with the same
 //! key the second waits for the first to commit and then finds its answer.
+use diesel::dsl::{now, IntervalDsl};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Jsonb, Nullable, Text};
+// The ON CONFLICT … DO UPDATE's own WHERE (not in the prelude).
+use diesel::query_dsl::methods::FilterDsl;
+use diesel::sql_types::{BigInt, Text, Timestamptz};
+use diesel::upsert::excluded;
 
+use super::schema::idempotency_keys as keys;
 use super::DbError;
 
-/// How long a key holds its answer (and is kept).
-const KEPT: &str = "interval '24 hours'";
+/// How long a key holds its answer (and is kept), in hours.
+const KEPT_HOURS: i32 = 24;
 
 /// Claims `key` for a new request: true when it was free or its 24 hours are
 /// over (the old answer is dropped), false when it holds a live answer.
@@ -17,16 +22,22 @@ pub fn claim(
     key: &str,
     fingerprint: &str,
 ) -> Result<bool, DbError> {
-    let claimed = diesel::sql_query(format!(
-        "INSERT INTO idempotency_keys (user_id, key, fingerprint) VALUES ($1, $2, $3)
-         ON CONFLICT (user_id, key) DO UPDATE
-             SET fingerprint = EXCLUDED.fingerprint, task = NULL, created_at = now()
-             WHERE idempotency_keys.created_at < now() - {KEPT}"
-    ))
-    .bind::<BigInt, _>(user_id)
-    .bind::<Text, _>(key)
-    .bind::<Text, _>(fingerprint)
-    .execute(conn)?;
+    let expired = keys::created_at.lt(now.into_sql::<Timestamptz>() - KEPT_HOURS.hours());
+    let claimed = diesel::insert_into(keys::table)
+        .values((
+            keys::user_id.eq(user_id),
+            keys::key.eq(key),
+            keys::fingerprint.eq(fingerprint),
+        ))
+        .on_conflict((keys::user_id, keys::key))
+        .do_update()
+        .set((
+            keys::fingerprint.eq(excluded(keys::fingerprint)),
+            keys::task.eq(None::<serde_json::Value>),
+            keys::created_at.eq(now),
+        ))
+        .filter(expired)
+        .execute(conn)?;
     Ok(claimed == 1)
 }
 
@@ -37,6 +48,7 @@ pub fn answer_with_task(
     key: &str,
     task_id: i64,
 ) -> Result<(), DbError> {
+    // SQL: `to_jsonb(t)` of the task row, in an UPDATE … FROM; the DSL has neither.
     diesel::sql_query(
         "UPDATE idempotency_keys k SET task = to_jsonb(t) FROM tasks t
          WHERE k.user_id = $1 AND k.key = $2 AND t.id = $3",
@@ -49,30 +61,29 @@ pub fn answer_with_task(
 }
 
 /// A claimed key as stored: the request it answered and its answer.
-#[derive(QueryableByName)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = keys)]
 pub struct Stored {
-    #[diesel(sql_type = Text)]
     pub fingerprint: String,
-    #[diesel(sql_type = Nullable<Jsonb>)]
     pub task: Option<serde_json::Value>,
 }
 
 pub fn stored(conn: &mut PgConnection, user_id: i64, key: &str) -> Result<Stored, DbError> {
-    Ok(diesel::sql_query(
-        "SELECT fingerprint, task FROM idempotency_keys WHERE user_id = $1 AND key = $2",
-    )
-    .bind::<BigInt, _>(user_id)
-    .bind::<Text, _>(key)
-    .get_result(conn)?)
+    Ok(keys::table
+        .find((user_id, key))
+        .select(Stored::as_select())
+        .get_result(conn)?)
 }
 
 /// Deletes up to `batch` keys past their 24 hours; returns how many.
 pub fn prune(conn: &mut PgConnection, batch: i64) -> Result<usize, DbError> {
-    Ok(diesel::sql_query(format!(
+    // SQL: a batch by `ctid` (the table's key is two columns); the DSL cannot name it.
+    Ok(diesel::sql_query(
         "DELETE FROM idempotency_keys WHERE ctid IN (
              SELECT ctid FROM idempotency_keys
-             WHERE created_at < now() - {KEPT} LIMIT $1)"
-    ))
+             WHERE created_at < now() - make_interval(hours => $2) LIMIT $1)",
+    )
     .bind::<BigInt, _>(batch)
+    .bind::<diesel::sql_types::Integer, _>(KEPT_HOURS)
     .execute(conn)?)
 }

@@ -1,15 +1,20 @@
 //! The mail outbox: rows written in the transaction of what they tell about,
 //! claimed by one sender at a time (`FOR UPDATE SKIP LOCKED` and a lease),
 //! marked sent (body erased) or put back with a later attempt time.
+use chrono::{DateTime, Utc};
+use diesel::dsl::{now, IntervalDsl};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Nullable, Text};
+use diesel::sql_types::{BigInt, Timestamptz};
 
+use super::schema::outbox;
 use super::DbError;
 
 /// Where a reset mail's link carries its token: filled as the mail leaves,
 /// so no waiting row holds a token that works.
 pub const RESET_TOKEN_SLOT: &str = "{reset-token}";
 
+#[derive(Insertable)]
+#[diesel(table_name = outbox)]
 pub struct NewMail {
     pub recipient: String,
     /// A reset mail: the user whose reset gets a token when it is sent.
@@ -19,34 +24,25 @@ pub struct NewMail {
 }
 
 pub fn insert(conn: &mut PgConnection, mail: &NewMail) -> Result<(), DbError> {
-    diesel::sql_query(
-        "INSERT INTO outbox (recipient, reset_for, subject, body) VALUES ($1, $2, $3, $4)",
-    )
-    .bind::<Text, _>(&mail.recipient)
-    .bind::<Nullable<BigInt>, _>(mail.reset_for)
-    .bind::<Text, _>(&mail.subject)
-    .bind::<Text, _>(&mail.body)
-    .execute(conn)?;
+    diesel::insert_into(outbox::table)
+        .values(mail)
+        .execute(conn)?;
     Ok(())
 }
 
 /// Mails waiting to be sent (not sent, not given up).
 pub fn pending(conn: &mut PgConnection) -> Result<i64, DbError> {
-    #[derive(QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
-    let count: Count = diesel::sql_query(
-        "SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL",
-    )
-    .get_result(conn)?;
-    Ok(count.n)
+    Ok(outbox::table
+        .filter(outbox::sent_at.is_null())
+        .filter(outbox::failed_at.is_null())
+        .count()
+        .get_result(conn)?)
 }
 
 /// Deletes up to `batch` mails sent or given up on more than 7 days ago;
 /// returns how many (none while another instance is deleting).
 pub fn prune(conn: &mut PgConnection, batch: i64) -> Result<usize, DbError> {
+    // SQL: the advisory lock rides a CTE, which the DSL cannot write.
     Ok(diesel::sql_query(super::one_instance_at_a_time(
         "DELETE FROM outbox WHERE id IN (
              SELECT id FROM outbox
@@ -57,19 +53,14 @@ pub fn prune(conn: &mut PgConnection, batch: i64) -> Result<usize, DbError> {
     .execute(conn)?)
 }
 
-#[derive(Debug, QueryableByName)]
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = outbox)]
 pub struct Mail {
-    #[diesel(sql_type = BigInt)]
     pub id: i64,
-    #[diesel(sql_type = Text)]
     pub recipient: String,
-    #[diesel(sql_type = Nullable<BigInt>)]
     pub reset_for: Option<i64>,
-    #[diesel(sql_type = Text)]
     pub subject: String,
-    #[diesel(sql_type = Nullable<Text>)]
     pub body: Option<String>,
-    #[diesel(sql_type = Integer)]
     pub attempts: i32,
 }
 
@@ -81,28 +72,42 @@ pub fn claim(
     batch: i64,
     lease_seconds: i64,
 ) -> Result<Vec<Mail>, DbError> {
-    Ok(diesel::sql_query(
-        "UPDATE outbox SET claimed_until = now() + make_interval(secs => $2), attempts = attempts + 1
-         WHERE id IN (
-             SELECT id FROM outbox
-             WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= now()
-               AND (claimed_until IS NULL OR claimed_until < now())
-             ORDER BY id LIMIT $1
-             FOR UPDATE SKIP LOCKED)
-         RETURNING id, recipient, reset_for, subject, body, attempts",
-    )
-    .bind::<BigInt, _>(batch)
-    .bind::<BigInt, _>(lease_seconds)
-    .get_results(conn)?)
+    // The subquery reads the table the UPDATE writes: under another name.
+    let due = diesel::alias!(outbox as due);
+    let due_ids = due
+        .select(due.field(outbox::id))
+        .filter(due.field(outbox::sent_at).is_null())
+        .filter(due.field(outbox::failed_at).is_null())
+        .filter(due.field(outbox::next_attempt_at).le(now))
+        .filter(
+            due.field(outbox::claimed_until)
+                .is_null()
+                .or(due.field(outbox::claimed_until).lt(now)),
+        )
+        .order(due.field(outbox::id))
+        .limit(batch)
+        .for_update()
+        .skip_locked();
+    let lease_end = now.into_sql::<Timestamptz>() + lease_seconds.seconds();
+    Ok(diesel::update(outbox::table.filter(outbox::id.eq_any(due_ids)))
+        .set((
+            outbox::claimed_until.eq(lease_end.nullable()),
+            outbox::attempts.eq(outbox::attempts + 1),
+        ))
+        .returning(Mail::as_returning())
+        .get_results(conn)?)
 }
 
 /// Delivered: the body is erased.
 pub fn mark_sent(conn: &mut PgConnection, id: i64) -> Result<(), DbError> {
-    diesel::sql_query(
-        "UPDATE outbox SET sent_at = now(), body = NULL, claimed_until = NULL, last_error = NULL WHERE id = $1",
-    )
-    .bind::<BigInt, _>(id)
-    .execute(conn)?;
+    diesel::update(outbox::table.find(id))
+        .set((
+            outbox::sent_at.eq(now),
+            outbox::body.eq(None::<String>),
+            outbox::claimed_until.eq(None::<DateTime<Utc>>),
+            outbox::last_error.eq(None::<String>),
+        ))
+        .execute(conn)?;
     Ok(())
 }
 
@@ -114,16 +119,25 @@ pub fn mark_failed(
     retry_seconds: Option<i64>,
     error: &str,
 ) -> Result<(), DbError> {
-    diesel::sql_query(
-        "UPDATE outbox SET claimed_until = NULL, last_error = $3,
-             next_attempt_at = now() + make_interval(secs => coalesce($2, 0)),
-             failed_at = CASE WHEN $2 IS NULL THEN now() END,
-             body = CASE WHEN $2 IS NULL THEN NULL ELSE body END
-         WHERE id = $1",
-    )
-    .bind::<BigInt, _>(id)
-    .bind::<Nullable<BigInt>, _>(retry_seconds)
-    .bind::<Text, _>(error)
-    .execute(conn)?;
+    let mail = outbox::table.find(id);
+    let unclaimed = (
+        outbox::claimed_until.eq(None::<DateTime<Utc>>),
+        outbox::last_error.eq(error),
+    );
+    match retry_seconds {
+        Some(seconds) => diesel::update(mail)
+            .set((
+                unclaimed,
+                outbox::next_attempt_at.eq(now.into_sql::<Timestamptz>() + seconds.seconds()),
+            ))
+            .execute(conn)?,
+        None => diesel::update(mail)
+            .set((
+                unclaimed,
+                outbox::failed_at.eq(now),
+                outbox::body.eq(None::<String>),
+            ))
+            .execute(conn)?,
+    };
     Ok(())
 }

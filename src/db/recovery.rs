@@ -1,13 +1,26 @@
 //! Account recovery: a reset request (token, email in the outbox and audit
 //! event in one transaction) and a reset (token spent, password set, every
 //! session revoked, audit event, in one transaction).
+use diesel::dsl::now;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bytea, Text};
 
 use super::audit::{self, AuditKind, NewEvent};
 use super::outbox::{self, NewMail};
+use super::schema::{password_resets, users};
 use super::sessions;
 use super::DbError;
+
+// A reset remembers the password it was asked under as the SHA-256 of its
+// hash (`password_fingerprint`), computed in SQL from the row read.
+diesel::define_sql_function! {
+    /// PostgreSQL's `sha256(bytea)`.
+    fn sha256(data: Bytea) -> Bytea;
+}
+diesel::define_sql_function! {
+    /// PostgreSQL's `convert_to(text, encoding)`: the text's bytes.
+    fn convert_to(text: Text, encoding: Text) -> Bytea;
+}
 
 /// A reset to record. Its token is made when the mail leaves
 /// (`issue_token`): until then the reset holds none.
@@ -38,6 +51,8 @@ pub fn request_recorded(
     mail: &NewMail,
 ) -> Result<bool, DbError> {
     conn.transaction(|conn| {
+        // SQL: an upsert fed by a SELECT whose DO UPDATE is conditional, with
+        // the fingerprint computed from the row it reads; one statement decides.
         let taken = diesel::sql_query(
             "INSERT INTO password_resets (user_id, token_hash, password_fingerprint, requested_at, expires_at)
              SELECT id, NULL, sha256(convert_to(password_hash, 'UTF8')), now(), now() + make_interval(secs => $2)
@@ -83,6 +98,8 @@ pub fn reset_recorded(
     ip: Option<&str>,
 ) -> Result<Option<i64>, DbError> {
     conn.transaction(|conn| {
+        // SQL: a DELETE … USING feeding an UPDATE through a CTE (one statement,
+        // so the token is spent exactly once); the DSL has neither.
         let spent = diesel::sql_query(
             "WITH spent AS (
                  DELETE FROM password_resets r USING users u
@@ -120,30 +137,32 @@ pub fn issue_token(
     user_id: i64,
     token_hash: &[u8],
 ) -> Result<bool, DbError> {
-    Ok(diesel::sql_query(
-        "UPDATE password_resets r SET token_hash = $2
-         FROM users u
-         WHERE r.user_id = $1 AND u.id = r.user_id AND NOT u.disabled AND r.expires_at > now()
-           AND r.password_fingerprint = sha256(convert_to(u.password_hash, 'UTF8'))
-         RETURNING r.user_id",
-    )
-    .bind::<BigInt, _>(user_id)
-    .bind::<Bytea, _>(token_hash)
-    .get_results::<UserId>(conn)?
-    .len()
-        == 1)
+    let current_password = users::table
+        .find(user_id)
+        .filter(users::disabled.eq(false))
+        .select(sha256(convert_to(users::password_hash, "UTF8")));
+    let issued = diesel::update(password_resets::table.find(user_id))
+        .filter(password_resets::expires_at.gt(now))
+        .filter(password_resets::password_fingerprint.eq_any(current_password))
+        .set(password_resets::token_hash.eq(token_hash))
+        .execute(conn)?;
+    Ok(issued == 1)
 }
 
 /// Whether `token_hash` names a live reset (a cheap check before hashing
 /// the new password; `reset_recorded` decides).
 pub fn is_live(conn: &mut PgConnection, token_hash: &[u8]) -> Result<bool, DbError> {
-    Ok(diesel::sql_query(
-        "SELECT r.user_id FROM password_resets r JOIN users u ON u.id = r.user_id
-         WHERE r.token_hash = $1 AND r.expires_at > now() AND NOT u.disabled
-           AND r.password_fingerprint = sha256(convert_to(u.password_hash, 'UTF8'))",
-    )
-    .bind::<Bytea, _>(token_hash)
-    .get_results::<UserId>(conn)?
-    .len()
-        == 1)
+    Ok(password_resets::table
+        .inner_join(users::table)
+        .filter(password_resets::token_hash.eq(token_hash))
+        .filter(password_resets::expires_at.gt(now))
+        .filter(users::disabled.eq(false))
+        .filter(
+            password_resets::password_fingerprint
+                .eq(sha256(convert_to(users::password_hash, "UTF8"))),
+        )
+        .select(password_resets::user_id)
+        .first::<i64>(conn)
+        .optional()?
+        .is_some())
 }

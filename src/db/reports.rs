@@ -18,6 +18,7 @@ pub struct UserTaskCounts {
 
 /// Task counts for every user, including users with no tasks, by user id.
 pub fn task_counts_per_user(conn: &mut PgConnection) -> Result<Vec<UserTaskCounts>, DbError> {
+    // SQL: `count(…) FILTER (WHERE …)`, which the DSL has no form for.
     Ok(diesel::sql_query(
         "SELECT u.id AS user_id, u.email,
                 count(t.id) AS tasks_total,
@@ -50,6 +51,7 @@ pub struct Dashboard {
 }
 
 pub fn dashboard(conn: &mut PgConnection) -> Result<Dashboard, DbError> {
+    // SQL: three aggregate subqueries joined into one row, with `FILTER`.
     Ok(diesel::sql_query(
         "SELECT u.total AS users_total, u.by_user AS users_user, u.by_manager AS users_manager,
                 u.by_admin AS users_admin, u.disabled AS users_disabled,

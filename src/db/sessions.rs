@@ -186,18 +186,26 @@ pub fn revoke_one(conn: &mut PgConnection, user_id: i64, sid: Uuid) -> Result<bo
 /// other's sessions and together never leave more than `max`.
 pub fn keep_newest(conn: &mut PgConnection, user_id: i64, max: u32) -> Result<usize, DbError> {
     use diesel::sql_types::BigInt;
+    // SQL: advisory locks are functions called for their effect, not a query's rows.
     diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended('sessions of ' || $1, 0))")
         .bind::<BigInt, _>(user_id)
         .execute(conn)?;
-    Ok(diesel::sql_query(
-        "UPDATE sessions SET revoked_at = now() WHERE id IN (
-             SELECT id FROM sessions
-             WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now()
-             ORDER BY created_at DESC, id DESC OFFSET $2)",
-    )
-    .bind::<BigInt, _>(user_id)
-    .bind::<BigInt, _>(i64::from(max))
-    .execute(conn)?)
+    // The subquery reads the table the UPDATE writes: under another name.
+    let live = diesel::alias!(sessions as live);
+    let beyond_the_newest = live
+        .select(live.field(sessions::id))
+        .filter(live.field(sessions::user_id).eq(user_id))
+        .filter(live.field(sessions::revoked_at).is_null())
+        .filter(live.field(sessions::expires_at).gt(diesel::dsl::now))
+        .order((
+            live.field(sessions::created_at).desc(),
+            live.field(sessions::id).desc(),
+        ))
+        .offset(i64::from(max));
+    Ok(diesel::update(sessions::table)
+        .filter(sessions::id.eq_any(beyond_the_newest))
+        .set(sessions::revoked_at.eq(diesel::dsl::now))
+        .execute(conn)?)
 }
 
 /// Revokes every session of a user; returns how many were live.
@@ -212,14 +220,19 @@ pub fn revoke_all(conn: &mut PgConnection, user_id: i64) -> Result<usize, DbErro
 /// Deletes sessions that can never be used again: expired, or revoked more
 /// than a day ago. Bounded per call so it never holds locks for long.
 pub fn prune(conn: &mut PgConnection, batch: i64) -> Result<usize, DbError> {
-    Ok(diesel::sql_query(
-        "DELETE FROM sessions WHERE id IN (
-             SELECT id FROM sessions
-             WHERE expires_at < now() OR revoked_at < now() - interval '1 day'
-             LIMIT $1)",
-    )
-    .bind::<diesel::sql_types::BigInt, _>(batch)
-    .execute(conn)?)
+    use diesel::dsl::IntervalDsl;
+    let a_day_ago = diesel::dsl::now.into_sql::<diesel::sql_types::Timestamptz>() - 1.day();
+    // The subquery reads the table the DELETE writes: under another name.
+    let old = diesel::alias!(sessions as old);
+    let dead = old
+        .select(old.field(sessions::id))
+        .filter(
+            old.field(sessions::expires_at)
+                .lt(diesel::dsl::now)
+                .or(old.field(sessions::revoked_at).lt(a_day_ago.nullable())),
+        )
+        .limit(batch);
+    Ok(diesel::delete(sessions::table.filter(sessions::id.eq_any(dead))).execute(conn)?)
 }
 
 /// `DELETE /users/me/sessions/{id}`: ends one of the user's live sessions and

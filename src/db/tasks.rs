@@ -60,6 +60,8 @@ impl TaskChanges {
 /// instance) and the task inserted with it; no slot is `QuotaExceeded`.
 pub fn insert(conn: &mut PgConnection, new: &NewTask, limit: u32) -> Result<Task, DbError> {
     use diesel::sql_types::{Bool, Date, Integer, Nullable, Text};
+    // SQL: a data-modifying CTE (the slot's UPDATE feeding the INSERT), which
+    // the DSL has no form for.
     let created: Option<Task> = diesel::sql_query(
         "WITH slot AS (
              UPDATE users SET task_count = task_count + 1
@@ -180,6 +182,7 @@ pub fn update_owned(
 /// `NotFound` when there is none such.
 pub fn delete_owned(conn: &mut PgConnection, id: i64, owner_id: i64) -> Result<(), DbError> {
     use diesel::sql_types::BigInt;
+    // SQL: a data-modifying CTE (the DELETE feeding the UPDATE).
     let deleted = diesel::sql_query(
         "WITH gone AS (DELETE FROM tasks WHERE id = $1 AND owner_id = $2 RETURNING owner_id)
          UPDATE users SET task_count = greatest(task_count - 1, 0) WHERE id IN (SELECT owner_id FROM gone)",

@@ -21,6 +21,8 @@ pub fn take(conn: &mut PgConnection, key: &str, per_minute: u32) -> Result<Optio
     }
     // ON CONFLICT re-reads a row another instance just wrote, so racing
     // requests are counted one after another and never over the limit.
+    // SQL: an upsert whose SET and WHERE take `GREATEST(tat, now())` plus
+    // fractional-second intervals; kept as the one statement of the formula.
     let taken = diesel::sql_query(
         "INSERT INTO auth_throttle AS t (client_key, tat)
          VALUES ($1, now() + make_interval(secs => $2))
@@ -35,6 +37,7 @@ pub fn take(conn: &mut PgConnection, key: &str, per_minute: u32) -> Result<Optio
     if taken == 1 {
         return Ok(None);
     }
+    // SQL: `extract(epoch …)` of an interval, cast; no DSL form.
     let wait: Option<Wait> = diesel::sql_query(
         "SELECT ceil(extract(epoch FROM tat - now()) - $2)::bigint AS seconds
          FROM auth_throttle WHERE client_key = $1",

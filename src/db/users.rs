@@ -248,6 +248,8 @@ pub fn reserve_attempt(
         AccountKey::Email(_) => "email",
         AccountKey::Id(_) => "id",
     };
+    // SQL: the lockout's one conditional UPDATE with CASE arithmetic over
+    // the window, keyed by either column; see RESERVE_ATTEMPT.
     let query = diesel::sql_query(
         RESERVE_ATTEMPT
             .replace("{fresh}", FRESH)
@@ -393,6 +395,7 @@ pub struct UserChanges<'a> {
 /// once cannot leave none.
 pub fn lock_admin_changes(conn: &mut PgConnection) -> Result<(), DbError> {
     const ADMIN_CHANGES_LOCK: i64 = 0x6164_6d69_6e73; // "admins"
+    // SQL: advisory locks are functions called for their effect, not a query's rows.
     diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
         .bind::<diesel::sql_types::BigInt, _>(ADMIN_CHANGES_LOCK)
         .execute(conn)?;
