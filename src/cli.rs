@@ -270,7 +270,8 @@ fn set_password(settings: &Settings, email: &str) -> CliResult {
         .ok_or_else(|| format!("no user has the email {}", email.as_str()))?;
     let password = password_from_stdin()?;
     let hash = hash_blocking(&password, settings.auth.bcrypt_cost)?;
-    crate::db::account::set_password_recorded(&mut conn, user.id, &hash, None, None)?;
+    let cli = crate::db::audit::Actor::default();
+    crate::db::account::set_password_recorded(&mut conn, &cli, user.id, &hash)?;
     println!(
         "password set for user {} <{}>; every session of theirs has ended",
         user.id, user.email

@@ -403,7 +403,10 @@ impl From<DbError> for ApiError {
 
 impl From<FieldErrors> for ApiError {
     fn from(e: FieldErrors) -> Self {
-        ApiError::invalid_fields(e.0.into_iter().map(|(field, message)| (field, Some(message))))
+        ApiError::invalid_fields(
+            e.0.into_iter()
+                .map(|(field, message)| (field, Some(message))),
+        )
     }
 }
 

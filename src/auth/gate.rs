@@ -657,7 +657,12 @@ mod tests {
         // The storming client's job is running: its next is due next round.
         let storm = "203.0.113.1";
         let release = hold_the_thread_as(&gate, key(storm)).await;
-        let order = run_order(&gate, release, &[storm, storm, "203.0.113.2", "203.0.113.3"]).await;
+        let order = run_order(
+            &gate,
+            release,
+            &[storm, storm, "203.0.113.2", "203.0.113.3"],
+        )
+        .await;
         assert_eq!(order, ["203.0.113.2", "203.0.113.3", storm, storm]);
     }
 

@@ -71,17 +71,16 @@ pub fn change_password_recorded(
     conn.transaction(|conn| replace_password(conn, id, hash, event))
 }
 
-/// A password set for user `id` by an admin (`actor`) or the CLI (`None`):
-/// the same effects as a change, audited `password_set`; `NotFound` for an
-/// unknown id.
+/// A password set for user `id` by an admin or the CLI (an `Actor` without a
+/// user): the same effects as a change, audited `password_set`; `NotFound`
+/// for an unknown id.
 pub fn set_password_recorded(
     conn: &mut PgConnection,
+    by: &audit::Actor,
     id: i64,
     hash: &str,
-    actor: Option<i64>,
-    ip: Option<&str>,
 ) -> Result<(), DbError> {
-    let event = audit::NewEvent::about(audit::AuditKind::PasswordSet, actor, id, ip);
+    let event = audit::NewEvent::by(audit::AuditKind::PasswordSet, by, id);
     conn.transaction(|conn| replace_password(conn, id, hash, event))
 }
 

@@ -4,23 +4,17 @@
 use diesel::prelude::*;
 use serde_json::{json, Value};
 
-use super::audit::{self, AuditKind, NewEvent};
+use super::audit::{self, Actor, AuditKind, NewEvent};
 use super::sessions;
 use super::users::{self, NewUser, User, UserChanges};
-use crate::domain::Role;
 use super::DbError;
+use crate::domain::Role;
 
 const LAST_ADMIN: &str = "This is the last active admin: promote or enable another admin first";
 
-/// An event by `admin_id` about `subject`.
-fn by_admin<'a>(
-    kind: AuditKind,
-    admin_id: i64,
-    subject: i64,
-    ip: Option<&'a str>,
-    detail: Value,
-) -> NewEvent<'a> {
-    NewEvent::about(kind, Some(admin_id), subject, ip).with_detail(detail)
+/// An event by `admin` about `subject`.
+fn by_admin<'a>(kind: AuditKind, admin: &'a Actor, subject: i64, detail: Value) -> NewEvent<'a> {
+    NewEvent::by(kind, admin, subject).with_detail(detail)
 }
 
 /// True when applying these changes to `user` would leave it no longer an active admin.
@@ -40,14 +34,13 @@ fn refuse_last_admin(conn: &mut PgConnection) -> Result<(), DbError> {
 /// `POST /admin/users`: the new user and `user_created`.
 pub fn create_user_recorded(
     conn: &mut PgConnection,
-    admin_id: i64,
+    admin: &Actor,
     new: &NewUser,
     role: Role,
-    ip: Option<&str>,
 ) -> Result<User, DbError> {
     users::insert_recorded(conn, new, |user| {
         let detail = json!({ "role": role.as_str() });
-        by_admin(AuditKind::UserCreated, admin_id, user.id, ip, detail)
+        by_admin(AuditKind::UserCreated, admin, user.id, detail)
     })
 }
 
@@ -63,10 +56,9 @@ pub struct AdminChanges {
 /// and `user_updated` naming what changed, from and to.
 pub fn update_user_recorded(
     conn: &mut PgConnection,
-    admin_id: i64,
+    admin: &Actor,
     id: i64,
     changes: AdminChanges,
-    ip: Option<&str>,
 ) -> Result<User, DbError> {
     conn.transaction(|conn| {
         users::lock_admin_changes(conn)?;
@@ -109,13 +101,7 @@ pub fn update_user_recorded(
         }
         audit::insert(
             conn,
-            by_admin(
-                AuditKind::UserUpdated,
-                admin_id,
-                id,
-                ip,
-                Value::Object(detail),
-            ),
+            by_admin(AuditKind::UserUpdated, admin, id, Value::Object(detail)),
         )?;
         Ok(after)
     })
@@ -125,9 +111,8 @@ pub fn update_user_recorded(
 /// `user_deleted`, which keeps the email since the row is gone.
 pub fn delete_user_recorded(
     conn: &mut PgConnection,
-    admin_id: i64,
+    admin: &Actor,
     id: i64,
-    ip: Option<&str>,
 ) -> Result<(), DbError> {
     conn.transaction(|conn| {
         users::lock_admin_changes(conn)?;
@@ -137,10 +122,7 @@ pub fn delete_user_recorded(
         }
         users::delete(conn, id)?;
         let detail = json!({ "email": doomed.email, "role": doomed.role });
-        audit::insert(
-            conn,
-            by_admin(AuditKind::UserDeleted, admin_id, id, ip, detail),
-        )
+        audit::insert(conn, by_admin(AuditKind::UserDeleted, admin, id, detail))
     })
 }
 
@@ -148,9 +130,8 @@ pub fn delete_user_recorded(
 /// `sessions_revoked`; `NotFound` for no such user.
 pub fn revoke_sessions_recorded(
     conn: &mut PgConnection,
-    admin_id: i64,
+    admin: &Actor,
     id: i64,
-    ip: Option<&str>,
 ) -> Result<(), DbError> {
     conn.transaction(|conn| {
         users::find(conn, id)?;
@@ -158,7 +139,7 @@ pub fn revoke_sessions_recorded(
         let detail = json!({ "sessions": revoked });
         audit::insert(
             conn,
-            by_admin(AuditKind::SessionsRevoked, admin_id, id, ip, detail),
+            by_admin(AuditKind::SessionsRevoked, admin, id, detail),
         )
     })
 }

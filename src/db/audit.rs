@@ -78,6 +78,14 @@ pub struct AuditEvent {
     pub request_id: Option<String>,
 }
 
+/// Who acts, as the audit log records them: the user acting (none for the
+/// CLI) and the address they called from.
+#[derive(Debug, Clone, Default)]
+pub struct Actor {
+    pub user_id: Option<i64>,
+    pub ip: Option<String>,
+}
+
 /// One event to record. `detail` must never hold a password or a token.
 #[derive(Debug)]
 pub struct NewEvent<'a> {
@@ -98,6 +106,11 @@ impl<'a> NewEvent<'a> {
             ip,
             detail: Value::Object(Default::default()),
         }
+    }
+
+    /// Something `actor` did to user `subject`.
+    pub fn by(kind: AuditKind, actor: &'a Actor, subject: i64) -> Self {
+        NewEvent::about(kind, actor.user_id, subject, actor.ip.as_deref())
     }
 
     /// Something a user did to their own account: actor and subject are both the user.

@@ -147,9 +147,8 @@ pub fn disable_recorded(
 /// revoked, and `mfa_reset`, in one transaction; `NotFound` for an unknown id.
 pub fn reset_recorded(
     conn: &mut PgConnection,
+    admin: &audit::Actor,
     id: i64,
-    actor: i64,
-    ip: Option<&str>,
 ) -> Result<(), DbError> {
     conn.transaction(|conn| {
         let had = users::table
@@ -164,8 +163,7 @@ pub fn reset_recorded(
         let detail = serde_json::json!({ "was_enabled": had, "sessions_revoked": revoked });
         audit::insert(
             conn,
-            audit::NewEvent::about(audit::AuditKind::MfaReset, Some(actor), id, ip)
-                .with_detail(detail),
+            audit::NewEvent::by(audit::AuditKind::MfaReset, admin, id).with_detail(detail),
         )
     })
 }

@@ -26,8 +26,8 @@ use diesel::Connection;
 use diesel::PgConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-pub use error::DbError;
 use crate::threads::{self, Job};
+pub use error::DbError;
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 

@@ -89,13 +89,15 @@ pub fn claim(
         .for_update()
         .skip_locked();
     let lease_end = now.into_sql::<Timestamptz>() + lease_seconds.seconds();
-    Ok(diesel::update(outbox::table.filter(outbox::id.eq_any(due_ids)))
-        .set((
-            outbox::claimed_until.eq(lease_end.nullable()),
-            outbox::attempts.eq(outbox::attempts + 1),
-        ))
-        .returning(Mail::as_returning())
-        .get_results(conn)?)
+    Ok(
+        diesel::update(outbox::table.filter(outbox::id.eq_any(due_ids)))
+            .set((
+                outbox::claimed_until.eq(lease_end.nullable()),
+                outbox::attempts.eq(outbox::attempts + 1),
+            ))
+            .returning(Mail::as_returning())
+            .get_results(conn)?,
+    )
 }
 
 /// Delivered: the body is erased.

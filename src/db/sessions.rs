@@ -251,17 +251,11 @@ pub fn end_one_recorded(
 /// `session_revoked`, in one transaction; `NotFound` when it is not theirs.
 pub fn revoke_by_admin_recorded(
     conn: &mut PgConnection,
-    admin_id: i64,
+    admin: &audit::Actor,
     user_id: i64,
     sid: Uuid,
-    ip: Option<&str>,
 ) -> Result<(), DbError> {
-    let event = audit::NewEvent::about(
-        audit::AuditKind::SessionRevoked,
-        Some(admin_id),
-        user_id,
-        ip,
-    );
+    let event = audit::NewEvent::by(audit::AuditKind::SessionRevoked, admin, user_id);
     revoke_one_recorded(conn, user_id, sid, event)
 }
 

@@ -6,8 +6,8 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use super::audit;
 use super::page;
 use super::schema::users;
-use crate::domain::{Email, Role};
 use super::DbError;
+use crate::domain::{Email, Role};
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Identifiable)]
 #[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
@@ -79,8 +79,7 @@ impl From<&User> for Profile {
 
 /// The role column is constrained by a CHECK, so an unknown value is a bug.
 fn parse_role(role: &str) -> Result<Role, DbError> {
-    role.parse()
-        .map_err(|e: String| DbError::bug(e))
+    role.parse().map_err(|e: String| DbError::bug(e))
 }
 
 #[derive(Debug, Insertable)]
@@ -395,7 +394,7 @@ pub struct UserChanges<'a> {
 /// once cannot leave none.
 pub fn lock_admin_changes(conn: &mut PgConnection) -> Result<(), DbError> {
     const ADMIN_CHANGES_LOCK: i64 = 0x6164_6d69_6e73; // "admins"
-    // SQL: advisory locks are functions called for their effect, not a query's rows.
+                                                      // SQL: advisory locks are functions called for their effect, not a query's rows.
     diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
         .bind::<diesel::sql_types::BigInt, _>(ADMIN_CHANGES_LOCK)
         .execute(conn)?;

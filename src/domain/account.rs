@@ -1,6 +1,6 @@
 //! `NewAccount`: what every new account needs, parsed together.
-use super::{Email, FullName, Password};
 use super::FieldErrors;
+use super::{Email, FullName, Password};
 
 /// What every new account needs, parsed together so that one refusal names every
 /// bad field (signup and admin-created users alike).

@@ -1,12 +1,14 @@
 //! Who sent a request: the client's address (through trusted proxies), the
 //! key it is throttled and queued under, and its user agent.
+use std::future::{ready, Ready};
 use std::net::{IpAddr, Ipv4Addr};
 
-use actix_web::{web, HttpRequest};
+use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 
 use crate::auth::login::Client;
 use crate::auth::AppState;
 use crate::domain::ClientKey;
+use crate::error::ApiError;
 
 /// The client's address: the TCP peer, or when that is one of
 /// `server.trusted_proxies`, the client its `X-Forwarded-For` names (see
@@ -20,15 +22,6 @@ pub fn client_ip(req: &HttpRequest) -> Option<String> {
 /// without a peer address (none over TCP) share one key.
 pub fn client_key(req: &HttpRequest) -> ClientKey {
     key_of(req, client_addr(req))
-}
-
-/// The caller for a password check that opens no session (a password change,
-/// the second factor's enrolment or removal): no user agent is recorded.
-pub fn checking(req: &HttpRequest) -> Client {
-    Client {
-        user_agent: None,
-        ..client(req)
-    }
 }
 
 /// Everything the login flow records and keys on (one walk of the proxies).
@@ -103,4 +96,15 @@ pub fn user_agent(req: &HttpRequest) -> Option<String> {
         .get(actix_web::http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(|ua| ua.chars().take(512).collect())
+}
+
+/// Where an anonymous request came from (signup, login, recovery): its
+/// address, user agent and client key.
+impl FromRequest for Client {
+    type Error = ApiError;
+    type Future = Ready<Result<Client, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ok(client(req)))
+    }
 }

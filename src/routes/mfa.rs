@@ -1,14 +1,14 @@
 //! The caller's TOTP second factor: enrol, confirm, remove.
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::client::{self, client_ip};
+use super::actor::Actor;
 use super::doc::ErrorResponses;
 use super::json::JsonBody;
 use crate::auth::login;
 use crate::auth::mfa::{self, SecondFactor};
-use crate::auth::{AppState, CurrentUser};
+use crate::auth::AppState;
 use crate::db::{self, users};
 use crate::error::{ApiError, ErrorBody};
 
@@ -44,17 +44,15 @@ pub struct TotpEnrolment {
         (status = 422, description = "Wrong current password (counted like a wrong password on a password change)", body = ErrorBody)))]
 pub async fn enrol(
     state: web::Data<AppState>,
-    req: HttpRequest,
-    user: CurrentUser,
+    user: Actor,
     body: JsonBody<EnrolBody>,
 ) -> Result<HttpResponse, ApiError> {
     if user.user.mfa_enabled() {
         return Err(ApiError::Conflict(ALREADY_ENABLED.into()));
     }
-    let id = user.user.id;
+    let id = user.id();
     let password = body.into_inner().current_password;
-    let (place, _) =
-        login::check_current_password(&state, id, &password, &client::checking(&req)).await?;
+    let (place, _) = login::check_current_password(&state, id, &password, &user.checking()).await?;
     drop(place);
     let secret = mfa::new_secret(&user.user.email)?;
     let bytes = secret.bytes.clone();
@@ -95,11 +93,10 @@ pub struct RecoveryCodes {
         (status = 422, description = "Wrong code", body = ErrorBody)))]
 pub async fn confirm(
     state: web::Data<AppState>,
-    req: HttpRequest,
-    user: CurrentUser,
+    user: Actor,
     body: JsonBody<ConfirmBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = user.user.id;
+    let id = user.id();
     let row = db::run(&state.pool, move |conn| users::find(conn, id)).await?;
     let secret = match (&row.totp_enabled_at, row.totp_secret) {
         (Some(_), _) => return Err(ApiError::Conflict(ALREADY_ENABLED.into())),
@@ -109,7 +106,7 @@ pub async fn confirm(
     let step = mfa::check(&secret, &body.code, mfa::now())
         .ok_or_else(|| ApiError::field("code", BAD_CODE))?;
     let (codes, digests) = mfa::new_recovery_codes();
-    let ip = client_ip(&req);
+    let ip = user.client.ip.clone();
     let enabled = db::run(&state.pool, move |conn| {
         db::mfa::enable_recorded(conn, id, &secret, step, &digests, ip.as_deref())
     })
@@ -140,16 +137,15 @@ pub struct DisableBody {
         (status = 422, description = "Wrong current password or code (both counted against the account)", body = ErrorBody)))]
 pub async fn disable(
     state: web::Data<AppState>,
-    req: HttpRequest,
-    user: CurrentUser,
+    user: Actor,
     body: JsonBody<DisableBody>,
 ) -> Result<HttpResponse, ApiError> {
     if !user.user.mfa_enabled() {
         return Err(ApiError::Conflict(NONE_ENABLED.into()));
     }
     let body = body.into_inner();
-    let client = client::checking(&req);
-    let id = user.user.id;
+    let client = user.checking();
+    let id = user.id();
     let (place, row) =
         login::check_current_password(&state, id, &body.current_password, &client).await?;
     drop(place);

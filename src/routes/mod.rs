@@ -1,4 +1,5 @@
 //! The route table: every path, its methods and handlers, on one screen.
+pub mod actor;
 pub mod admin;
 pub mod body;
 pub mod client;

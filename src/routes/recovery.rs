@@ -1,11 +1,11 @@
 //! Account recovery: ask for a reset link by email, and spend it. Both are
 //! 404 while recovery is off (production without `mail.smtp_url`).
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::client::{client_ip, client_key};
 use super::json::JsonBody;
+use crate::auth::login::Client;
 use crate::auth::recovery;
 use crate::auth::AppState;
 use crate::domain::EMAIL_MAX;
@@ -53,7 +53,7 @@ pub fn enabled(state: &AppState) -> Result<(), ApiError> {
     ))]
 pub async fn forgot(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    caller: Client,
     body: JsonBody<ForgotBody>,
 ) -> Result<HttpResponse, ApiError> {
     enabled(&state)?;
@@ -65,7 +65,7 @@ pub async fn forgot(
             format!("at most {EMAIL_MAX} characters"),
         ));
     }
-    recovery::request_by_email(&state, &email, client_ip(&req)).await?;
+    recovery::request_by_email(&state, &email, caller.ip).await?;
     Ok(HttpResponse::Accepted().json(ACCEPTED))
 }
 
@@ -90,7 +90,7 @@ pub struct ResetBody {
     ))]
 pub async fn reset(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    caller: Client,
     body: JsonBody<ResetBody>,
 ) -> Result<HttpResponse, ApiError> {
     enabled(&state)?;
@@ -98,13 +98,6 @@ pub async fn reset(
         token,
         new_password,
     } = body.into_inner();
-    recovery::reset(
-        &state,
-        &token,
-        new_password,
-        client_ip(&req),
-        client_key(&req),
-    )
-    .await?;
+    recovery::reset(&state, &token, new_password, caller.ip, caller.key).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -5,15 +5,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::actor::Actor;
 use super::body::{read_all, BodyLimit};
-use super::client::client_ip;
 use super::doc::ErrorResponses;
 use super::json::{parse_json, rfc3339, Object};
 use super::paging::{list_response, PageQuery};
 use super::query::QueryParams;
 use crate::auth::jwt::TokenType;
 use crate::auth::AppState;
-use crate::auth::CurrentUser;
 use crate::db::sessions::{self, Session};
 use crate::db::{self};
 use crate::error::{ApiError, ErrorBody};
@@ -67,11 +66,11 @@ pub struct SessionView {
         (status = 422, description = "Bad paging, or an unknown parameter", body = ErrorBody)))]
 pub async fn list_sessions(
     state: web::Data<AppState>,
-    user: CurrentUser,
+    user: Actor,
     query: QueryParams<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = query.into_inner().page()?;
-    let user_id = user.user.id;
+    let user_id = user.id();
     let (rows, total) = db::run(&state.pool, move |conn| {
         sessions::list_live(conn, user_id, page.limit, page.offset)
     })
@@ -93,14 +92,13 @@ pub async fn list_sessions(
         (status = 404, description = "Not one of the caller's live sessions", body = ErrorBody)))]
 pub async fn delete_session(
     state: web::Data<AppState>,
-    req: HttpRequest,
-    user: CurrentUser,
+    user: Actor,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     // Not a UUID: no such session, like any other id that is not the caller's.
     let sid = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
-    let user_id = user.user.id;
-    let ip = client_ip(&req);
+    let user_id = user.id();
+    let ip = user.client.ip.clone();
     db::run(&state.pool, move |conn| {
         sessions::end_one_recorded(conn, user_id, sid, ip.as_deref())
     })
@@ -122,7 +120,7 @@ pub struct LogoutBody {
 pub async fn logout(
     state: web::Data<AppState>,
     req: HttpRequest,
-    user: CurrentUser,
+    user: Actor,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_all(&req, payload.into_inner(), BodyLimit::of(&req)).await?;
@@ -137,13 +135,13 @@ pub async fn logout(
     if let Some(token) = body.and_then(|b| b.refresh_token) {
         // Any refresh token of the caller's may name a session to end too; others are ignored.
         if let Ok(claims) = state.keys.decode(&token, TokenType::Refresh) {
-            if claims.user_id() == Some(user.user.id) {
+            if claims.user_id() == Some(user.id()) {
                 doomed.push(claims.sid);
             }
         }
     }
-    let user_id = user.user.id;
-    let ip = client_ip(&req);
+    let user_id = user.id();
+    let ip = user.client.ip.clone();
     db::run(&state.pool, move |conn| {
         sessions::log_out_recorded(conn, user_id, &doomed, ip.as_deref())
     })
@@ -154,13 +152,9 @@ pub async fn logout(
 /// POST /logout/all
 #[utoipa::path(post, path = "/logout/all", tag = "sessions", security(("bearer" = [])),
     responses((status = 204, description = "Every session of the caller is revoked"), ErrorResponses))]
-pub async fn logout_all(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    user: CurrentUser,
-) -> Result<HttpResponse, ApiError> {
-    let user_id = user.user.id;
-    let ip = client_ip(&req);
+pub async fn logout_all(state: web::Data<AppState>, user: Actor) -> Result<HttpResponse, ApiError> {
+    let user_id = user.id();
+    let ip = user.client.ip.clone();
     db::run(&state.pool, move |conn| {
         sessions::log_out_all_recorded(conn, user_id, ip.as_deref())
     })

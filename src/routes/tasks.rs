@@ -11,12 +11,12 @@ use super::paging::{list_response, Page};
 use super::query::QueryParams;
 use super::views::TaskView;
 use crate::auth::AppState;
-use crate::auth::CurrentUser;
 use crate::db::tasks::{self, KeyedCreate, NewTask, TaskChanges};
 use crate::db::{self};
 use crate::domain::task::{parse_description, parse_due_date};
 use crate::domain::TaskTitle;
 use crate::error::{ApiError, ErrorBody};
+use crate::routes::actor::Actor;
 
 /// POST and PUT bodies: `title` required; an omitted optional field takes its default.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -160,13 +160,13 @@ fn fingerprint(new: &NewTask) -> String {
 pub async fn create_task(
     req: HttpRequest,
     state: web::Data<AppState>,
-    user: CurrentUser,
+    user: Actor,
     body: JsonBody<TaskBody>,
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(&req)?;
     let fields = body.into_inner().parse()?;
     let new = NewTask {
-        owner_id: user.user.id,
+        owner_id: user.id(),
         title: fields.title.unwrap_or_default(),
         description: fields.description.flatten(),
         completed: fields.completed.unwrap_or(false),
@@ -209,12 +209,12 @@ pub async fn create_task(
         (status = 422, description = "Bad paging or filter", body = ErrorBody)))]
 pub async fn list_tasks(
     state: web::Data<AppState>,
-    user: CurrentUser,
+    user: Actor,
     query: QueryParams<TaskQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let page = Page::parse(query.limit, query.offset)?;
-    let owner = user.user.id;
+    let owner = user.id();
     let (rows, total) = db::run(&state.pool, move |conn| {
         tasks::list(conn, Some(owner), query.completed, page.limit, page.offset)
     })
@@ -229,10 +229,10 @@ pub async fn list_tasks(
         (status = 404, description = "No such task of the caller's", body = ErrorBody)))]
 pub async fn get_task(
     state: web::Data<AppState>,
-    user: CurrentUser,
+    user: Actor,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, owner) = (id.into_inner(), user.user.id);
+    let (id, owner) = (id.into_inner(), user.id());
     let task = db::run(&state.pool, move |conn| tasks::find_owned(conn, id, owner)).await?;
     Ok(HttpResponse::Ok().json(TaskView::from(task)))
 }
@@ -245,7 +245,7 @@ pub async fn get_task(
         (status = 422, description = "Invalid fields", body = ErrorBody)))]
 pub async fn replace_task(
     state: web::Data<AppState>,
-    user: CurrentUser,
+    user: Actor,
     id: web::Path<i64>,
     body: JsonBody<TaskBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -261,7 +261,7 @@ pub async fn replace_task(
         (status = 422, description = "Invalid fields", body = ErrorBody)))]
 pub async fn update_task(
     state: web::Data<AppState>,
-    user: CurrentUser,
+    user: Actor,
     id: web::Path<i64>,
     body: JsonBody<TaskPatch>,
 ) -> Result<HttpResponse, ApiError> {
@@ -271,11 +271,11 @@ pub async fn update_task(
 
 async fn save(
     state: &AppState,
-    user: CurrentUser,
+    user: Actor,
     id: i64,
     changes: TaskChanges,
 ) -> Result<HttpResponse, ApiError> {
-    let owner = user.user.id;
+    let owner = user.id();
     let task = db::run(&state.pool, move |conn| {
         tasks::update_owned(conn, id, owner, &changes)
     })
@@ -289,10 +289,10 @@ async fn save(
         (status = 404, description = "No such task of the caller's", body = ErrorBody)))]
 pub async fn delete_task(
     state: web::Data<AppState>,
-    user: CurrentUser,
+    user: Actor,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, owner) = (id.into_inner(), user.user.id);
+    let (id, owner) = (id.into_inner(), user.id());
     db::run(&state.pool, move |conn| {
         tasks::delete_owned(conn, id, owner)
     })

@@ -4,11 +4,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::client::{self, client_ip};
 use super::form::FormFields;
 use super::json::JsonBody;
 use crate::auth::grant::{self, TokenPair};
-use crate::auth::login;
+use crate::auth::login::{self, Client};
 use crate::auth::mfa::SecondFactor;
 use crate::auth::AppState;
 use crate::error::{ApiError, ErrorBody};
@@ -103,16 +102,17 @@ pub enum TokenForm {
 pub async fn token(
     state: web::Data<AppState>,
     req: HttpRequest,
+    caller: Client,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let form = FormFields::read(&req, payload, state.settings.server.body_limit_bytes).await?;
     match form.get("grant_type").unwrap_or("password") {
-        "password" => password_grant(&state, &req, &form).await,
+        "password" => password_grant(&state, &caller, &form).await,
         "refresh_token" => {
             let token = form
                 .get("refresh_token")
                 .ok_or_else(|| ApiError::field("refresh_token", "field required"))?;
-            let pair = grant::refresh(&state, token, client_ip(&req)).await?;
+            let pair = grant::refresh(&state, token, caller.ip).await?;
             Ok(token_response(pair))
         }
         _ => Err(ApiError::UnsupportedGrantType),
@@ -121,7 +121,7 @@ pub async fn token(
 
 async fn password_grant(
     state: &AppState,
-    req: &HttpRequest,
+    caller: &Client,
     form: &FormFields,
 ) -> Result<HttpResponse, ApiError> {
     let (username, password) = match (form.get("username"), form.get("password")) {
@@ -146,8 +146,7 @@ async fn password_grant(
             ]));
         }
     };
-    let (user, session) =
-        login::log_in(state, (username, password), second, &client::client(req)).await?;
+    let (user, session) = login::log_in(state, (username, password), second, caller).await?;
     let pair = grant::sign_pair(
         state,
         (user.id, user.role()?),
@@ -173,10 +172,10 @@ pub struct RefreshBody {
     ))]
 pub async fn refresh(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    caller: Client,
     body: JsonBody<RefreshBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let pair = grant::refresh(&state, &body.refresh_token, client_ip(&req)).await?;
+    let pair = grant::refresh(&state, &body.refresh_token, caller.ip).await?;
     Ok(token_response(pair))
 }
 

@@ -1,16 +1,16 @@
 //! Signup and the caller's own account.
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::client::{self, client_ip, client_key};
+use super::actor::Actor;
 use super::doc::{self, ErrorResponses};
 use super::json::{double_option, JsonBody};
 use super::views::UserView;
 use crate::auth::login;
+use crate::auth::login::Client;
 use crate::auth::password::new_password;
 use crate::auth::AppState;
-use crate::auth::CurrentUser;
 use crate::db::users::{self, NewUser};
 use crate::db::{self, account, audit};
 use crate::domain::{FullName, NewAccount, Role};
@@ -37,7 +37,7 @@ pub struct SignupBody {
     ))]
 pub async fn signup(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    caller: Client,
     body: JsonBody<SignupBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
@@ -46,8 +46,8 @@ pub async fn signup(
         password,
         full_name,
     } = NewAccount::parse(&body.email, body.password, body.full_name)?;
-    let hash = state.hasher.hash_for(client_key(&req), &password).await?;
-    let ip = client_ip(&req);
+    let hash = state.hasher.hash_for(caller.key, &password).await?;
+    let ip = caller.ip;
     let user = db::run(&state.pool, move |conn| {
         let new = NewUser::new(&email, &hash, full_name.as_deref(), Role::User);
         users::insert_recorded(conn, &new, |user| {
@@ -61,7 +61,7 @@ pub async fn signup(
 /// GET /users/me and GET /me (its alias)
 #[utoipa::path(get, path = "/users/me", tag = "users", security(("bearer" = [])),
     responses((status = 200, description = "The caller", body = UserView), ErrorResponses))]
-pub async fn me(user: CurrentUser) -> HttpResponse {
+pub async fn me(user: Actor) -> HttpResponse {
     HttpResponse::Ok().json(UserView::new(&user.user, user.role))
 }
 
@@ -80,14 +80,14 @@ pub struct UpdateMeBody {
         (status = 422, description = "Invalid name", body = ErrorBody)))]
 pub async fn update_me(
     state: web::Data<AppState>,
-    user: CurrentUser,
+    user: Actor,
     body: JsonBody<UpdateMeBody>,
 ) -> Result<HttpResponse, ApiError> {
     let Some(full_name) = body.into_inner().full_name else {
         return Ok(HttpResponse::Ok().json(UserView::new(&user.user, user.role)));
     };
     let full_name = FullName::parse(full_name).map_err(|e| ApiError::field("full_name", e))?;
-    let id = user.user.id;
+    let id = user.id();
     let updated = db::run(&state.pool, move |conn| {
         let changes = users::UserChanges {
             full_name: Some(full_name),
@@ -115,20 +115,18 @@ pub struct ChangePasswordBody {
         (status = 422, description = "Wrong current password, or the new one breaks a rule", body = ErrorBody)))]
 pub async fn change_password(
     state: web::Data<AppState>,
-    req: HttpRequest,
-    user: CurrentUser,
+    user: Actor,
     body: JsonBody<ChangePasswordBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let client = client::checking(&req);
+    let client = user.checking();
     // Checked first: a new password that breaks a rule costs no hash and no attempt.
     let password = new_password(body.new_password)?;
     let (place, _) =
-        login::check_current_password(&state, user.user.id, &body.current_password, &client)
-            .await?;
+        login::check_current_password(&state, user.id(), &body.current_password, &client).await?;
     let hash = state.hasher.hash(&place, &password).await?;
     drop(place);
-    let (user_id, ip) = (user.user.id, client_ip(&req));
+    let (user_id, ip) = (user.id(), user.client.ip.clone());
     db::run(&state.pool, move |conn| {
         account::change_password_recorded(conn, user_id, &hash, ip.as_deref())
     })

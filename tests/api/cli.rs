@@ -559,7 +559,11 @@ fn create_user_refuses_bad_input_and_writes_nothing() {
         text(&out.stderr)
     );
     // Plain words for a terminal, not the HTTP error's vocabulary.
-    assert!(!text(&out.stderr).contains("conflict"), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("conflict"),
+        "{}",
+        text(&out.stderr)
+    );
     assert_eq!(users(&db).len(), 1);
 }
 

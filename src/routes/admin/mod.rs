@@ -13,9 +13,9 @@ use utoipa::ToSchema;
 
 use super::doc::ErrorResponses;
 use crate::auth::AppState;
-use crate::auth::CurrentUser;
 use crate::db::{self, reports};
 use crate::error::{ApiError, ErrorBody};
+use crate::routes::actor::Actor;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Welcome {
@@ -26,7 +26,7 @@ pub struct Welcome {
 /// GET /admin
 #[utoipa::path(get, path = "/admin", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = Welcome), ErrorResponses, (status = 403, body = ErrorBody)))]
-pub async fn welcome(admin: CurrentUser) -> HttpResponse {
+pub async fn welcome(admin: Actor) -> HttpResponse {
     HttpResponse::Ok().json(Welcome {
         message: format!("Welcome admin {}", admin.user.email),
     })

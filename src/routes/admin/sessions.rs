@@ -1,12 +1,11 @@
 //! A user's sessions as an admin sees them: list them, end one.
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use uuid::Uuid;
 
 use crate::auth::AppState;
-use crate::auth::CurrentUser;
 use crate::db::{self, sessions, users};
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::client::client_ip;
+use crate::routes::actor::Actor;
 use crate::routes::doc::ErrorResponses;
 use crate::routes::paging::{list_response, PageQuery};
 use crate::routes::query::QueryParams;
@@ -41,16 +40,15 @@ pub async fn list_user_sessions(
         (status = 404, description = "Not a live session of that user", body = ErrorBody)))]
 pub async fn revoke_user_session(
     state: web::Data<AppState>,
-    req: HttpRequest,
-    admin: CurrentUser,
+    admin: Actor,
     path: web::Path<(i64, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, sid) = path.into_inner();
     // Not a UUID: no such session, like any other id that is not the user's.
     let sid = Uuid::parse_str(&sid).map_err(|_| ApiError::NotFound)?;
-    let (admin_id, ip) = (admin.user.id, client_ip(&req));
+    let by = admin.audit();
     db::run(&state.pool, move |conn| {
-        sessions::revoke_by_admin_recorded(conn, admin_id, id, sid, ip.as_deref())
+        sessions::revoke_by_admin_recorded(conn, &by, id, sid)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

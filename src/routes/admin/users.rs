@@ -1,19 +1,18 @@
 //! `/admin/users`: list, create, read, change, delete, revoke sessions, send a reset link.
 use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::password::new_password;
 use crate::auth::recovery::{self, Requester};
 use crate::auth::AppState;
-use crate::auth::CurrentUser;
 use crate::db::admin::{self, AdminChanges};
 use crate::db::users::{self, NewUser};
 use crate::db::{self, account};
 use crate::domain::{FullName, NewAccount, Role};
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::client::{client_ip, client_key};
+use crate::routes::actor::Actor;
 use crate::routes::doc::{self, ErrorResponses};
 use crate::routes::json::{double_option, JsonBody};
 use crate::routes::paging::{list_response, Page};
@@ -86,8 +85,7 @@ pub struct CreateUserBody {
         (status = 409, description = "Email already registered", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_user(
     state: web::Data<AppState>,
-    req: HttpRequest,
-    admin: CurrentUser,
+    admin: Actor,
     body: JsonBody<CreateUserBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
@@ -97,12 +95,11 @@ pub async fn create_user(
         password,
         full_name,
     } = NewAccount::parse(&body.email, body.password, body.full_name)?;
-    let hash = state.hasher.hash_for(client_key(&req), &password).await?;
-    let ip = client_ip(&req);
-    let admin_id = admin.user.id;
+    let hash = state.hasher.hash_for(admin.client.key, &password).await?;
+    let by = admin.audit();
     let user = db::run(&state.pool, move |conn| {
         let new = NewUser::new(&email, &hash, full_name.as_deref(), role);
-        admin::create_user_recorded(conn, admin_id, &new, role, ip.as_deref())
+        admin::create_user_recorded(conn, &by, &new, role)
     })
     .await?;
     Ok(HttpResponse::Created()
@@ -141,8 +138,7 @@ pub struct UpdateUserBody {
         (status = 422, body = ErrorBody)))]
 pub async fn update_user(
     state: web::Data<AppState>,
-    req: HttpRequest,
-    admin: CurrentUser,
+    admin: Actor,
     id: web::Path<i64>,
     body: JsonBody<UpdateUserBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -152,15 +148,14 @@ pub async fn update_user(
         .map(FullName::parse)
         .transpose()
         .map_err(|e| ApiError::field("full_name", e))?;
-    let (id, ip) = (id.into_inner(), client_ip(&req));
+    let (id, by) = (id.into_inner(), admin.audit());
     let changes = AdminChanges {
         role: body.role,
         disabled: body.disabled,
         full_name,
     };
-    let admin_id = admin.user.id;
     let updated = db::run(&state.pool, move |conn| {
-        admin::update_user_recorded(conn, admin_id, id, changes, ip.as_deref())
+        admin::update_user_recorded(conn, &by, id, changes)
     })
     .await?;
     Ok(HttpResponse::Ok().json(UserView::from_row(&updated)?))
@@ -173,14 +168,12 @@ pub async fn update_user(
         (status = 409, description = "The last active admin", body = ErrorBody)))]
 pub async fn delete_user(
     state: web::Data<AppState>,
-    req: HttpRequest,
-    admin: CurrentUser,
+    admin: Actor,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, ip) = (id.into_inner(), client_ip(&req));
-    let admin_id = admin.user.id;
+    let (id, by) = (id.into_inner(), admin.audit());
     db::run(&state.pool, move |conn| {
-        admin::delete_user_recorded(conn, admin_id, id, ip.as_deref())
+        admin::delete_user_recorded(conn, &by, id)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -193,14 +186,12 @@ pub async fn delete_user(
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn revoke_sessions(
     state: web::Data<AppState>,
-    req: HttpRequest,
-    admin: CurrentUser,
+    admin: Actor,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, ip) = (id.into_inner(), client_ip(&req));
-    let admin_id = admin.user.id;
+    let (id, by) = (id.into_inner(), admin.audit());
     db::run(&state.pool, move |conn| {
-        admin::revoke_sessions_recorded(conn, admin_id, id, ip.as_deref())
+        admin::revoke_sessions_recorded(conn, &by, id)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -215,14 +206,12 @@ pub async fn revoke_sessions(
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn reset_mfa(
     state: web::Data<AppState>,
-    req: HttpRequest,
-    admin: CurrentUser,
+    admin: Actor,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, ip) = (id.into_inner(), client_ip(&req));
-    let admin_id = admin.user.id;
+    let (id, by) = (id.into_inner(), admin.audit());
     db::run(&state.pool, move |conn| {
-        db::mfa::reset_recorded(conn, id, admin_id, ip.as_deref())
+        db::mfa::reset_recorded(conn, &by, id)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -246,17 +235,16 @@ pub struct SetPasswordBody {
         (status = 422, description = "The password breaks a rule", body = ErrorBody)))]
 pub async fn set_password(
     state: web::Data<AppState>,
-    req: HttpRequest,
-    admin: CurrentUser,
+    admin: Actor,
     id: web::Path<i64>,
     body: JsonBody<SetPasswordBody>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let password = new_password(body.into_inner().new_password)?;
-    let hash = state.hasher.hash_for(client_key(&req), &password).await?;
-    let (ip, admin_id) = (client_ip(&req), admin.user.id);
+    let hash = state.hasher.hash_for(admin.client.key, &password).await?;
+    let by = admin.audit();
     db::run(&state.pool, move |conn| {
-        account::set_password_recorded(conn, id, &hash, Some(admin_id), ip.as_deref())
+        account::set_password_recorded(conn, &by, id, &hash)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -273,8 +261,7 @@ pub async fn set_password(
         (status = 409, description = "The account is disabled", body = ErrorBody)))]
 pub async fn send_password_reset(
     state: web::Data<AppState>,
-    req: HttpRequest,
-    admin: CurrentUser,
+    admin: Actor,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     crate::routes::recovery::enabled(&state)?;
@@ -285,10 +272,9 @@ pub async fn send_password_reset(
             "The account is disabled: enable it before sending a reset link".into(),
         ));
     }
-    let ip = client_ip(&req);
     let requester = Requester::Admin {
-        id: admin.user.id,
-        ip: ip.as_deref(),
+        id: admin.id(),
+        ip: admin.client.ip.as_deref(),
     };
     let queued = recovery::request(&state, user.id, &user.email, requester).await?;
     Ok(HttpResponse::Accepted().json(Accepted::new(if queued {
