@@ -118,6 +118,10 @@ def sign_in(driver, email, password=PASSWORD):
     driver.find_element(By.CSS_SELECTOR, "#signin button").click()
 
 
+def visible_nav(driver):
+    return [a.text for a in driver.find_elements(By.CSS_SELECTOR, "#nav a") if a.is_displayed()]
+
+
 def go(driver, hash_):
     driver.execute_script("location.hash = arguments[0]", hash_)
 
@@ -157,6 +161,11 @@ try:
     sign_in(driver, admin_email, admin_password)
     wait(driver, EC.visibility_of_element_located((By.ID, "figures")))
     driver.save_screenshot(os.path.join(shots, "overview.png"))
+    labels = [f.text.split("\n", 1)[1] for f in driver.find_elements(By.CSS_SELECTOR, "#figures .figure")]
+    assert len(labels) == len(set(labels)), f"two figures share a label: {labels}"
+    assert "accounts in all" in labels and "accounts with role user" in labels, labels
+    assert visible_nav(driver) == ["Overview", "Users", "Create user", "Audit log", "Reports"]
+    ok("the overview labels say what each number counts; an admin sees every screen")
 
     go(driver, "#/create")
     email = f"casey-{uuid.uuid4().hex[:8]}@example.com"
@@ -278,6 +287,87 @@ try:
     assert sql(f"SELECT count(*) FROM audit_events WHERE kind = 'mfa_reset' AND subject_id = {lost_id}") == "1"
     assert call("POST", "/token", form={"username": lost, "password": PASSWORD})[0] == 200
     ok("an admin resets a lost second factor")
+
+    # --- getting someone back in: their sessions, a temporary password, a reset link ---
+    acting_id = int(sql(f"SELECT id FROM users WHERE email = '{guarded}'"))  # signed in now
+    stuck = new_user(admin(), "user")
+    stuck_id = int(sql(f"SELECT id FROM users WHERE email = '{stuck}'"))
+    older, newer = login(stuck), login(stuck)
+    go(driver, f"#/user/{stuck_id}")
+    wait_text(driver, "main", "Sessions (2 live)")
+    rows = driver.find_elements(By.CSS_SELECTOR, "tr:has(.end-session)")
+    assert len(rows) == 2 and all("127.0.0.1" in r.text and "Python-urllib" in r.text for r in rows), \
+        [r.text for r in rows]
+    rows[0].find_element(By.CSS_SELECTOR, ".end-session").click()
+    wait_text(driver, "#user-message", "Session ended")
+    wait_text(driver, "main", "Sessions (1 live)")
+    assert call("GET", "/users/me", older)[0] == 401, "the ended session's token still works"
+    assert call("GET", "/users/me", newer)[0] == 200, "the other session was ended too"
+    assert sql(f"SELECT count(*) FROM audit_events WHERE kind = 'session_revoked' "
+               f"AND subject_id = {stuck_id} AND actor_id = {acting_id}") == "1"
+    ok("an admin sees a user's sessions and ends one")
+
+    driver.find_element(By.ID, "temp-password").send_keys("short")
+    driver.find_element(By.ID, "save-password").click()
+    wait_text(driver, "#user-message", "new_password")
+    assert call("POST", "/token", form={"username": stuck, "password": PASSWORD})[0] == 200
+    temporary = "temporary passphrase 31"
+    driver.find_element(By.ID, "temp-password").clear()
+    driver.find_element(By.ID, "temp-password").send_keys(temporary)
+    driver.find_element(By.ID, "save-password").click()
+    wait_text(driver, "#user-message", "Password set")
+    assert call("GET", "/users/me", newer)[0] == 401, "a session outlived the new password"
+    assert call("POST", "/token", form={"username": stuck, "password": PASSWORD})[0] == 401
+    assert call("POST", "/token", form={"username": stuck, "password": temporary})[0] == 200
+    assert sql(f"SELECT count(*) FROM audit_events WHERE kind = 'password_set' "
+               f"AND subject_id = {stuck_id} AND actor_id = {acting_id}") == "1"
+    ok("an admin sets a temporary password (the rules shown, old sessions ended)")
+
+    driver.find_element(By.ID, "send-reset").click()
+    wait_text(driver, "#user-message", "reset link is on its way")
+    assert sql(f"SELECT count(*) FROM outbox WHERE recipient = '{stuck}'") == "1"
+    assert sql(f"SELECT count(*) FROM audit_events WHERE kind = 'password_reset_requested' "
+               f"AND subject_id = {stuck_id} AND actor_id = {acting_id}") == "1"
+    driver.save_screenshot(os.path.join(shots, "user-recovery.png"))
+    ok("an admin emails a reset link")
+
+    # The audit log about that user: their email, the admin's, links, filters.
+    driver.find_element(By.ID, "user-audit").click()
+    wait(driver, EC.url_contains(f"#/audit/{stuck_id}"))
+    wait_text(driver, "#page-info", "in all")
+    rows = driver.find_elements(By.CSS_SELECTOR, "main tbody tr")
+    assert rows and all(r.find_elements(By.CSS_SELECTOR, "td")[3].text == stuck for r in rows), \
+        [r.text for r in rows]
+    kinds = {r.find_elements(By.CSS_SELECTOR, "td")[1].text for r in rows}
+    assert {"user_created", "session_revoked", "password_set", "password_reset_requested"} <= kinds, kinds
+    Select(driver.find_element(By.ID, "kind")).select_by_value("password_set")
+    driver.find_element(By.ID, "audit-actor-id").send_keys(str(acting_id))
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    driver.execute_script("document.getElementById('audit-since').value = arguments[0];"
+                          "document.getElementById('audit-until').value = arguments[0];", today)
+    driver.find_element(By.CSS_SELECTOR, "#audit-filters button").click()
+    wait_text(driver, "#page-info", "(1 in all)")
+    row = driver.find_element(By.CSS_SELECTOR, "main tbody tr")
+    assert guarded in row.text and stuck in row.text and "sessions_revoked: " in row.text, row.text
+    driver.execute_script("document.getElementById('audit-since').value = '2000-01-01';"
+                          "document.getElementById('audit-until').value = '2000-01-02';")
+    driver.find_element(By.CSS_SELECTOR, "#audit-filters button").click()
+    wait_text(driver, "#page-info", "(0 in all)")
+    driver.save_screenshot(os.path.join(shots, "audit-filtered.png"))
+    go(driver, "#/overview")
+    go(driver, f"#/audit/{stuck_id}")
+    wait_text(driver, "main tbody", stuck)
+    driver.find_element(By.LINK_TEXT, stuck).click()
+    wait(driver, EC.url_contains(f"#/user/{stuck_id}"))
+    ok("the audit log filters by user, actor, kind and dates, names people by email and links to them")
+
+    gone = new_user(admin(), "user")
+    gone_id = int(sql(f"SELECT id FROM users WHERE email = '{gone}'"))
+    assert call("DELETE", f"/admin/users/{gone_id}", admin())[0] == 204
+    go(driver, f"#/audit/{gone_id}")
+    wait_text(driver, "main tbody", f"#{gone_id} (deleted)")
+    ok("a deleted user is shown as deleted, by id")
+    assert not console_errors(driver), console_errors(driver)
     driver.find_element(By.ID, "signout").click()
 
     # --- a plain user and a manager ---
@@ -293,6 +383,7 @@ try:
     manager = new_user(admin(), "manager")
     sign_in(driver, manager)
     wait(driver, EC.visibility_of_element_located((By.ID, "report-totals")))
+    assert visible_nav(driver) == ["Reports"], visible_nav(driver)
     go(driver, "#/users")
     wait_text(driver, "main", "admin role required")
     ok("a manager sees reports but not users")
@@ -329,6 +420,14 @@ try:
     wait_text(phone, "#page-info", "in all")
     assert phone.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
     ok("the users screen fits a phone's width")
+    go(phone, "#/audit")
+    wait_text(phone, "#page-info", "in all")
+    assert phone.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+    label = phone.execute_script(
+        "return getComputedStyle(document.querySelector('main tbody td:nth-child(2)'), '::before').content")
+    assert "kind" in label, label
+    phone.save_screenshot(os.path.join(shots, "audit-phone.png"))
+    ok("the audit screen fits a phone's width, each value beside its label")
 finally:
     phone.quit()
 

@@ -150,6 +150,10 @@ async function signIn(event, form, message) {
     session.refresh = body.refresh_token;
     session.me = (await api("GET", "/users/me")).body;
     document.getElementById("who").textContent = `${session.me.email} (${session.me.role})`;
+    // Only the screens this role may use (the API refuses the rest anyway).
+    for (const link of document.querySelectorAll("#nav a")) {
+      link.hidden = !link.dataset.roles.split(" ").includes(session.me.role);
+    }
     document.getElementById("nav").hidden = false;
     document.getElementById("signout").hidden = false;
     const start = session.me.role === "admin" ? "#/overview" : "#/reports";
@@ -218,16 +222,20 @@ async function overviewScreen() {
   show(
     el("h1", {}, "Overview"),
     el("div", { class: "figures", id: "figures" },
-      figure("users", d.users.total),
-      ...Object.entries(d.users.by_role).map(([role, n]) => figure(`${role}s`, n)),
-      figure("disabled users", d.users.disabled),
-      figure("tasks", d.tasks.total),
-      figure("completed tasks", d.tasks.completed),
-      figure("active sessions", d.sessions.active)),
+      figure("accounts in all", d.users.total),
+      ...Object.entries(d.users.by_role).map(([role, n]) => figure(`accounts with role ${role}`, n)),
+      figure("accounts disabled", d.users.disabled),
+      figure("tasks in all", d.tasks.total),
+      figure("tasks completed", d.tasks.completed),
+      figure("live sessions", d.sessions.active)),
   );
 }
 
+/** A table; each cell carries its column's heading, which a phone's width shows beside it. */
 function table(headings, rows) {
+  for (const row of rows) {
+    [...row.children].forEach((cell, i) => cell.setAttribute("data-label", headings[i] ?? ""));
+  }
   return el("table", {},
     el("thead", {}, el("tr", {}, headings.map((h) => el("th", { scope: "col" }, h)))),
     el("tbody", {}, rows));
@@ -274,16 +282,26 @@ async function usersScreen(_, filters = { q: "", role: "", offset: 0 }) {
 async function userScreen(id, notice) {
   const { body: user } = await api("GET", `/admin/users/${encodeURIComponent(id)}`);
   const { body: tasks } = await api("GET", `/admin/tasks?owner_id=${user.id}&limit=${PAGE}`);
+  const { body: sessions, headers: sessionHeaders } =
+    await api("GET", `/admin/users/${user.id}/sessions?limit=${PAGE}`);
+  const liveSessions = Number(sessionHeaders.get("X-Total-Count") ?? sessions.length);
   const message = el("p", { id: "user-message", role: "status", class: "notice" }, notice ?? "");
+  // Runs `work`, then shows the page again with `done` (or what it makes of the answer).
   const act = async (work, done) => {
     try {
-      await work();
-      await userScreen(id, done);
+      const answer = await work();
+      await userScreen(id, typeof done === "function" ? done(answer) : done);
     } catch (error) {
       message.className = "error";
       message.textContent = describe(error);
+      if (error.body?.error === "recovery_disabled") sendReset.hidden = true;
     }
   };
+  const temporary = el("input", { id: "temp-password", type: "password", autocomplete: "new-password", required: true });
+  const sendReset = el("button", { type: "button", id: "send-reset", on: { click: () => act(
+    () => api("POST", `/admin/users/${user.id}/password-reset`),
+    (answer) => answer.body.detail,
+  ) } }, "Email a reset link");
   const role = el("select", { id: "user-role" },
     ["user", "manager", "admin"].map((r) => el("option", { value: r, selected: r === user.role }, r)));
   const confirmDelete = el("span", { hidden: true },
@@ -318,7 +336,28 @@ async function userScreen(id, notice) {
         "Second factor removed; their sessions are revoked",
       ) } }, "Reset second factor"),
       el("button", { type: "button", id: "delete", on: { click: () => { confirmDelete.hidden = false; } } }, "Delete…"),
-      confirmDelete),
+      confirmDelete,
+      el("a", { href: `#/audit/${user.id}`, id: "user-audit" }, "Audit events about this user")),
+    el("h2", {}, "Password"),
+    el("form", { class: "toolbar", id: "set-password", on: { submit: (e) => {
+      e.preventDefault();
+      act(() => api("POST", `/admin/users/${user.id}/password`, { json: { new_password: temporary.value } }),
+        "Password set; their sessions are revoked. Tell them the temporary password and ask them to change it.");
+    } } },
+      el("label", { for: "temp-password" }, "Temporary password"), temporary,
+      el("button", { type: "submit", id: "save-password" }, "Set password"),
+      sendReset),
+    el("h2", {}, `Sessions (${liveSessions} live)`),
+    sessions.length
+      ? table(["started", "last used", "address", "browser or app", ""], sessions.map((s) =>
+        el("tr", {},
+          el("td", {}, s.created_at), el("td", {}, s.last_used_at), el("td", {}, s.ip ?? "unknown"),
+          el("td", {}, s.user_agent ?? "unknown"),
+          el("td", {}, el("button", { type: "button", class: "end-session", "data-session": s.id, on: { click: () => act(
+            () => api("DELETE", `/admin/users/${user.id}/sessions/${s.id}`),
+            "Session ended: its tokens are refused from now on",
+          ) } }, "End")))))
+      : el("p", { id: "no-sessions" }, "No live sessions."),
     el("h2", {}, "Tasks"),
     tasks.length
       ? table(["id", "title", "done", "due"], tasks.map((t) =>
@@ -363,22 +402,70 @@ const AUDIT_KINDS = ["", "signup", "login_succeeded", "login_failed", "login_loc
   "user_deleted", "sessions_revoked", "password_reset_requested", "password_reset", "password_set", "session_revoked",
   "mfa_enabled", "mfa_disabled", "mfa_failed", "mfa_reset", "mfa_recovery_code_used"];
 
-async function auditScreen(_, filters = { kind: "", offset: 0 }) {
+/** A field and its label, kept together when a toolbar wraps. */
+function labelled(id, text, field) {
+  return el("span", { class: "field" }, el("label", { for: id }, text), field);
+}
+
+/** A user named in an event: a link to their page, their id when they are gone. */
+function userCell(id, email) {
+  if (id === null || id === undefined) return el("td", {}, "");
+  return el("td", {}, email ? el("a", { href: `#/user/${id}` }, email) : `#${id} (deleted)`);
+}
+
+/** An event's detail as "key: value" pairs, as text. */
+function detailText(detail) {
+  return Object.entries(detail ?? {})
+    .map(([key, value]) => `${key}: ${typeof value === "object" && value !== null ? JSON.stringify(value) : value}`)
+    .join("; ");
+}
+
+const AUDIT_FILTERS = { kind: "", actor_id: "", subject_id: "", ip: "", since: "", until: "", offset: 0 };
+
+// `#/audit/<id>` opens the events about user <id>.
+async function auditScreen(subject, filters = { ...AUDIT_FILTERS, subject_id: subject ?? "" }) {
   const query = new URLSearchParams({ limit: PAGE, offset: filters.offset });
-  if (filters.kind) query.set("kind", filters.kind);
+  for (const key of ["kind", "actor_id", "subject_id", "ip"]) {
+    if (filters[key]) query.set(key, filters[key]);
+  }
+  // Whole days, in UTC: from the start of `since` to the end of `until`.
+  if (filters.since) query.set("since", `${filters.since}T00:00:00Z`);
+  if (filters.until) {
+    const next = new Date(`${filters.until}T00:00:00Z`);
+    next.setUTCDate(next.getUTCDate() + 1);
+    query.set("until", next.toISOString());
+  }
   const { body: events, headers } = await api("GET", `/admin/audit?${query}`);
   const total = Number(headers.get("X-Total-Count") ?? events.length);
   const kind = el("select", { id: "kind" }, AUDIT_KINDS.map((k) => el("option", { value: k, selected: k === filters.kind }, k || "any kind")));
-  const apply = (offset) => auditScreen(null, { kind: kind.value, offset: Math.max(0, offset) })
-    .catch((e) => show(errorLine(describe(e))));
+  const input = (key, props) => el("input", { id: `audit-${key.replace("_", "-")}`, value: filters[key], ...props });
+  const fields = {
+    actor_id: input("actor_id", { type: "number", min: 1, inputmode: "numeric" }),
+    subject_id: input("subject_id", { type: "number", min: 1, inputmode: "numeric" }),
+    ip: input("ip", {}),
+    since: input("since", { type: "date" }),
+    until: input("until", { type: "date" }),
+  };
+  const apply = (offset) => {
+    const next = { kind: kind.value, offset: Math.max(0, offset) };
+    for (const [key, field] of Object.entries(fields)) next[key] = field.value.trim();
+    return auditScreen(null, next).catch((e) => show(errorLine(describe(e))));
+  };
   show(
     el("h1", {}, "Audit log"),
-    el("form", { class: "toolbar", on: { submit: (e) => { e.preventDefault(); apply(0); } } },
-      el("label", { for: "kind" }, "Kind"), kind, el("button", { type: "submit" }, "Apply")),
-    table(["at", "kind", "actor", "subject", "ip", "detail"], events.map((a) =>
+    el("form", { class: "toolbar", id: "audit-filters", on: { submit: (e) => { e.preventDefault(); apply(0); } } },
+      labelled("kind", "Kind", kind),
+      labelled("audit-actor-id", "Actor id", fields.actor_id),
+      labelled("audit-subject-id", "Subject id", fields.subject_id),
+      labelled("audit-ip", "Address", fields.ip),
+      labelled("audit-since", "From (UTC)", fields.since),
+      labelled("audit-until", "To (UTC)", fields.until),
+      el("button", { type: "submit" }, "Apply")),
+    table(["at", "kind", "actor", "subject", "address", "detail"], events.map((a) =>
       el("tr", {},
-        el("td", {}, a.at), el("td", {}, a.kind), el("td", {}, a.actor_id ?? ""),
-        el("td", {}, a.subject_id ?? ""), el("td", {}, a.ip ?? ""), el("td", {}, JSON.stringify(a.detail))))),
+        el("td", {}, a.at), el("td", {}, a.kind),
+        userCell(a.actor_id, a.actor_email), userCell(a.subject_id, a.subject_email),
+        el("td", {}, a.ip ?? ""), el("td", {}, detailText(a.detail))))),
     pager(total, filters.offset, apply),
   );
 }
@@ -388,8 +475,8 @@ async function reportsScreen() {
   show(
     el("h1", {}, "Reports"),
     el("div", { class: "figures", id: "report-totals" },
-      figure("users", r.totals.users), figure("tasks", r.totals.tasks_total),
-      figure("completed", r.totals.tasks_completed), figure("open", r.totals.tasks_open)),
+      figure("accounts", r.totals.users), figure("tasks in all", r.totals.tasks_total),
+      figure("tasks completed", r.totals.tasks_completed), figure("tasks open", r.totals.tasks_open)),
     table(["user", "tasks", "completed", "open"], r.reports.map((u) =>
       el("tr", {}, el("td", {}, u.email), el("td", {}, String(u.tasks_total)),
         el("td", {}, String(u.tasks_completed)), el("td", {}, String(u.tasks_open))))),
