@@ -32,8 +32,7 @@ use actix_web::{web, HttpRequest, HttpResponse, Resource, Route};
 use actix_web_httpauth::middleware::HttpAuthentication;
 
 use crate::auth::bearer;
-use crate::auth::require_role::RequireRole;
-use crate::domain::Role;
+use crate::auth::require_role;
 use crate::error::ApiError;
 
 /// Mounts every route. Area-wide policy (authentication, roles, throttling)
@@ -157,7 +156,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/tasks")
                 .wrap(from_fn(throttle::throttle_writes))
-                .wrap(RequireRole::any(&[Role::User, Role::Manager, Role::Admin]))
+                .wrap(from_fn(require_role::any_role))
                 .wrap(bearer())
                 .service(resource(
                     "",
@@ -178,13 +177,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(
             web::scope("/reports")
-                .wrap(RequireRole::any(&[Role::Admin, Role::Manager]))
+                .wrap(from_fn(require_role::admin_or_manager))
                 .wrap(bearer())
                 .service(resource("", [(M::GET, web::to(reports::get_reports))])),
         )
         .service(
             web::scope("/admin")
-                .wrap(RequireRole::any(&[Role::Admin]))
+                .wrap(from_fn(require_role::admin))
                 .wrap(bearer())
                 .service(resource("", [(M::GET, web::to(admin::welcome))]))
                 .service(resource(
