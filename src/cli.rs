@@ -79,28 +79,8 @@ pub enum KeysCommand {
     /// once retired). For HS256, a random secret for APP__JWT__SECRET.
     Generate {
         #[arg(long, value_enum, default_value = "EdDSA")]
-        algorithm: AlgorithmArg,
+        algorithm: JwtAlgorithm,
     },
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum AlgorithmArg {
-    #[value(name = "EdDSA")]
-    EdDsa,
-    #[value(name = "ES256")]
-    Es256,
-    #[value(name = "HS256")]
-    Hs256,
-}
-
-impl From<AlgorithmArg> for JwtAlgorithm {
-    fn from(arg: AlgorithmArg) -> JwtAlgorithm {
-        match arg {
-            AlgorithmArg::EdDsa => JwtAlgorithm::EdDSA,
-            AlgorithmArg::Es256 => JwtAlgorithm::ES256,
-            AlgorithmArg::Hs256 => JwtAlgorithm::HS256,
-        }
-    }
 }
 
 type CliResult = Result<(), Box<dyn std::error::Error>>;
@@ -111,7 +91,7 @@ pub fn run(cli: Cli) -> CliResult {
         command: KeysCommand::Generate { algorithm },
     }) = cli.command
     {
-        return generate_key(algorithm.into());
+        return generate_key(algorithm);
     }
     let settings = Settings::load()?;
     crate::logging::use_format(settings.log.format);

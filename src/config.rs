@@ -167,12 +167,15 @@ pub struct AuditSettings {
 
 /// How tokens are signed: one shared secret, or a private key whose public
 /// half other services fetch from the JWKS.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(try_from = "String")]
 pub enum JwtAlgorithm {
     #[default]
+    #[value(name = "HS256")]
     HS256,
+    #[value(name = "EdDSA")]
     EdDSA,
+    #[value(name = "ES256")]
     ES256,
 }
 
