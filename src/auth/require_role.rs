@@ -14,6 +14,27 @@ const ADMIN: &[Role] = &[Role::Admin];
 const ADMIN_OR_MANAGER: &[Role] = &[Role::Admin, Role::Manager];
 const ANY: &[Role] = &[Role::User, Role::Manager, Role::Admin];
 
+/// The guarded areas by path prefix, and who may use each: the guards below
+/// are mounted on these scopes (`routes::configure`), and the OpenAPI
+/// document states them as each operation's `x-roles`.
+pub const AREAS: &[(&str, &[Role])] = &[
+    ("/admin", ADMIN),
+    ("/reports", ADMIN_OR_MANAGER),
+    ("/tasks", ANY),
+];
+
+/// Who may call the authenticated route at `path`: its area's roles, or
+/// every role outside the areas (a caller's own account and sessions).
+pub fn roles_for(path: &str) -> &'static [Role] {
+    AREAS
+        .iter()
+        .find(|(prefix, _)| {
+            path.strip_prefix(prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+        .map_or(ANY, |(_, roles)| *roles)
+}
+
 /// `/admin`: admins only.
 pub async fn admin(
     req: ServiceRequest,
@@ -76,6 +97,16 @@ fn required(roles: &[Role]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn areas_match_whole_segments() {
+        assert_eq!(roles_for("/admin"), ADMIN);
+        assert_eq!(roles_for("/admin/users/{id}"), ADMIN);
+        assert_eq!(roles_for("/reports"), ADMIN_OR_MANAGER);
+        assert_eq!(roles_for("/tasks/{id}"), ANY);
+        assert_eq!(roles_for("/administrators"), ANY);
+        assert_eq!(roles_for("/users/me"), ANY);
+    }
 
     #[test]
     fn the_detail_names_the_roles_allowed() {

@@ -10,6 +10,7 @@ use utoipa::openapi::security::{
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
+use crate::auth::require_role;
 use crate::error::ErrorBody;
 use crate::routes::{
     admin, health, mfa, pages, recovery, reports, sessions, tasks, tokens, users, well_known,
@@ -37,7 +38,7 @@ use crate::routes::{
         admin::users::update_user, admin::users::delete_user, admin::users::revoke_sessions, admin::users::set_password, admin::users::reset_mfa, admin::sessions::list_user_sessions, admin::sessions::revoke_user_session, admin::users::send_password_reset, admin::tasks::list_tasks, admin::audit::list_audit,
     ),
     components(schemas(ErrorBody)),
-    modifiers(&BearerScheme, &Aliases, &CommonErrors, &ResponseHeaders),
+    modifiers(&BearerScheme, &Aliases, &CommonErrors, &ResponseHeaders, &Roles),
 )]
 pub struct ApiDoc;
 
@@ -89,6 +90,29 @@ fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
     ]
     .into_iter()
     .flatten()
+}
+
+/// Each authenticated operation's `x-roles`: the roles its guard admits
+/// (`auth::require_role::AREAS`), so that clients, and the role matrix test,
+/// read who may call it from the document.
+struct Roles;
+
+impl Modify for Roles {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let roles: Vec<&str> = require_role::roles_for(path)
+                .iter()
+                .map(|r| r.as_str())
+                .collect();
+            for op in operations_mut(item) {
+                if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    op.extensions
+                        .get_or_insert_with(Default::default)
+                        .insert("x-roles".into(), serde_json::json!(roles));
+                }
+            }
+        }
+    }
 }
 
 /// Routes served by the same handler as another (`/login` is `/token`, `GET /me`

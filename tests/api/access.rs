@@ -1,6 +1,7 @@
 //! The role matrix: every protected route against anonymous, user, manager
 //! and admin callers. 401 without a token, 403 with the wrong role, and
-//! otherwise not a refusal (the route's own answer).
+//! otherwise not a refusal (the route's own answer). The routes and their
+//! roles are read from the served OpenAPI document.
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -16,187 +17,139 @@ enum Caller {
     Admin,
 }
 
-/// Who may use each area (docs/API.md, "Roles").
-const EVERYONE: &[Caller] = &[Caller::User, Caller::Manager, Caller::Admin];
-const STAFF: &[Caller] = &[Caller::Manager, Caller::Admin];
-const ADMINS: &[Caller] = &[Caller::Admin];
+/// A concrete path for a documented one: ids that name nothing (a session id
+/// as a UUID), so no allowed call changes anything but its own refusal.
+fn concrete(path: &str) -> String {
+    path.split('/')
+        .map(|segment| match segment {
+            "{sid}" => "00000000-0000-0000-0000-000000000000",
+            "{id}" if path.starts_with("/users/me/sessions") => {
+                "00000000-0000-0000-0000-000000000000"
+            }
+            s if s.starts_with('{') => "999999",
+            s => s,
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
 
-/// (method, path, body, who may, the 403 detail for the others)
-type Route = (
-    Method,
-    String,
-    Option<serde_json::Value>,
-    &'static [Caller],
-    &'static str,
-);
-
+/// Every operation `/openapi.json` marks as needing a token, each with the
+/// roles it states (`x-roles`), against anonymous, user, manager and admin
+/// callers: the matrix comes from the served document, so a new protected
+/// route is in it without being written here.
 #[tokio::test]
 async fn every_protected_route_admits_exactly_its_roles() {
     let app = spawn_app().await;
     let user = app.signup_and_login(Role::User).await;
     let manager = app.signup_and_login(Role::Manager).await;
     let admin = app.signup_and_login(Role::Admin).await;
-    let target = user.id;
+    let doc: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
 
-    let routes: Vec<Route> = vec![
-        (Method::GET, "/tasks".into(), None, EVERYONE, ""),
-        (
-            Method::POST,
-            "/tasks".into(),
-            Some(json!({"title": "t"})),
-            EVERYONE,
-            "",
-        ),
-        (Method::GET, "/tasks/999999".into(), None, EVERYONE, ""),
-        (
-            Method::PUT,
-            "/tasks/999999".into(),
-            Some(json!({"title": "t"})),
-            EVERYONE,
-            "",
-        ),
-        (
-            Method::PATCH,
-            "/tasks/999999".into(),
-            Some(json!({})),
-            EVERYONE,
-            "",
-        ),
-        (Method::DELETE, "/tasks/999999".into(), None, EVERYONE, ""),
-        (
-            Method::GET,
-            "/reports".into(),
-            None,
-            STAFF,
-            "admin or manager role required",
-        ),
-        (
-            Method::GET,
-            "/admin".into(),
-            None,
-            ADMINS,
-            "admin role required",
-        ),
-        (
-            Method::GET,
-            "/admin/dashboard".into(),
-            None,
-            ADMINS,
-            "admin role required",
-        ),
-        (
-            Method::GET,
-            "/admin/users".into(),
-            None,
-            ADMINS,
-            "admin role required",
-        ),
-        (
-            Method::POST,
-            "/admin/users".into(),
-            Some(json!({"email": "made@example.com", "password": "correct horse battery"})),
-            ADMINS,
-            "admin role required",
-        ),
-        (
-            Method::GET,
-            format!("/admin/users/{target}"),
-            None,
-            ADMINS,
-            "admin role required",
-        ),
-        (
-            Method::PATCH,
-            format!("/admin/users/{target}"),
-            Some(json!({})),
-            ADMINS,
-            "admin role required",
-        ),
-        (
-            Method::POST,
-            "/admin/users/999999/revoke-sessions".into(),
-            None,
-            ADMINS,
-            "admin role required",
-        ),
-        (
-            Method::GET,
-            "/admin/users/999999/sessions".into(),
-            None,
-            ADMINS,
-            "admin role required",
-        ),
-        (
-            Method::DELETE,
-            "/admin/users/999999/sessions/00000000-0000-0000-0000-000000000000".into(),
-            None,
-            ADMINS,
-            "admin role required",
-        ),
-        (
-            Method::POST,
-            "/admin/users/999999/password".into(),
-            Some(json!({"new_password": "a brand new passphrase"})),
-            ADMINS,
-            "admin role required",
-        ),
-        (
-            Method::DELETE,
-            "/admin/users/999999".into(),
-            None,
-            ADMINS,
-            "admin role required",
-        ),
-        (
-            Method::GET,
-            "/admin/tasks".into(),
-            None,
-            ADMINS,
-            "admin role required",
-        ),
-        (
-            Method::GET,
-            "/admin/audit".into(),
-            None,
-            ADMINS,
-            "admin role required",
-        ),
-    ];
-
-    for (method, path, body, allowed, detail) in &routes {
-        for caller in [Caller::Anon, Caller::User, Caller::Manager, Caller::Admin] {
-            let mut req = app.request(method.clone(), path);
-            req = match caller {
-                Caller::Anon => req,
-                Caller::User => req.bearer_auth(&user.access),
-                Caller::Manager => req.bearer_auth(&manager.access),
-                Caller::Admin => req.bearer_auth(&admin.access),
-            };
-            if let Some(b) = body {
-                req = req.json(b);
+    // The logouts last: `/logout/all` ends every session of its caller.
+    let mut paths: Vec<_> = doc["paths"].as_object().unwrap().iter().collect();
+    paths.sort_by_key(|(path, _)| path.starts_with("/logout"));
+    let mut checked = Vec::new();
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
+            if !secured {
+                continue;
             }
-            let resp = req.send().await.unwrap();
-            let what = format!("{method} {path} as {caller:?}");
-            if caller == Caller::Anon {
-                assert_eq!(resp.headers()["www-authenticate"], "Bearer", "{what}");
-                assert_error(resp, StatusCode::UNAUTHORIZED, "invalid_token").await;
-            } else if allowed.contains(&caller) {
-                assert!(
-                    ![StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN].contains(&resp.status()),
-                    "{what}: {}",
-                    resp.status()
-                );
-            } else {
-                assert_eq!(
-                    resp.headers()["www-authenticate"],
-                    r#"Bearer error="insufficient_scope""#,
-                    "{what}"
-                );
-                let err = assert_error(resp, StatusCode::FORBIDDEN, "forbidden").await;
-                assert_eq!(err["detail"], *detail, "{what}");
+            let allowed: Vec<&str> = op["x-roles"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{method} {path}: no x-roles"))
+                .iter()
+                .map(|r| r.as_str().unwrap())
+                .collect();
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let url = concrete(path);
+            for caller in [Caller::Anon, Caller::User, Caller::Manager, Caller::Admin] {
+                let who = match caller {
+                    Caller::Anon => None,
+                    Caller::User => Some(&user),
+                    Caller::Manager => Some(&manager),
+                    Caller::Admin => Some(&admin),
+                };
+                let mut req = app.request(method.clone(), &url);
+                if let Some(who) = who {
+                    // A logout ends the session it is sent with: it gets one of its own.
+                    let token = if path.starts_with("/logout") {
+                        let pair: serde_json::Value = app
+                            .login(&who.email, &who.password)
+                            .await
+                            .json()
+                            .await
+                            .unwrap();
+                        pair["access_token"].as_str().unwrap().to_owned()
+                    } else {
+                        who.access.clone()
+                    };
+                    req = req.bearer_auth(token);
+                }
+                if [Method::POST, Method::PUT, Method::PATCH].contains(&method) {
+                    req = req.json(&json!({}));
+                }
+                let resp = req.send().await.unwrap();
+                let what = format!("{method} {url} as {caller:?}");
+                let role = match caller {
+                    Caller::Anon => None,
+                    Caller::User => Some("user"),
+                    Caller::Manager => Some("manager"),
+                    Caller::Admin => Some("admin"),
+                };
+                match role {
+                    None => {
+                        assert_eq!(resp.headers()["www-authenticate"], "Bearer", "{what}");
+                        assert_error(resp, StatusCode::UNAUTHORIZED, "invalid_token").await;
+                    }
+                    Some(role) if allowed.contains(&role) => assert!(
+                        ![StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN].contains(&resp.status()),
+                        "{what}: {}",
+                        resp.status()
+                    ),
+                    Some(_) => {
+                        assert_eq!(
+                            resp.headers()["www-authenticate"],
+                            r#"Bearer error="insufficient_scope""#,
+                            "{what}"
+                        );
+                        let err = assert_error(resp, StatusCode::FORBIDDEN, "forbidden").await;
+                        let detail = err["detail"].as_str().unwrap();
+                        assert!(
+                            detail.ends_with("role required")
+                                && allowed.iter().all(|r| detail.contains(r)),
+                            "{what}: {detail}"
+                        );
+                    }
+                }
             }
+            checked.push(format!("{method} {path}"));
         }
     }
+    // The document really lists the protected routes: some of each area and
+    // of the caller's own.
+    for must in [
+        "GET /tasks",
+        "DELETE /tasks/{id}",
+        "GET /reports",
+        "GET /admin/audit",
+        "DELETE /admin/users/{id}/mfa",
+        "POST /admin/users/{id}/password-reset",
+        "PATCH /users/me",
+        "DELETE /users/me/sessions/{id}",
+        "POST /logout/all",
+        "GET /me",
+    ] {
+        assert!(
+            checked.iter().any(|c| c == must),
+            "{must} not checked: {checked:?}"
+        );
+    }
+    assert!(
+        checked.len() >= 30,
+        "{} protected operations",
+        checked.len()
+    );
 }
 
 #[tokio::test]
