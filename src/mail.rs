@@ -9,7 +9,7 @@ use std::time::Duration;
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{Message, SmtpTransport, Transport};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 use tokio::sync::Notify;
@@ -31,6 +31,8 @@ const MAX_ATTEMPTS: i32 = 12;
 const MAX_BACKOFF_SECONDS: i64 = 300;
 /// An SMTP server that does not answer in this long is an attempt failed.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(10);
+
+type SmtpTransport = AsyncSmtpTransport<Tokio1Executor>;
 
 enum Delivery {
     Smtp(SmtpTransport),
@@ -70,9 +72,9 @@ impl Mailer {
         matches!(self.delivery, Delivery::Smtp(_))
     }
 
-    /// Blocking: one SMTP conversation. `Err(retry)` says whether another
-    /// attempt could succeed (a bad recipient never will).
-    fn send(&self, mail: &Mail) -> Result<(), (bool, String)> {
+    /// One SMTP conversation. `Err(retry)` says whether another attempt
+    /// could succeed (a bad recipient never will).
+    async fn send(&self, mail: &Mail) -> Result<(), (bool, String)> {
         let to = mail
             .recipient
             .parse::<Mailbox>()
@@ -86,7 +88,8 @@ impl Mailer {
             .map_err(|e| (false, format!("message: {e}")))?;
         match &self.delivery {
             Delivery::Smtp(transport) => transport
-                .send(&message)
+                .send(message)
+                .await
                 .map(|_| ())
                 .map_err(|e| (!e.is_permanent(), e.to_string())),
             Delivery::Log => {
@@ -177,12 +180,7 @@ pub async fn deliver_outbox(pool: DbPool, mailer: Arc<Mailer>, wake: Arc<Notify>
 async fn deliver_one(pool: &DbPool, mailer: &Arc<Mailer>, mut mail: Mail) {
     let (id, attempts) = (mail.id, mail.attempts);
     let outcome = match with_reset_token(pool, &mut mail).await {
-        Ok(()) => {
-            let sender = mailer.clone();
-            actix_web::web::block(move || sender.send(&mail))
-                .await
-                .unwrap_or_else(|e| Err((true, e.to_string())))
-        }
+        Ok(()) => mailer.send(&mail).await,
         Err(refusal) => Err(refusal),
     };
     let marked = match outcome {
