@@ -372,9 +372,11 @@ impl Settings {
                 default_file.display()
             )));
         }
+        // A blank variable (`APP__AUTH__BCRYPT_COST=` in a .env file) is unset,
+        // whatever its key: the files' value stands.
         let app_vars: HashMap<String, String> = vars
             .iter()
-            .filter(|(k, _)| k.starts_with("APP__"))
+            .filter(|(k, v)| k.starts_with("APP__") && !v.trim().is_empty())
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let mut environment = config::Environment::with_prefix("APP")
@@ -392,7 +394,7 @@ impl Settings {
                 config::File::from(dir.join(format!("{}.toml", env.as_str()))).required(false),
             )
             .add_source(environment);
-        if let Some(url) = vars.get("DATABASE_URL").filter(|u| !u.is_empty()) {
+        if let Some(url) = vars.get("DATABASE_URL").filter(|u| !u.trim().is_empty()) {
             builder = builder
                 .set_override("database.url", url.as_str())
                 .map_err(|e| ConfigError(e.to_string()))?;
@@ -408,7 +410,7 @@ impl Settings {
         Ok(settings)
     }
 
-    /// An empty variable (`APP__JWT__SECRET=` in a .env file) means "not set".
+    /// An empty value in a configuration file means "not set" too.
     fn drop_empty_values(&mut self) {
         let blank = |s: &Secret| s.expose().trim().is_empty();
         if self.jwt.secret.as_ref().is_some_and(blank) {

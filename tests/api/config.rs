@@ -15,6 +15,32 @@ fn load(vars: &[(&str, &str)]) -> Result<Settings, String> {
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef-long-enough";
 
+/// Every key, set blank (as `KEY=` in a .env file), is unset: the same
+/// settings as without it, and no error.
+#[test]
+fn a_blank_variable_is_unset_for_every_key() {
+    let unset = format!("{:?}", load(&[]).unwrap());
+    let defaults = std::fs::read_to_string(config_dir().join("default.toml")).unwrap();
+    let mut section = String::new();
+    let mut keys = Vec::new();
+    for line in defaults.lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.to_uppercase();
+        } else if let Some((key, _)) = line.split_once('=') {
+            if !line.starts_with('#') && !section.is_empty() {
+                keys.push(format!("APP__{section}__{}", key.trim().to_uppercase()));
+            }
+        }
+    }
+    assert!(keys.len() > 30, "{keys:?}");
+    for key in keys.iter().map(String::as_str).chain(["DATABASE_URL"]) {
+        for blank in ["", "  "] {
+            let loaded = load(&[(key, blank)]).unwrap_or_else(|e| panic!("{key}={blank:?}: {e}"));
+            assert_eq!(format!("{loaded:?}"), unset, "{key}={blank:?}");
+        }
+    }
+}
+
 #[test]
 fn defaults_are_the_contracts() {
     let s = load(&[]).unwrap();
