@@ -340,6 +340,10 @@ try:
         [r.text for r in rows]
     kinds = {r.find_elements(By.CSS_SELECTOR, "td")[1].text for r in rows}
     assert {"user_created", "session_revoked", "password_set", "password_reset_requested"} <= kinds, kinds
+    offered = [o.get_attribute("value") for o in driver.find_elements(By.CSS_SELECTOR, "#kind option")]
+    doc = call("GET", "/openapi.json")[1]
+    kind_filter = next(p for p in doc["paths"]["/admin/audit"]["get"]["parameters"] if p["name"] == "kind")
+    assert offered == [""] + kind_filter["schema"]["enum"], offered
     Select(driver.find_element(By.ID, "kind")).select_by_value("password_set")
     driver.find_element(By.ID, "audit-actor-id").send_keys(str(acting_id))
     today = time.strftime("%Y-%m-%d", time.gmtime())

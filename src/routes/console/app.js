@@ -397,10 +397,19 @@ function createScreen() {
   show(form);
 }
 
-const AUDIT_KINDS = ["", "signup", "login_succeeded", "login_failed", "login_locked", "token_refreshed",
-  "refresh_reuse_detected", "logout", "logout_all", "password_changed", "user_created", "user_updated",
-  "user_deleted", "sessions_revoked", "password_reset_requested", "password_reset", "password_set", "session_revoked",
-  "mfa_enabled", "mfa_disabled", "mfa_failed", "mfa_reset", "mfa_recovery_code_used"];
+let auditKinds = null;
+
+/** The audit kinds as the API describes them (its `/openapi.json`, read once). */
+async function kindsOfEvents() {
+  if (!auditKinds) {
+    const resp = await fetch("/openapi.json", { headers: { Accept: "application/json" } });
+    if (!resp.ok) throw new ApiError(resp.status, null, resp.headers);
+    const doc = await resp.json();
+    const kind = doc.paths["/admin/audit"].get.parameters.find((p) => p.name === "kind");
+    auditKinds = ["", ...kind.schema.enum];
+  }
+  return auditKinds;
+}
 
 /** A field and its label, kept together when a toolbar wraps. */
 function labelled(id, text, field) {
@@ -437,7 +446,8 @@ async function auditScreen(subject, filters = { ...AUDIT_FILTERS, subject_id: su
   }
   const { body: events, headers } = await api("GET", `/admin/audit?${query}`);
   const total = Number(headers.get("X-Total-Count") ?? events.length);
-  const kind = el("select", { id: "kind" }, AUDIT_KINDS.map((k) => el("option", { value: k, selected: k === filters.kind }, k || "any kind")));
+  const kinds = await kindsOfEvents();
+  const kind = el("select", { id: "kind" }, kinds.map((k) => el("option", { value: k, selected: k === filters.kind }, k || "any kind")));
   const input = (key, props) => el("input", { id: `audit-${key.replace("_", "-")}`, value: filters[key], ...props });
   const fields = {
     actor_id: input("actor_id", { type: "number", min: 1, inputmode: "numeric" }),
