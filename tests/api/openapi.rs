@@ -1,4 +1,4 @@
-//! /openapi.json describes exactly the routes the app serves (docs/API.md's list),
+//! /openapi.json describes exactly the routes the app serves (docs/API.md's),
 //! with the bearer scheme, error responses and closed request bodies.
 use std::collections::BTreeSet;
 
@@ -9,61 +9,6 @@ use taskgate::domain::task::parse_description;
 use taskgate::domain::{FullName, Role, TaskTitle};
 
 use crate::helpers::spawn_app;
-
-/// Every route of docs/API.md.
-const API_MD: &[(&str, &str)] = &[
-    ("POST", "/users/signup"),
-    ("POST", "/token"),
-    ("POST", "/login"),
-    ("POST", "/refresh"),
-    ("POST", "/password/forgot"),
-    ("POST", "/password/reset"),
-    ("GET", "/password/reset"),
-    ("GET", "/password/reset.js"),
-    ("GET", "/password/reset.css"),
-    ("GET", "/console"),
-    ("GET", "/console/"),
-    ("GET", "/console/app.js"),
-    ("GET", "/console/style.css"),
-    ("POST", "/logout"),
-    ("POST", "/logout/all"),
-    ("GET", "/users/me"),
-    ("PATCH", "/users/me"),
-    ("GET", "/me"),
-    ("POST", "/users/me/password"),
-    ("GET", "/users/me/sessions"),
-    ("DELETE", "/users/me/sessions/{id}"),
-    ("POST", "/users/me/mfa/totp"),
-    ("POST", "/users/me/mfa/totp/confirm"),
-    ("DELETE", "/users/me/mfa"),
-    ("POST", "/tasks"),
-    ("GET", "/tasks"),
-    ("GET", "/tasks/{id}"),
-    ("PUT", "/tasks/{id}"),
-    ("PATCH", "/tasks/{id}"),
-    ("DELETE", "/tasks/{id}"),
-    ("GET", "/reports"),
-    ("GET", "/admin"),
-    ("GET", "/admin/dashboard"),
-    ("GET", "/admin/users"),
-    ("POST", "/admin/users"),
-    ("GET", "/admin/users/{id}"),
-    ("PATCH", "/admin/users/{id}"),
-    ("DELETE", "/admin/users/{id}"),
-    ("POST", "/admin/users/{id}/revoke-sessions"),
-    ("POST", "/admin/users/{id}/password"),
-    ("DELETE", "/admin/users/{id}/mfa"),
-    ("GET", "/admin/users/{id}/sessions"),
-    ("DELETE", "/admin/users/{id}/sessions/{sid}"),
-    ("POST", "/admin/users/{id}/password-reset"),
-    ("GET", "/admin/tasks"),
-    ("GET", "/admin/audit"),
-    ("GET", "/healthz"),
-    ("GET", "/readyz"),
-    ("GET", "/openapi.json"),
-    ("GET", "/.well-known/jwks.json"),
-    ("GET", "/.well-known/oauth-authorization-server"),
-];
 
 const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 
@@ -85,15 +30,15 @@ fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
     }
 }
 
+/// The contract's routes (docs/API.md) are the document's: one list, the
+/// contract, and no copy of it here.
 #[tokio::test]
 async fn the_document_lists_exactly_the_routes_of_the_contract() {
     let app = spawn_app().await;
     let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
-    let expected: BTreeSet<(String, String)> = API_MD
-        .iter()
-        .map(|(m, p)| (m.to_string(), p.to_string()))
-        .collect();
-    assert_eq!(documented(&doc), expected);
+    let contract = routes_in_api_md();
+    assert!(contract.len() > 40, "{contract:?}");
+    assert_eq!(documented(&doc), contract);
 }
 
 #[tokio::test]
@@ -230,14 +175,10 @@ fn routes_in_api_md() -> BTreeSet<(String, String)> {
 }
 
 #[tokio::test]
-async fn docs_api_md_names_exactly_the_routes_that_are_served() {
+async fn every_route_docs_api_md_names_is_served() {
     let in_docs = routes_in_api_md();
-    let table: BTreeSet<(String, String)> = API_MD
-        .iter()
-        .map(|(m, p)| (m.to_string(), p.to_string()))
-        .collect();
-    assert_eq!(in_docs, table, "docs/API.md and the route list differ");
-    // And each is answered by a route, not the 404 of an unknown path.
+    assert!(in_docs.len() > 40, "{in_docs:?}");
+    // Each is answered by a route, not the 404 of an unknown path.
     let app = spawn_app().await;
     for (method, path) in &in_docs {
         let path = path.replace("{id}", "1");
