@@ -1,6 +1,7 @@
 //! Typed settings: `load` merges config files and `APP__*` variables, `validate` rejects bad values.
 use std::collections::HashMap;
 use std::fmt;
+use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -103,9 +104,9 @@ pub struct ServerSettings {
     pub host: String,
     pub port: u16,
     /// Largest accepted request body, in bytes.
-    pub body_limit_bytes: usize,
+    pub body_limit_bytes: NonZeroUsize,
     /// Worker threads; unset means one per core.
-    pub workers: Option<usize>,
+    pub workers: Option<NonZeroUsize>,
     /// A second listener on `host` serving `GET /metrics` (Prometheus); unset: none.
     #[serde(default)]
     pub metrics_port: Option<u16>,
@@ -114,7 +115,7 @@ pub struct ServerSettings {
     #[serde(default)]
     pub reuse_port: bool,
     /// A body that has not fully arrived after this long is answered 408.
-    pub body_timeout_seconds: u64,
+    pub body_timeout_seconds: NonZeroU64,
     /// Peers (addresses or CIDRs) whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<String>,
     /// Where users reach the service (`https://auth.example.com`): every URL
@@ -129,20 +130,20 @@ pub struct ServerSettings {
 pub struct DatabaseSettings {
     pub url: Secret,
     /// Connections in the pool; unset means one more than the cores.
-    pub pool_size: Option<u32>,
+    pub pool_size: Option<NonZeroU32>,
     /// How many queries may wait for a connection; beyond, 503 at once.
-    pub queue_limit: usize,
+    pub queue_limit: NonZeroUsize,
     /// The most a request waits for the database in all (queue, connection
     /// and queries) before answering 503.
-    pub timeout_seconds: u64,
+    pub timeout_seconds: NonZeroU64,
     /// `statement_timeout` of every connection; unset means nine tenths of
     /// `timeout_seconds`, so a stuck query ends about when its request has
     /// been answered.
-    pub statement_timeout_ms: Option<u64>,
+    pub statement_timeout_ms: Option<NonZeroU64>,
     /// `lock_timeout` of every connection: a request that finds a row or
     /// table locked this long is answered 503 and frees its thread for
     /// requests that need no lock (ours hold theirs for milliseconds).
-    pub lock_timeout_ms: u64,
+    pub lock_timeout_ms: NonZeroU64,
     /// The URL is a pooler in transaction mode (PgBouncer's `pool_mode =
     /// transaction`): no named prepared statements and no session settings,
     /// which would land on whichever server connection ran them. The two
@@ -155,14 +156,14 @@ pub struct DatabaseSettings {
 #[serde(deny_unknown_fields)]
 pub struct LimitsSettings {
     /// Tasks one user may hold; past it a create is 409 `quota_exceeded`.
-    pub tasks_per_user: u32,
+    pub tasks_per_user: NonZeroU32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditSettings {
     /// Audit events older than this many days are deleted (hourly).
-    pub retention_days: u32,
+    pub retention_days: NonZeroU32,
 }
 
 /// How tokens are signed: one shared secret, or a private key whose public
@@ -222,10 +223,10 @@ pub struct JwtSettings {
     /// EdDSA/ES256: public keys (PEM) of retired keys that still verify.
     #[serde(default)]
     pub previous_public_keys: Vec<String>,
-    pub access_ttl_seconds: u64,
-    pub refresh_ttl_seconds: u64,
+    pub access_ttl_seconds: NonZeroU64,
+    pub refresh_ttl_seconds: NonZeroU64,
     pub refresh_reuse_grace_seconds: u64,
-    pub session_max_seconds: u64,
+    pub session_max_seconds: NonZeroU64,
     pub issuer: String,
     pub audience: String,
     pub leeway_seconds: u64,
@@ -246,16 +247,16 @@ impl JwtSettings {
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
     pub bcrypt_cost: u32,
-    pub max_failed_logins: u32,
-    pub lockout_seconds: u64,
+    pub max_failed_logins: NonZeroU32,
+    pub lockout_seconds: NonZeroU64,
     /// Live sessions one user may hold: a login past it ends their oldest.
-    pub max_sessions_per_user: u32,
+    pub max_sessions_per_user: NonZeroU32,
     /// Hashes running at once; unset means one per core.
-    pub hash_concurrency: Option<usize>,
+    pub hash_concurrency: Option<NonZeroUsize>,
     /// The longest expected wait for a hashing turn: a login whose place in
     /// line would wait longer is refused at once (429 for a client whose own
     /// line is long, 503 when every client's is).
-    pub hash_wait_ms: u64,
+    pub hash_wait_ms: NonZeroU64,
     /// Roles whose users must enrol a second factor before anything but
     /// `/users/me`, the enrolment routes and logout.
     #[serde(default)]
@@ -270,17 +271,19 @@ impl AuthSettings {
 
     /// Hashes at once: configured, or every core (logins are what the service is for).
     pub fn hash_concurrency(&self) -> usize {
-        self.hash_concurrency
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        self.hash_concurrency.map_or_else(
+            || std::thread::available_parallelism().map_or(1, |n| n.get()),
+            NonZeroUsize::get,
+        )
     }
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitSettings {
-    pub auth_per_minute: u32,
+    pub auth_per_minute: NonZeroU32,
     /// Task writes one user may make per minute (a burst of as many).
-    pub writes_per_minute: u32,
+    pub writes_per_minute: NonZeroU32,
     /// IPv6 clients are keyed by this many leading bits of their address.
     pub ipv6_prefix: u8,
 }
@@ -327,7 +330,7 @@ impl Default for MailSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RecoverySettings {
-    pub token_ttl_seconds: u64,
+    pub token_ttl_seconds: NonZeroU64,
     /// At most one reset email per account in this long.
     pub min_interval_seconds: u64,
 }
@@ -335,7 +338,7 @@ pub struct RecoverySettings {
 impl Default for RecoverySettings {
     fn default() -> Self {
         RecoverySettings {
-            token_ttl_seconds: 1800,
+            token_ttl_seconds: const { NonZeroU64::new(1800).unwrap() },
             min_interval_seconds: 60,
         }
     }
@@ -554,50 +557,6 @@ impl Settings {
             );
         }
         check_database_url(self.database.url.expose()).map_err(ConfigError)?;
-        if self.database.pool_size == Some(0) {
-            return fail("database.pool_size must be at least 1 (APP__DATABASE__POOL_SIZE)".into());
-        }
-        if self.database.queue_limit == 0 {
-            return fail(
-                "database.queue_limit must be at least 1 (APP__DATABASE__QUEUE_LIMIT)".into(),
-            );
-        }
-        if self.database.timeout_seconds == 0 {
-            return fail(
-                "database.timeout_seconds must be at least 1 (APP__DATABASE__TIMEOUT_SECONDS)"
-                    .into(),
-            );
-        }
-        if self.database.lock_timeout_ms == 0 {
-            return fail(
-                "database.lock_timeout_ms must be at least 1 (APP__DATABASE__LOCK_TIMEOUT_MS)"
-                    .into(),
-            );
-        }
-        if self.database.statement_timeout_ms == Some(0) {
-            return fail(
-                "database.statement_timeout_ms must be at least 1 \
-                 (APP__DATABASE__STATEMENT_TIMEOUT_MS)"
-                    .into(),
-            );
-        }
-        if self.limits.tasks_per_user == 0 {
-            return fail(
-                "limits.tasks_per_user must be at least 1 (APP__LIMITS__TASKS_PER_USER)".into(),
-            );
-        }
-        if self.audit.retention_days == 0 {
-            return fail(
-                "audit.retention_days must be at least 1 (APP__AUDIT__RETENTION_DAYS)".into(),
-            );
-        }
-        if self.server.workers == Some(0) {
-            return fail(
-                "server.workers must be at least 1; unset means one per core \
-                 (APP__SERVER__WORKERS)"
-                    .into(),
-            );
-        }
         if self
             .server
             .metrics_port
@@ -609,26 +568,6 @@ impl Settings {
                     .into(),
             );
         }
-        if self.server.body_limit_bytes == 0 {
-            return fail(
-                "server.body_limit_bytes must be positive (APP__SERVER__BODY_LIMIT_BYTES)".into(),
-            );
-        }
-        for (key, value) in [
-            ("jwt.access_ttl_seconds", self.jwt.access_ttl_seconds),
-            ("jwt.refresh_ttl_seconds", self.jwt.refresh_ttl_seconds),
-            ("jwt.session_max_seconds", self.jwt.session_max_seconds),
-            ("auth.lockout_seconds", self.auth.lockout_seconds),
-            ("auth.hash_wait_ms", self.auth.hash_wait_ms),
-            (
-                "server.body_timeout_seconds",
-                self.server.body_timeout_seconds,
-            ),
-        ] {
-            if value == 0 {
-                return fail(format!("{key} must be positive (APP__{})", env_name(key)));
-            }
-        }
         if !(4..=31).contains(&self.auth.bcrypt_cost) {
             return fail(
                 "auth.bcrypt_cost must be between 4 and 31 (APP__AUTH__BCRYPT_COST)".into(),
@@ -637,12 +576,6 @@ impl Settings {
         if self.env == AppEnv::Production && self.auth.bcrypt_cost < 10 {
             return fail(
                 "auth.bcrypt_cost below 10 is refused in production (APP__AUTH__BCRYPT_COST)"
-                    .into(),
-            );
-        }
-        if self.auth.max_sessions_per_user == 0 {
-            return fail(
-                "auth.max_sessions_per_user must be at least 1 (APP__AUTH__MAX_SESSIONS_PER_USER)"
                     .into(),
             );
         }
@@ -656,16 +589,6 @@ impl Settings {
                 "auth.mfa_required_roles entry {bad:?} is not a role: user, manager or admin \
                  (APP__AUTH__MFA_REQUIRED_ROLES, comma-separated)"
             ));
-        }
-        if self.auth.max_failed_logins == 0 {
-            return fail(
-                "auth.max_failed_logins must be at least 1 (APP__AUTH__MAX_FAILED_LOGINS)".into(),
-            );
-        }
-        if self.auth.hash_concurrency == Some(0) {
-            return fail(
-                "auth.hash_concurrency must be at least 1 (APP__AUTH__HASH_CONCURRENCY)".into(),
-            );
         }
         if let Some(bad) = self
             .server
@@ -693,24 +616,6 @@ impl Settings {
         if self.rate_limit.ipv6_prefix > 128 {
             return fail(
                 "rate_limit.ipv6_prefix must be between 0 and 128 (APP__RATE_LIMIT__IPV6_PREFIX)"
-                    .into(),
-            );
-        }
-        if self.rate_limit.writes_per_minute == 0 {
-            return fail(
-                "rate_limit.writes_per_minute must be at least 1 (APP__RATE_LIMIT__WRITES_PER_MINUTE)"
-                    .into(),
-            );
-        }
-        if self.rate_limit.auth_per_minute == 0 {
-            return fail(
-                "rate_limit.auth_per_minute must be at least 1 (APP__RATE_LIMIT__AUTH_PER_MINUTE)"
-                    .into(),
-            );
-        }
-        if self.recovery.token_ttl_seconds == 0 {
-            return fail(
-                "recovery.token_ttl_seconds must be positive (APP__RECOVERY__TOKEN_TTL_SECONDS)"
                     .into(),
             );
         }
@@ -772,22 +677,24 @@ impl Settings {
     /// to be woken, and the extra one keeps the cores busy meanwhile; more
     /// backends than that only add switching (docs/performance.md).
     pub fn pool_size(&self) -> u32 {
-        self.database
-            .pool_size
-            .unwrap_or_else(|| default_pool_size(std::thread::available_parallelism().ok()))
+        self.database.pool_size.map_or_else(
+            || default_pool_size(std::thread::available_parallelism().ok()),
+            NonZeroU32::get,
+        )
     }
 
     /// The most a request waits for the database, in all.
     pub fn database_wait(&self) -> Duration {
-        Duration::from_secs(self.database.timeout_seconds)
+        Duration::from_secs(self.database.timeout_seconds.get())
     }
 
     /// Each statement's bound: configured, or nine tenths of
     /// `database.timeout_seconds`.
     pub fn statement_timeout(&self) -> Duration {
-        self.database
-            .statement_timeout_ms
-            .map_or_else(|| self.database_wait() * 9 / 10, Duration::from_millis)
+        self.database.statement_timeout_ms.map_or_else(
+            || self.database_wait() * 9 / 10,
+            |ms| Duration::from_millis(ms.get()),
+        )
     }
 }
 
@@ -936,9 +843,24 @@ fn env_name(key: &str) -> String {
     key.replace('.', "__").to_ascii_uppercase()
 }
 
-/// config's errors name the key; keep them on one line.
+/// config's errors name the key; keep them on one line, say which variable
+/// sets the key, and say a zero refused by a non-zero type in words.
 fn describe(e: config::ConfigError) -> String {
-    e.to_string().replace('\n', " ")
+    let text = e.to_string().replace('\n', " ");
+    let text = ["u32", "u64", "usize"].iter().fold(text, |text, ty| {
+        text.replace(
+            &format!("expected a nonzero {ty}"),
+            "expected a whole number of at least 1",
+        )
+    });
+    let key = text
+        .split("for key `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next());
+    match key {
+        Some(key) if !text.contains("APP__") => format!("{text} (APP__{})", env_name(key)),
+        _ => text,
+    }
 }
 
 #[cfg(test)]

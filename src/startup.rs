@@ -56,10 +56,10 @@ impl Application {
             settings.database.url.expose(),
             db::PoolOptions {
                 size: settings.pool_size(),
-                queue_limit: settings.database.queue_limit,
+                queue_limit: settings.database.queue_limit.get(),
                 wait: settings.database_wait(),
                 statement_timeout: settings.statement_timeout(),
-                lock_timeout: Duration::from_millis(settings.database.lock_timeout_ms),
+                lock_timeout: Duration::from_millis(settings.database.lock_timeout_ms.get()),
                 transaction_pooler: settings.database.transaction_pooler,
             },
             queries.clone(),
@@ -77,15 +77,15 @@ impl Application {
         let proxies = TrustedProxies::parse(&settings.server.trusted_proxies).ok_or_else(|| {
             std::io::Error::other("server.trusted_proxies holds an entry that is not an address")
         })?;
-        let body_timeout = Duration::from_secs(settings.server.body_timeout_seconds);
+        let body_timeout = Duration::from_secs(settings.server.body_timeout_seconds.get());
         let server_settings = &settings.server;
         let bind = |port| listen(&server_settings.host, port, server_settings.reuse_port);
         let listener = bind(server_settings.port)?;
         let port = listener.local_addr()?.port();
         let metrics_listener = server_settings.metrics_port.map(bind).transpose()?;
-        let body_limit = settings.server.body_limit_bytes;
-        let retention_days = settings.audit.retention_days;
-        let workers = settings.server.workers;
+        let body_limit = settings.server.body_limit_bytes.get();
+        let retention_days = settings.audit.retention_days.get();
+        let workers = settings.server.workers.map(std::num::NonZeroUsize::get);
         let state_hasher = hasher.clone();
         let mailer = Mailer::new(&settings.mail, settings.recovery_enabled())
             .map_err(std::io::Error::other)?

@@ -37,7 +37,7 @@ pub fn sign_pair(
         role,
         session.id,
         now,
-        state.settings.jwt.access_ttl_seconds,
+        state.settings.jwt.access_ttl_seconds.get(),
         session.expires_at.timestamp(),
     );
     let refresh = keys.refresh_claims(
@@ -69,7 +69,7 @@ pub async fn refresh(
     let (sid, jti, user_id) = (claims.sid, claims.jti, claims.user_id().unwrap_or_default());
     let jwt = &state.settings.jwt;
     let (ttl, grace) = (
-        jwt.refresh_ttl_seconds as i64,
+        jwt.refresh_ttl_seconds.get() as i64,
         jwt.refresh_reuse_grace_seconds as i64,
     );
     let outcome = db::run(&state.pool, move |conn| {

@@ -320,6 +320,7 @@ impl VerifiedTokens {
 mod tests {
     use super::*;
     use crate::config::{JwtAlgorithm, Secret};
+    use std::num::NonZeroU64;
 
     fn settings(secret: &str, previous: &[&str]) -> JwtSettings {
         JwtSettings {
@@ -329,10 +330,10 @@ mod tests {
             previous_public_keys: vec![],
             secret: Some(Secret::new(secret)),
             previous_secrets: previous.iter().map(|s| Secret::new(*s)).collect(),
-            access_ttl_seconds: 900,
-            refresh_ttl_seconds: 3600,
+            access_ttl_seconds: NonZeroU64::new(900).unwrap(),
+            refresh_ttl_seconds: NonZeroU64::new(3600).unwrap(),
             refresh_reuse_grace_seconds: 10,
-            session_max_seconds: 7200,
+            session_max_seconds: NonZeroU64::new(7200).unwrap(),
             issuer: "taskgate".into(),
             audience: "taskgate".into(),
             leeway_seconds: 0,

@@ -71,7 +71,7 @@ async fn attempt(
     let place = state.hasher.place(client.key)?;
     let email = Email::normalise(username);
     let auth = &state.settings.auth;
-    let (max, window) = (auth.max_failed_logins, auth.lockout_seconds);
+    let (max, window) = (auth.max_failed_logins.get(), auth.lockout_seconds.get());
     let attempt = if email.contains('\0') {
         // PostgreSQL text cannot hold NUL: such a name can match no account.
         Attempt::Unknown
@@ -162,7 +162,7 @@ pub async fn check_current_password(
 ) -> Result<(Place, User), ApiError> {
     let place = state.hasher.place(client.key)?;
     let auth = &state.settings.auth;
-    let (max, window) = (auth.max_failed_logins, auth.lockout_seconds);
+    let (max, window) = (auth.max_failed_logins.get(), auth.lockout_seconds.get());
     let attempt = db::run(&state.pool, move |conn| {
         users::reserve_attempt(conn, AccountKey::Id(id), max, window)
     })
@@ -304,13 +304,13 @@ async fn open_session(
     let precise_now = Utc::now();
     // Whole seconds for whatever becomes a token claim.
     let now = precise_now.timestamp();
-    let expires_at = now.saturating_add(jwt.session_max_seconds as i64);
+    let expires_at = now.saturating_add(jwt.session_max_seconds.get() as i64);
     let refresh_exp = now
-        .saturating_add(jwt.refresh_ttl_seconds as i64)
+        .saturating_add(jwt.refresh_ttl_seconds.get() as i64)
         .min(expires_at);
     let (now, refresh_exp, expires_at) = (at(now)?, at(refresh_exp)?, at(expires_at)?);
     let (user_id, client) = (user.id, client.clone());
-    let max_sessions = state.settings.auth.max_sessions_per_user;
+    let max_sessions = state.settings.auth.max_sessions_per_user.get();
     Ok(db::run(&state.pool, move |conn| {
         let id = Uuid::new_v4();
         account::log_in_recorded(

@@ -38,7 +38,7 @@ impl PasswordHasher {
         let gate = Gate::start(
             "bcrypt",
             auth.hash_concurrency(),
-            Duration::from_millis(auth.hash_wait_ms),
+            Duration::from_millis(auth.hash_wait_ms.get()),
             started.elapsed(),
         );
         Ok(PasswordHasher {
@@ -156,15 +156,16 @@ pub fn hash_blocking(password: &Password, cost: u32) -> Result<String, bcrypt::B
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 
     fn settings(concurrency: usize, wait_ms: u64) -> AuthSettings {
         AuthSettings {
             bcrypt_cost: 4,
-            max_failed_logins: 5,
-            lockout_seconds: 900,
-            max_sessions_per_user: 50,
-            hash_concurrency: Some(concurrency),
-            hash_wait_ms: wait_ms,
+            max_failed_logins: NonZeroU32::new(5).unwrap(),
+            lockout_seconds: NonZeroU64::new(900).unwrap(),
+            max_sessions_per_user: NonZeroU32::new(50).unwrap(),
+            hash_concurrency: NonZeroUsize::new(concurrency),
+            hash_wait_ms: NonZeroU64::new(wait_ms).unwrap(),
             mfa_required_roles: Vec::new(),
         }
     }

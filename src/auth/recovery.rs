@@ -67,13 +67,17 @@ pub async fn request(
         user_id,
         email,
         &settings.mail.link_base_url,
-        settings.recovery.token_ttl_seconds,
+        settings.recovery.token_ttl_seconds.get(),
     );
     let (actor_id, ip) = match requester {
         Requester::Anyone { ip } => (None, ip),
         Requester::Admin { id, ip } => (Some(id), ip.map(str::to_owned)),
     };
-    let ttl = settings.recovery.token_ttl_seconds.min(i64::MAX as u64) as i64;
+    let ttl = settings
+        .recovery
+        .token_ttl_seconds
+        .get()
+        .min(i64::MAX as u64) as i64;
     let interval = settings.recovery.min_interval_seconds.min(i64::MAX as u64) as i64;
     let queued = db::run(&state.pool, move |conn| {
         recovery::request_recorded(

@@ -172,7 +172,7 @@ pub async fn create_task(
         completed: fields.completed.unwrap_or(false),
         due_date: fields.due_date.flatten(),
     };
-    let limit = state.settings.limits.tasks_per_user;
+    let limit = state.settings.limits.tasks_per_user.get();
     let created = match key {
         None => KeyedCreate::Created(
             db::run(&state.pool, move |conn| tasks::insert(conn, &new, limit)).await?,

@@ -97,14 +97,14 @@ async fn take_write(req: &ServiceRequest) -> Result<(), ApiError> {
         .ok_or(ApiError::NotAuthenticated)?;
     // A prefix no client key has (those are addresses).
     let key = format!("writes:user:{user_id}");
-    let per_minute = |limits: &RateLimitSettings| limits.writes_per_minute;
+    let per_minute = |limits: &RateLimitSettings| limits.writes_per_minute.get();
     let detail = "Too many task writes from this account; try again later";
     take_from(req, key, per_minute, detail).await
 }
 
 async fn take(req: &ServiceRequest) -> Result<(), ApiError> {
     let key = client_key(req.request()).to_string();
-    let per_minute = |limits: &RateLimitSettings| limits.auth_per_minute;
+    let per_minute = |limits: &RateLimitSettings| limits.auth_per_minute.get();
     let detail = "Too many requests from this address; try again later";
     take_from(req, key, per_minute, detail).await
 }

@@ -105,7 +105,8 @@ pub async fn token(
     caller: Client,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let form = FormFields::read(&req, payload, state.settings.server.body_limit_bytes).await?;
+    let form =
+        FormFields::read(&req, payload, state.settings.server.body_limit_bytes.get()).await?;
     match form.get("grant_type").unwrap_or("password") {
         "password" => password_grant(&state, &caller, &form).await,
         "refresh_token" => {

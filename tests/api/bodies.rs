@@ -1,5 +1,6 @@
 //! Bounded bodies: size (multipart counted byte for byte), parts, names, and time.
 use std::io::{Read, Write};
+use std::num::NonZero;
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
@@ -131,7 +132,7 @@ fn trickle(
 
 #[tokio::test]
 async fn a_body_that_trickles_in_is_408_within_the_timeout_and_the_connection_closes() {
-    let app = spawn_app_with(|s| s.server.body_timeout_seconds = 1).await;
+    let app = spawn_app_with(|s| s.server.body_timeout_seconds = NonZero::new(1).unwrap()).await;
     let address = app.address.trim_start_matches("http://").to_owned();
     for (path, content_type) in [
         ("/users/signup", "application/json"),

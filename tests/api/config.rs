@@ -46,13 +46,16 @@ fn defaults_are_the_contracts() {
     let s = load(&[]).unwrap();
     assert_eq!(s.env, AppEnv::Development);
     assert_eq!((s.server.host.as_str(), s.server.port), ("127.0.0.1", 8000));
-    assert_eq!(s.server.body_limit_bytes, 64 * 1024);
+    assert_eq!(s.server.body_limit_bytes.get(), 64 * 1024);
     assert_eq!(
-        (s.jwt.access_ttl_seconds, s.jwt.refresh_ttl_seconds),
+        (
+            s.jwt.access_ttl_seconds.get(),
+            s.jwt.refresh_ttl_seconds.get()
+        ),
         (900, 604_800)
     );
     assert_eq!(s.jwt.refresh_reuse_grace_seconds, 10);
-    assert_eq!(s.jwt.session_max_seconds, 2_592_000);
+    assert_eq!(s.jwt.session_max_seconds.get(), 2_592_000);
     assert_eq!(
         (s.jwt.issuer.as_str(), s.jwt.audience.as_str()),
         ("taskgate", "taskgate")
@@ -67,22 +70,25 @@ fn defaults_are_the_contracts() {
         s.auth.hash_concurrency(),
         std::thread::available_parallelism().unwrap().get()
     );
-    assert_eq!(s.auth.hash_wait_ms, 2000);
+    assert_eq!(s.auth.hash_wait_ms.get(), 2000);
     assert_eq!(s.rate_limit.ipv6_prefix, 64);
-    assert_eq!(s.server.body_timeout_seconds, 10);
-    assert_eq!(s.database.queue_limit, 1024);
+    assert_eq!(s.server.body_timeout_seconds.get(), 10);
+    assert_eq!(s.database.queue_limit.get(), 1024);
     assert_eq!(s.database_wait(), std::time::Duration::from_secs(3));
-    assert_eq!(s.database.lock_timeout_ms, 250);
-    assert_eq!(s.audit.retention_days, 365);
-    assert_eq!(s.limits.tasks_per_user, 10_000);
-    assert_eq!(s.auth.max_sessions_per_user, 50);
+    assert_eq!(s.database.lock_timeout_ms.get(), 250);
+    assert_eq!(s.audit.retention_days.get(), 365);
+    assert_eq!(s.limits.tasks_per_user.get(), 10_000);
+    assert_eq!(s.auth.max_sessions_per_user.get(), 50);
     assert_eq!(
         s.statement_timeout(),
         std::time::Duration::from_millis(2700)
     );
     assert!(s.server.trusted_proxies.is_empty());
-    assert_eq!((s.auth.max_failed_logins, s.auth.lockout_seconds), (5, 900));
-    assert_eq!(s.rate_limit.auth_per_minute, 30);
+    assert_eq!(
+        (s.auth.max_failed_logins.get(), s.auth.lockout_seconds.get()),
+        (5, 900)
+    );
+    assert_eq!(s.rate_limit.auth_per_minute.get(), 30);
     assert!(s.cors.allowed_origins.is_empty());
     assert!(s.bootstrap.admin_email.is_none());
 }
@@ -180,7 +186,7 @@ fn variables_override_files_and_lists_are_comma_separated() {
     assert_eq!(s.auth.mfa_required_roles, ["admin", "manager"]);
     assert_eq!(s.rate_limit.ipv6_prefix, 48);
     assert_eq!(s.server.trusted_proxies, ["10.0.0.0/8", "127.0.0.1"]);
-    assert_eq!(s.jwt.access_ttl_seconds, 60);
+    assert_eq!(s.jwt.access_ttl_seconds.get(), 60);
     assert_eq!(s.jwt.previous_secrets.len(), 2);
     assert_eq!(
         s.cors.allowed_origins,
@@ -314,7 +320,7 @@ fn recovery_is_off_in_production_until_smtp_is_set_and_bad_mail_settings_are_ref
     assert!(!s.recovery_enabled());
     assert_eq!(
         (
-            s.recovery.token_ttl_seconds,
+            s.recovery.token_ttl_seconds.get(),
             s.recovery.min_interval_seconds
         ),
         (1800, 60)

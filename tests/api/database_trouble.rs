@@ -2,6 +2,7 @@
 //! `database.timeout_seconds`, `/readyz` included; what the database refuses
 //! for a while is 503 `unavailable` with `Retry-After`, never 500; and the
 //! bound frees the connection for the next request.
+use std::num::NonZero;
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
@@ -44,7 +45,7 @@ async fn a_write_waiting_past_its_timeout_is_503(app: TestApp) {
 #[tokio::test]
 async fn a_lock_wait_past_the_lock_timeout_is_503_and_writes_nothing() {
     let app = spawn_app_with(|_| {}).await;
-    assert_eq!(app.settings.database.lock_timeout_ms, 250);
+    assert_eq!(app.settings.database.lock_timeout_ms.get(), 250);
     a_write_waiting_past_its_timeout_is_503(app).await;
 }
 
@@ -52,8 +53,8 @@ async fn a_lock_wait_past_the_lock_timeout_is_503_and_writes_nothing() {
 async fn a_statement_past_its_timeout_is_503_and_writes_nothing() {
     // The statement timeout (SQLSTATE 57014) fires before the lock's would.
     let app = spawn_app_with(|s| {
-        s.database.statement_timeout_ms = Some(200);
-        s.database.lock_timeout_ms = 60_000;
+        s.database.statement_timeout_ms = NonZero::new(200);
+        s.database.lock_timeout_ms = NonZero::new(60_000).unwrap();
     })
     .await;
     a_write_waiting_past_its_timeout_is_503(app).await;
@@ -64,8 +65,8 @@ async fn a_stalled_database_is_answered_within_the_bound_readyz_included() {
     // Statements that never end by themselves (a server frozen mid-query):
     // only the request's own bound, 1 s in tests, answers.
     let app = spawn_app_with(|s| {
-        s.database.statement_timeout_ms = Some(60_000);
-        s.database.lock_timeout_ms = 60_000;
+        s.database.statement_timeout_ms = NonZero::new(60_000);
+        s.database.lock_timeout_ms = NonZero::new(60_000).unwrap();
     })
     .await;
     let ada = app.signup_and_login(Role::User).await;

@@ -4,6 +4,7 @@
 //! its own line, 503 when every line is full). Distinct clients are stood in
 //! for by `X-Forwarded-For` behind a trusted proxy on 127.0.0.1.
 use std::io::Write;
+use std::num::NonZero;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -20,8 +21,8 @@ async fn one_thread_app(wait_ms: u64) -> TestApp {
     spawn_app_with(|s| {
         behind_a_proxy(s);
         s.auth.bcrypt_cost = 13;
-        s.auth.hash_concurrency = Some(1);
-        s.auth.hash_wait_ms = wait_ms;
+        s.auth.hash_concurrency = NonZero::new(1);
+        s.auth.hash_wait_ms = NonZero::new(wait_ms).unwrap();
     })
     .await
 }
@@ -188,7 +189,7 @@ async fn idle_sockets_of_one_client_hold_no_place_in_line() {
     let app = spawn_app_with(|s| {
         behind_a_proxy(s);
         s.auth.bcrypt_cost = 8;
-        s.rate_limit.auth_per_minute = 30;
+        s.rate_limit.auth_per_minute = NonZero::new(30).unwrap();
     })
     .await;
     let users: Vec<String> = (0..12).map(|i| format!("user{i}@example.com")).collect();
@@ -332,7 +333,7 @@ async fn others_are_served_beside_a_flood(per_minute: u32) {
     let app = spawn_app_with(|s| {
         behind_a_proxy(s);
         s.auth.bcrypt_cost = 10;
-        s.rate_limit.auth_per_minute = per_minute;
+        s.rate_limit.auth_per_minute = NonZero::new(per_minute).unwrap();
     })
     .await;
     assert_served(&flood_beside_others(&app, 5).await);

@@ -2,6 +2,7 @@
 //! and the real server on a random port.
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+use std::num::NonZero;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -237,13 +238,13 @@ pub fn test_settings(database_url: &str) -> Settings {
     ]);
     let mut settings = Settings::load_from(&config_dir(), &vars).expect("test settings load");
     settings.server.port = 0;
-    settings.server.workers = Some(1);
+    settings.server.workers = NonZero::new(1);
     settings.auth.bcrypt_cost = 4;
-    settings.database.pool_size = Some(2);
-    settings.database.timeout_seconds = 1;
+    settings.database.pool_size = NonZero::new(2);
+    settings.database.timeout_seconds = NonZero::new(1).unwrap();
     // Every test client is 127.0.0.1; the throttling test sets its own limit.
-    settings.rate_limit.auth_per_minute = 100_000;
-    settings.rate_limit.writes_per_minute = 100_000;
+    settings.rate_limit.auth_per_minute = NonZero::new(100_000).unwrap();
+    settings.rate_limit.writes_per_minute = NonZero::new(100_000).unwrap();
     settings.database.transaction_pooler = transaction_pooler;
     settings
 }

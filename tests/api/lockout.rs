@@ -1,5 +1,6 @@
 //! Brute force: the per-account lockout (in the database) and the per-IP limit.
 use reqwest::StatusCode;
+use std::num::NonZero;
 
 use taskgate::domain::Role;
 
@@ -127,7 +128,7 @@ async fn failures_outside_the_window_do_not_add_up() {
 
 #[tokio::test]
 async fn concurrent_failures_are_all_counted() {
-    let app = spawn_app_with(|s| s.auth.max_failed_logins = 100).await;
+    let app = spawn_app_with(|s| s.auth.max_failed_logins = NonZero::new(100).unwrap()).await;
     app.signup("ada@example.com", PASSWORD).await;
     let attempts = (0..10).map(|_| app.login("ada@example.com", "wrong password!"));
     futures_util::future::join_all(attempts).await;
@@ -136,7 +137,7 @@ async fn concurrent_failures_are_all_counted() {
 
 #[tokio::test]
 async fn auth_endpoints_are_throttled_per_client_ip() {
-    let app = spawn_app_with(|s| s.rate_limit.auth_per_minute = 3).await;
+    let app = spawn_app_with(|s| s.rate_limit.auth_per_minute = NonZero::new(3).unwrap()).await;
     for _ in 0..3 {
         assert_eq!(
             app.login("nobody@example.com", PASSWORD).await.status(),
@@ -267,7 +268,7 @@ async fn the_right_current_password_clears_the_count_of_wrong_ones() {
 
 #[tokio::test]
 async fn the_password_change_route_is_throttled_per_client() {
-    let app = spawn_app_with(|s| s.rate_limit.auth_per_minute = 3).await;
+    let app = spawn_app_with(|s| s.rate_limit.auth_per_minute = NonZero::new(3).unwrap()).await;
     // Signup and login take two of the three.
     let ada = app.signup_and_login(Role::User).await;
     let change = || app.change_password(&ada, "not my password", "a brand new passphrase");

@@ -3,6 +3,7 @@
 //! per line, with an access line per request.
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use std::num::NonZero;
 
 use taskgate::domain::Role;
 
@@ -297,7 +298,7 @@ fn value(text: &str, series: &str) -> f64 {
 async fn metrics_are_served_on_their_own_port_and_count_what_happens() {
     let app = spawn_app_with(|s| {
         s.server.metrics_port = Some(0);
-        s.auth.max_failed_logins = 2;
+        s.auth.max_failed_logins = NonZero::new(2).unwrap();
     })
     .await;
     assert_eq!(app.get("/metrics").await.status(), StatusCode::NOT_FOUND);

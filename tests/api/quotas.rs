@@ -2,6 +2,7 @@
 //! racing creates on two instances; a delete gives a slot back.
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use std::num::NonZero;
 
 use taskgate::domain::Role;
 
@@ -9,7 +10,7 @@ use crate::helpers::{assert_error, at_once_on_two, spawn_app_with, spawn_on};
 
 #[tokio::test]
 async fn past_the_quota_a_create_is_409_and_a_delete_frees_a_slot() {
-    let app = spawn_app_with(|s| s.limits.tasks_per_user = 3).await;
+    let app = spawn_app_with(|s| s.limits.tasks_per_user = NonZero::new(3).unwrap()).await;
     let ada = app.signup_and_login(Role::User).await;
     let mut ids = Vec::new();
     for i in 0..3 {
@@ -64,7 +65,7 @@ async fn past_the_quota_a_create_is_409_and_a_delete_frees_a_slot() {
 /// created, fifteen refused, and the count matches the rows.
 #[tokio::test]
 async fn racing_creates_on_two_instances_never_pass_the_quota() {
-    let app = spawn_app_with(|s| s.limits.tasks_per_user = 5).await;
+    let app = spawn_app_with(|s| s.limits.tasks_per_user = NonZero::new(5).unwrap()).await;
     let second = spawn_on(app.settings.clone()).await;
     let ada = app.signup_and_login(Role::User).await;
     let answers = at_once_on_two(&app, &second, 20, |i, base| {

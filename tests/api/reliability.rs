@@ -2,6 +2,7 @@
 //! half-written, a database outage under traffic gives quick 503s and heals,
 //! a request waits for the database a bounded time in all and not at all
 //! once its client has gone, and a mixed workload loses nothing and keeps its memory.
+use std::num::NonZero;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -497,8 +498,8 @@ async fn a_request_waits_for_the_database_at_most_its_bound_in_all() {
     // Two database threads (the pool's size in tests); statements that would
     // wait for the lock far longer than the bound.
     let app = spawn_app_with(|s| {
-        s.database.statement_timeout_ms = Some(60_000);
-        s.database.lock_timeout_ms = 60_000;
+        s.database.statement_timeout_ms = NonZero::new(60_000);
+        s.database.lock_timeout_ms = NonZero::new(60_000).unwrap();
     })
     .await;
     let ada = app.signup_and_login(Role::User).await;
@@ -535,8 +536,8 @@ async fn queries_beyond_the_queue_limit_are_answered_503_without_waiting() {
     // Two database threads (the pool's size in tests), two places in the
     // queue; lock waits as long as the test holds its lock.
     let app = spawn_app_with(|s| {
-        s.database.queue_limit = 2;
-        s.database.lock_timeout_ms = 60_000;
+        s.database.queue_limit = std::num::NonZeroUsize::new(2).unwrap();
+        s.database.lock_timeout_ms = NonZero::new(60_000).unwrap();
     })
     .await;
     let ada = app.signup_and_login(Role::User).await;
@@ -572,7 +573,7 @@ async fn queries_beyond_the_queue_limit_are_answered_503_without_waiting() {
 async fn a_queued_query_whose_client_has_gone_never_runs() {
     use std::io::Write;
     // Lock waits as long as the test holds its lock.
-    let app = spawn_app_with(|s| s.database.lock_timeout_ms = 60_000).await;
+    let app = spawn_app_with(|s| s.database.lock_timeout_ms = NonZero::new(60_000).unwrap()).await;
     let ada = app.signup_and_login(Role::User).await;
     let lock = app.db().lock_table("sessions");
     let before = app.queries.get();

@@ -3,6 +3,7 @@
 //! of the service agreeing on all of it through the database.
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use std::num::NonZero;
 
 use taskgate::domain::Role;
 
@@ -221,7 +222,7 @@ async fn unusable_refresh_tokens_are_401_invalid_grant() {
 
 #[tokio::test]
 async fn an_expired_refresh_token_is_refused() {
-    let app = spawn_app_with(|s| s.jwt.refresh_ttl_seconds = 1).await;
+    let app = spawn_app_with(|s| s.jwt.refresh_ttl_seconds = NonZero::new(1).unwrap()).await;
     let ada = app.signup_and_login(Role::User).await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     assert_error(
@@ -260,7 +261,7 @@ async fn refresh_for_a_disabled_or_deleted_user_is_refused() {
 
 #[tokio::test]
 async fn rotation_never_extends_a_session_past_its_absolute_end() {
-    let app = spawn_app_with(|s| s.jwt.session_max_seconds = 120).await;
+    let app = spawn_app_with(|s| s.jwt.session_max_seconds = NonZero::new(120).unwrap()).await;
     let ada = app.signup_and_login(Role::User).await;
     let (_, login_claims) = decode_jwt_parts(&ada.refresh);
     let session_end = login_claims["iat"].as_i64().unwrap() + 120;
@@ -581,7 +582,7 @@ async fn the_session_list_is_paged_and_refuses_unknown_parameters() {
 async fn a_login_past_the_session_limit_ends_the_oldest_session() {
     // Racing logins from clients of their own (each its own hashing line).
     let app = spawn_app_with(|s| {
-        s.auth.max_sessions_per_user = 3;
+        s.auth.max_sessions_per_user = NonZero::new(3).unwrap();
         s.server.trusted_proxies = vec!["127.0.0.1".into()];
     })
     .await;

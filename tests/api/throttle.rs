@@ -2,6 +2,7 @@
 //! keyed on the client behind trusted proxies.
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
+use std::num::NonZero;
 
 use crate::helpers::{assert_error, spawn_app_with, spawn_on, TestApp, PASSWORD};
 
@@ -25,7 +26,7 @@ fn passed_and_throttled(answers: &[StatusCode]) -> (usize, usize) {
 
 #[tokio::test]
 async fn two_instances_on_one_database_enforce_one_limit() {
-    let a = spawn_app_with(|s| s.rate_limit.auth_per_minute = 5).await;
+    let a = spawn_app_with(|s| s.rate_limit.auth_per_minute = NonZero::new(5).unwrap()).await;
     let b = spawn_on(a.settings.clone()).await;
     for i in 0..5 {
         let app = if i % 2 == 0 { &a } else { &b };
@@ -51,7 +52,7 @@ async fn two_instances_on_one_database_enforce_one_limit() {
 
 #[tokio::test]
 async fn concurrent_requests_on_two_instances_never_exceed_the_limit() {
-    let a = spawn_app_with(|s| s.rate_limit.auth_per_minute = 10).await;
+    let a = spawn_app_with(|s| s.rate_limit.auth_per_minute = NonZero::new(10).unwrap()).await;
     let b = spawn_on(a.settings.clone()).await;
     let logins = (0..40).map(|i| {
         let app = if i % 2 == 0 { &a } else { &b };
@@ -66,7 +67,7 @@ async fn concurrent_requests_on_two_instances_never_exceed_the_limit() {
 #[tokio::test]
 async fn behind_a_trusted_proxy_the_forwarded_client_is_throttled_audited_and_shown() {
     let app = spawn_app_with(|s| {
-        s.rate_limit.auth_per_minute = 3;
+        s.rate_limit.auth_per_minute = NonZero::new(3).unwrap();
         s.server.trusted_proxies = vec!["127.0.0.1".into()];
     })
     .await;
@@ -117,7 +118,7 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_throttled_audited_and_sh
 
 #[tokio::test]
 async fn without_trusted_proxies_x_forwarded_for_changes_nothing() {
-    let app = spawn_app_with(|s| s.rate_limit.auth_per_minute = 3).await;
+    let app = spawn_app_with(|s| s.rate_limit.auth_per_minute = NonZero::new(3).unwrap()).await;
     for client in ["203.0.113.1", "203.0.113.2", "203.0.113.3"] {
         let resp = login_from(&app, client, "nobody@example.com").await;
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
@@ -134,7 +135,7 @@ async fn without_trusted_proxies_x_forwarded_for_changes_nothing() {
 
 #[tokio::test]
 async fn full_windows_are_pruned_and_live_ones_kept() {
-    let app = spawn_app_with(|s| s.rate_limit.auth_per_minute = 5).await;
+    let app = spawn_app_with(|s| s.rate_limit.auth_per_minute = NonZero::new(5).unwrap()).await;
     app.login("nobody@example.com", PASSWORD).await;
     app.sql("INSERT INTO auth_throttle (client_key, tat) VALUES ('198.51.100.1', now() - interval '1 second')");
     let pruned = taskgate::db::throttle::prune(&mut app.db().connect()).unwrap();
@@ -149,7 +150,7 @@ async fn full_windows_are_pruned_and_live_ones_kept() {
 #[tokio::test]
 async fn forty_addresses_of_one_ipv6_64_share_one_allowance() {
     let app = spawn_app_with(|s| {
-        s.rate_limit.auth_per_minute = 30;
+        s.rate_limit.auth_per_minute = NonZero::new(30).unwrap();
         s.server.trusted_proxies = vec!["127.0.0.1".into()];
     })
     .await;
@@ -202,7 +203,7 @@ async fn forwarded_entries_with_a_port_or_brackets_name_the_client() {
 
 #[tokio::test]
 async fn task_writes_are_limited_per_user_across_instances() {
-    let a = spawn_app_with(|s| s.rate_limit.writes_per_minute = 3).await;
+    let a = spawn_app_with(|s| s.rate_limit.writes_per_minute = NonZero::new(3).unwrap()).await;
     let b = spawn_on(a.settings.clone()).await;
     let ada = a.signup_and_login(taskgate::domain::Role::User).await;
     let answers = crate::helpers::at_once_on_two(&a, &b, 6, |i, base| {
