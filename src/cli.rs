@@ -336,7 +336,7 @@ fn check_config(settings: &Settings) -> CliResult {
     );
     println!(
         "  trusted proxies: {}",
-        settings.server.trusted_proxies.len()
+        settings.server.trusted_proxies.networks().len()
     );
     println!("  cors origins: {}", settings.cors.allowed_origins.len());
     println!(

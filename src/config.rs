@@ -117,7 +117,7 @@ pub struct ServerSettings {
     /// A body that has not fully arrived after this long is answered 408.
     pub body_timeout_seconds: NonZeroU64,
     /// Peers (addresses or CIDRs) whose `X-Forwarded-For` names the client.
-    pub trusted_proxies: Vec<String>,
+    pub trusted_proxies: crate::domain::TrustedProxies,
     /// Where users reach the service (`https://auth.example.com`): every URL
     /// it prints starts with it. Unset: the request's `Host`, and forwarding
     /// headers only from a trusted proxy.
@@ -433,7 +433,6 @@ impl Settings {
             .previous_public_keys
             .retain(|k| !k.trim().is_empty());
         self.cors.allowed_origins.retain(|o| !o.trim().is_empty());
-        self.server.trusted_proxies.retain(|p| !p.trim().is_empty());
         self.auth
             .mfa_required_roles
             .retain(|r| !r.trim().is_empty());
@@ -588,16 +587,6 @@ impl Settings {
             return fail(format!(
                 "auth.mfa_required_roles entry {bad:?} is not a role: user, manager or admin \
                  (APP__AUTH__MFA_REQUIRED_ROLES, comma-separated)"
-            ));
-        }
-        if let Some(bad) = self
-            .server
-            .trusted_proxies
-            .iter()
-            .find(|p| crate::domain::TrustedProxies::parse_one(p).is_none())
-        {
-            return fail(format!(
-                "server.trusted_proxies entry {bad:?} is not an address or CIDR like 10.0.0.0/8 (APP__SERVER__TRUSTED_PROXIES, comma-separated)"
             ));
         }
         if let Some(url) = &self.server.public_url {
@@ -858,7 +847,10 @@ fn describe(e: config::ConfigError) -> String {
         .nth(1)
         .and_then(|rest| rest.split('`').next());
     match key {
-        Some(key) if !text.contains("APP__") => format!("{text} (APP__{})", env_name(key)),
+        Some(key) if !text.contains("APP__") => {
+            let key = key.split('[').next().unwrap_or(key);
+            format!("{text} (APP__{})", env_name(key))
+        }
         _ => text,
     }
 }

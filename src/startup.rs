@@ -15,7 +15,6 @@ use crate::auth::password::PasswordHasher;
 use crate::auth::AppState;
 use crate::config::Settings;
 use crate::db::{self, DbError, DbPool, QueryCounter};
-use crate::domain::TrustedProxies;
 use crate::mail::{self, Mailer};
 use crate::metrics::Metrics;
 use crate::routes;
@@ -74,9 +73,7 @@ impl Application {
             pool = pool.with_queue_wait(metrics.db_queue_wait.clone());
             hasher = hasher.with_metrics(metrics.clone());
         }
-        let proxies = TrustedProxies::parse(&settings.server.trusted_proxies).ok_or_else(|| {
-            std::io::Error::other("server.trusted_proxies holds an entry that is not an address")
-        })?;
+        let proxies = settings.server.trusted_proxies.clone();
         let body_timeout = Duration::from_secs(settings.server.body_timeout_seconds.get());
         let server_settings = &settings.server;
         let bind = |port| listen(&server_settings.host, port, server_settings.reuse_port);

@@ -4,22 +4,51 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use ipnet::IpNet;
 
-/// The peers whose `X-Forwarded-For` header is believed.
-#[derive(Debug, Clone, Default)]
+/// The peers whose `X-Forwarded-For` header is believed. Read from the
+/// configuration as a list of addresses and CIDRs: parsing is its validation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "Vec<String>")]
 pub struct TrustedProxies(Vec<IpNet>);
 
-impl TrustedProxies {
-    /// Parses every entry; `None` names nothing (config validation reports which).
-    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Option<TrustedProxies> {
+impl TryFrom<Vec<String>> for TrustedProxies {
+    type Error = String;
+
+    /// Every entry an address or a CIDR; blank entries are none.
+    fn try_from(entries: Vec<String>) -> Result<Self, String> {
         entries
             .iter()
-            .map(|e| TrustedProxies::parse_one(e.as_ref()))
-            .collect::<Option<Vec<_>>>()
+            .filter(|e| !e.trim().is_empty())
+            .map(|e| {
+                TrustedProxies::parse_one(e).ok_or_else(|| {
+                    format!(
+                        "entry {e:?} is not an address or CIDR like 10.0.0.0/8 (comma-separated)"
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
             .map(TrustedProxies)
+    }
+}
+
+impl TrustedProxies {
+    /// Parses every entry; `None` when one is not an address or CIDR.
+    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Option<TrustedProxies> {
+        TrustedProxies::try_from(
+            entries
+                .iter()
+                .map(|e| e.as_ref().to_owned())
+                .collect::<Vec<_>>(),
+        )
+        .ok()
+    }
+
+    /// The networks trusted.
+    pub fn networks(&self) -> &[IpNet] {
+        &self.0
     }
 
     /// `10.0.0.1` (one address) or `10.0.0.0/8`.
-    pub fn parse_one(entry: &str) -> Option<IpNet> {
+    fn parse_one(entry: &str) -> Option<IpNet> {
         let entry = entry.trim();
         entry
             .parse::<IpNet>()

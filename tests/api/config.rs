@@ -83,7 +83,7 @@ fn defaults_are_the_contracts() {
         s.statement_timeout(),
         std::time::Duration::from_millis(2700)
     );
-    assert!(s.server.trusted_proxies.is_empty());
+    assert!(s.server.trusted_proxies.networks().is_empty());
     assert_eq!(
         (s.auth.max_failed_logins.get(), s.auth.lockout_seconds.get()),
         (5, 900)
@@ -185,7 +185,10 @@ fn variables_override_files_and_lists_are_comma_separated() {
     assert_eq!(s.server.port, 9001);
     assert_eq!(s.auth.mfa_required_roles, ["admin", "manager"]);
     assert_eq!(s.rate_limit.ipv6_prefix, 48);
-    assert_eq!(s.server.trusted_proxies, ["10.0.0.0/8", "127.0.0.1"]);
+    assert_eq!(
+        s.server.trusted_proxies,
+        taskgate::domain::TrustedProxies::parse(&["10.0.0.0/8", "127.0.0.1"]).unwrap()
+    );
     assert_eq!(s.jwt.access_ttl_seconds.get(), 60);
     assert_eq!(s.jwt.previous_secrets.len(), 2);
     assert_eq!(
@@ -240,7 +243,7 @@ fn bad_values_are_refused_with_the_key_named() {
         ),
         (
             &[("APP__SERVER__TRUSTED_PROXIES", "10.0.0.0/8,proxy.local")],
-            "server.trusted_proxies",
+            "APP__SERVER__TRUSTED_PROXIES",
         ),
         (
             &[("APP__AUTH__HASH_CONCURRENCY", "0")],

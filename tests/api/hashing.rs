@@ -38,7 +38,7 @@ const REFUSED_AT_ONCE: Duration = Duration::from_millis(200);
 
 /// 127.0.0.1 is a trusted proxy: `X-Forwarded-For` names the client.
 fn behind_a_proxy(s: &mut Settings) {
-    s.server.trusted_proxies = vec!["127.0.0.1".into()];
+    s.server.trusted_proxies = taskgate::domain::TrustedProxies::parse(&["127.0.0.1"]).unwrap();
 }
 
 /// A login as client `ip`: its status, how long it took and its `Retry-After`.

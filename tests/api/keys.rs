@@ -339,7 +339,10 @@ async fn the_server_metadata_believes_forwarding_headers_only_from_trusted_proxi
     assert_eq!(token_endpoint(&app, &forged).await, own.as_str());
 
     // Behind our proxy: its headers are believed, but only http(s) and a real host.
-    let app = spawn_app_with(|s| s.server.trusted_proxies = vec!["127.0.0.1".into()]).await;
+    let app = spawn_app_with(|s| {
+        s.server.trusted_proxies = taskgate::domain::TrustedProxies::parse(&["127.0.0.1"]).unwrap()
+    })
+    .await;
     let proxied = [
         ("x-forwarded-host", "api.example.com"),
         ("x-forwarded-proto", "https"),
@@ -362,7 +365,7 @@ async fn the_server_metadata_believes_forwarding_headers_only_from_trusted_proxi
 
     // With server.public_url, every URL starts with it, whatever the headers.
     let app = spawn_app_with(|s| {
-        s.server.trusted_proxies = vec!["127.0.0.1".into()];
+        s.server.trusted_proxies = taskgate::domain::TrustedProxies::parse(&["127.0.0.1"]).unwrap();
         s.server.public_url = Some("https://auth.example.com/tg".into());
     })
     .await;

@@ -583,7 +583,7 @@ async fn a_login_past_the_session_limit_ends_the_oldest_session() {
     // Racing logins from clients of their own (each its own hashing line).
     let app = spawn_app_with(|s| {
         s.auth.max_sessions_per_user = NonZero::new(3).unwrap();
-        s.server.trusted_proxies = vec!["127.0.0.1".into()];
+        s.server.trusted_proxies = taskgate::domain::TrustedProxies::parse(&["127.0.0.1"]).unwrap();
     })
     .await;
     let second = spawn_on(app.settings.clone()).await;

@@ -68,7 +68,7 @@ async fn concurrent_requests_on_two_instances_never_exceed_the_limit() {
 async fn behind_a_trusted_proxy_the_forwarded_client_is_throttled_audited_and_shown() {
     let app = spawn_app_with(|s| {
         s.rate_limit.auth_per_minute = NonZero::new(3).unwrap();
-        s.server.trusted_proxies = vec!["127.0.0.1".into()];
+        s.server.trusted_proxies = taskgate::domain::TrustedProxies::parse(&["127.0.0.1"]).unwrap();
     })
     .await;
     for _ in 0..3 {
@@ -151,7 +151,7 @@ async fn full_windows_are_pruned_and_live_ones_kept() {
 async fn forty_addresses_of_one_ipv6_64_share_one_allowance() {
     let app = spawn_app_with(|s| {
         s.rate_limit.auth_per_minute = NonZero::new(30).unwrap();
-        s.server.trusted_proxies = vec!["127.0.0.1".into()];
+        s.server.trusted_proxies = taskgate::domain::TrustedProxies::parse(&["127.0.0.1"]).unwrap();
     })
     .await;
     let logins = (0..40).map(|i| {
@@ -178,7 +178,10 @@ async fn forty_addresses_of_one_ipv6_64_share_one_allowance() {
 
 #[tokio::test]
 async fn forwarded_entries_with_a_port_or_brackets_name_the_client() {
-    let app = spawn_app_with(|s| s.server.trusted_proxies = vec!["127.0.0.1".into()]).await;
+    let app = spawn_app_with(|s| {
+        s.server.trusted_proxies = taskgate::domain::TrustedProxies::parse(&["127.0.0.1"]).unwrap()
+    })
+    .await;
     app.signup("ada@example.com", PASSWORD).await;
     for (entry, client) in [
         ("203.0.113.7:4711", "203.0.113.7"),
