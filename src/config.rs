@@ -259,14 +259,29 @@ pub struct AuthSettings {
     pub hash_wait_ms: NonZeroU64,
     /// Roles whose users must enrol a second factor before anything but
     /// `/users/me`, the enrolment routes and logout.
-    #[serde(default)]
-    pub mfa_required_roles: Vec<String>,
+    #[serde(default, deserialize_with = "roles")]
+    pub mfa_required_roles: Vec<Role>,
+}
+
+/// A list of role names (blank entries are none): parsing is the check.
+fn roles<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Role>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .filter(|r| !r.trim().is_empty())
+        .map(|r| {
+            r.trim().parse::<Role>().map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "entry {r:?} is not a role: user, manager or admin (comma-separated)"
+                ))
+            })
+        })
+        .collect()
 }
 
 impl AuthSettings {
-    /// Whether `role` must have a second factor (entries checked by `validate`).
+    /// Whether `role` must have a second factor.
     pub fn mfa_required(&self, role: Role) -> bool {
-        self.mfa_required_roles.iter().any(|r| r == role.as_str())
+        self.mfa_required_roles.contains(&role)
     }
 
     /// Hashes at once: configured, or every core (logins are what the service is for).
@@ -433,9 +448,6 @@ impl Settings {
             .previous_public_keys
             .retain(|k| !k.trim().is_empty());
         self.cors.allowed_origins.retain(|o| !o.trim().is_empty());
-        self.auth
-            .mfa_required_roles
-            .retain(|r| !r.trim().is_empty());
         if self.mail.smtp_url.as_ref().is_some_and(blank) {
             self.mail.smtp_url = None;
         }
@@ -577,17 +589,6 @@ impl Settings {
                 "auth.bcrypt_cost below 10 is refused in production (APP__AUTH__BCRYPT_COST)"
                     .into(),
             );
-        }
-        if let Some(bad) = self
-            .auth
-            .mfa_required_roles
-            .iter()
-            .find(|r| r.parse::<Role>().is_err())
-        {
-            return fail(format!(
-                "auth.mfa_required_roles entry {bad:?} is not a role: user, manager or admin \
-                 (APP__AUTH__MFA_REQUIRED_ROLES, comma-separated)"
-            ));
         }
         if let Some(url) = &self.server.public_url {
             if !is_base_url(url) {

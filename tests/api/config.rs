@@ -183,7 +183,13 @@ fn variables_override_files_and_lists_are_comma_separated() {
     ])
     .unwrap();
     assert_eq!(s.server.port, 9001);
-    assert_eq!(s.auth.mfa_required_roles, ["admin", "manager"]);
+    assert_eq!(
+        s.auth.mfa_required_roles,
+        [
+            taskgate::domain::Role::Admin,
+            taskgate::domain::Role::Manager
+        ]
+    );
     assert_eq!(s.rate_limit.ipv6_prefix, 48);
     assert_eq!(
         s.server.trusted_proxies,

@@ -472,7 +472,7 @@ async fn an_admin_resets_a_lost_second_factor_and_ends_the_users_sessions() {
 
 #[tokio::test]
 async fn a_role_that_requires_a_second_factor_reaches_only_its_enrolment_until_then() {
-    let app = spawn_app_with(|s| s.auth.mfa_required_roles = vec!["admin".into()]).await;
+    let app = spawn_app_with(|s| s.auth.mfa_required_roles = vec![Role::Admin]).await;
     let admin = app.signup_and_login(Role::Admin).await;
     let user = app.signup_and_login(Role::User).await;
 
