@@ -263,6 +263,23 @@ pub struct AuthSettings {
     pub mfa_required_roles: Vec<Role>,
 }
 
+/// A list of origins (blank entries are none): parsing is the check.
+fn origins<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .into_iter()
+        .filter(|o| !o.trim().is_empty())
+        .map(|o| {
+            if is_origin(&o) {
+                Ok(o)
+            } else {
+                Err(serde::de::Error::custom(format!(
+                    "entry {o:?} is not an origin like https://admin.example.com (comma-separated)"
+                )))
+            }
+        })
+        .collect()
+}
+
 /// A list of role names (blank entries are none): parsing is the check.
 fn roles<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Role>, D::Error> {
     Vec::<String>::deserialize(d)?
@@ -306,6 +323,8 @@ pub struct RateLimitSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CorsSettings {
+    /// Full origins (`https://admin.example.com`); blank entries are none.
+    #[serde(deserialize_with = "origins")]
     pub allowed_origins: Vec<String>,
 }
 
@@ -447,7 +466,6 @@ impl Settings {
         self.jwt
             .previous_public_keys
             .retain(|k| !k.trim().is_empty());
-        self.cors.allowed_origins.retain(|o| !o.trim().is_empty());
         if self.mail.smtp_url.as_ref().is_some_and(blank) {
             self.mail.smtp_url = None;
         }
@@ -637,11 +655,6 @@ impl Settings {
         }
         if self.jwt.issuer.is_empty() || self.jwt.audience.is_empty() {
             return fail("jwt.issuer and jwt.audience must not be empty".into());
-        }
-        if let Some(origin) = self.cors.allowed_origins.iter().find(|o| !is_origin(o)) {
-            return fail(format!(
-                "cors.allowed_origins entry {origin:?} is not an origin like https://admin.example.com"
-            ));
         }
         match (&self.bootstrap.admin_email, &self.bootstrap.admin_password) {
             (Some(_), None) | (None, Some(_)) => {

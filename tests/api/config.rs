@@ -206,7 +206,7 @@ fn variables_override_files_and_lists_are_comma_separated() {
 
 #[test]
 fn bad_values_are_refused_with_the_key_named() {
-    let cases: [(&[(&str, &str)], &str); 27] = [
+    let cases: [(&[(&str, &str)], &str); 28] = [
         (
             &[("APP__RATE_LIMIT__IPV6_PREFIX", "129")],
             "APP__RATE_LIMIT__IPV6_PREFIX",
@@ -250,6 +250,13 @@ fn bad_values_are_refused_with_the_key_named() {
         (
             &[("APP__SERVER__TRUSTED_PROXIES", "10.0.0.0/8,proxy.local")],
             "APP__SERVER__TRUSTED_PROXIES",
+        ),
+        (
+            &[(
+                "APP__CORS__ALLOWED_ORIGINS",
+                "https://a.example.com,ftp://x",
+            )],
+            "APP__CORS__ALLOWED_ORIGINS",
         ),
         (
             &[("APP__AUTH__HASH_CONCURRENCY", "0")],
