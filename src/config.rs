@@ -5,6 +5,7 @@ use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use lettre::message::Mailbox;
 use serde::Deserialize;
 
 use crate::domain::Role;
@@ -263,6 +264,27 @@ pub struct AuthSettings {
     pub mfa_required_roles: Vec<Role>,
 }
 
+/// The sender of the service's mail when `mail.from` is unset.
+fn default_sender() -> Mailbox {
+    Mailbox::new(
+        Some("taskgate".into()),
+        lettre::Address::new("no-reply", "localhost").expect("a valid constant address"),
+    )
+}
+
+/// `mail.from` as lettre reads it (blank is unset): parsing is the check.
+fn mailbox<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Mailbox, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.trim().is_empty() {
+        return Ok(default_sender());
+    }
+    text.parse::<Mailbox>().map_err(|_| {
+        serde::de::Error::custom(format!(
+            "{text:?} is not an address like \"taskgate <no-reply@example.com>\""
+        ))
+    })
+}
+
 /// A list of origins (blank entries are none): parsing is the check.
 fn origins<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     Vec::<String>::deserialize(d)?
@@ -342,7 +364,8 @@ pub struct MailSettings {
     /// or `smtps://user:pass@host:465`. Unset: production has no recovery
     /// routes; development logs the mail instead of sending it.
     pub smtp_url: Option<Secret>,
-    pub from: String,
+    #[serde(deserialize_with = "mailbox")]
+    pub from: Mailbox,
     /// Where a reset link points; the token is appended as `?token=`.
     pub link_base_url: String,
     /// Certificate authorities (PEM) trusted for the SMTP server's
@@ -354,7 +377,7 @@ impl Default for MailSettings {
     fn default() -> Self {
         MailSettings {
             smtp_url: None,
-            from: "taskgate <no-reply@localhost>".into(),
+            from: default_sender(),
             link_base_url: "http://127.0.0.1:8000/password/reset".into(),
             ca_file: None,
         }
@@ -470,9 +493,6 @@ impl Settings {
             self.mail.smtp_url = None;
         }
         let defaults = MailSettings::default();
-        if self.mail.from.trim().is_empty() {
-            self.mail.from = defaults.from;
-        }
         if self
             .server
             .public_url
@@ -626,9 +646,6 @@ impl Settings {
                 "rate_limit.ipv6_prefix must be between 0 and 128 (APP__RATE_LIMIT__IPV6_PREFIX)"
                     .into(),
             );
-        }
-        if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
-            return fail(format!("mail.from {:?} is not an address like \"taskgate <no-reply@example.com>\" (APP__MAIL__FROM)", self.mail.from));
         }
         if let Some(url) = &self.mail.smtp_url {
             if let Err(e) = lettre::SmtpTransport::from_url(url.expose()) {

@@ -48,10 +48,7 @@ pub struct Mailer {
 impl Mailer {
     /// `None` when mail is off (production without `mail.smtp_url`).
     pub fn new(settings: &MailSettings, log_instead: bool) -> Result<Option<Mailer>, String> {
-        let from = settings
-            .from
-            .parse::<Mailbox>()
-            .map_err(|e| format!("mail.from: {e}"))?;
+        let from = settings.from.clone();
         let delivery = match (&settings.smtp_url, &settings.ca_file) {
             (Some(url), ca_file) => {
                 Delivery::Smtp(smtp_transport(url.expose(), ca_file.as_deref())?)

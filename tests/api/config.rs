@@ -354,7 +354,7 @@ fn recovery_is_off_in_production_until_smtp_is_set_and_bad_mail_settings_are_ref
     on.push(("APP__MAIL__CA_FILE", ""));
     let s = load(&on).unwrap();
     assert!(s.recovery_enabled());
-    assert_eq!(s.mail.from, "taskgate <no-reply@localhost>");
+    assert_eq!(s.mail.from.to_string(), "taskgate <no-reply@localhost>");
     assert_eq!(s.mail.ca_file, None);
     for (key, value) in [
         ("APP__MAIL__FROM", "not an address"),
