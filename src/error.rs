@@ -1,6 +1,5 @@
 //! `ApiError`: the only code that picks an HTTP status and writes an error body.
 use std::collections::BTreeMap;
-use std::fmt;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
@@ -415,18 +414,6 @@ impl From<actix_web::error::BlockingError> for ApiError {
         ApiError::Internal(Box::new(e))
     }
 }
-
-/// Wraps a plain message as an error source for `Internal`.
-#[derive(Debug)]
-pub struct Message(pub String);
-
-impl fmt::Display for Message {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Message {}
 
 /// Where in the input a serde error points: the JSON path of a body field
 /// (`due_date`, `inner.a`, `items[0]`) or a query parameter's name, from

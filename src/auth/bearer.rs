@@ -9,7 +9,7 @@ use super::jwt::{TokenError, TokenType};
 use super::AppState;
 use super::CurrentUser;
 use crate::db::{self, sessions};
-use crate::error::{ApiError, Message};
+use crate::error::ApiError;
 
 /// For `HttpAuthentication::with_fn`. `Option` so that a missing header
 /// becomes our JSON 401 rather than the extractor's own answer. A user whose
@@ -71,7 +71,7 @@ async fn authenticate(
     let state = req
         .app_data::<web::Data<AppState>>()
         .cloned()
-        .ok_or_else(|| ApiError::internal(Message("AppState is not registered".into())))?;
+        .ok_or_else(|| ApiError::internal("AppState is not registered"))?;
     let claims = state
         .keys
         .decode(token, TokenType::Access)

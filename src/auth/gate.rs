@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use crate::domain::ClientKey;
-use crate::error::{ApiError, Message};
+use crate::error::ApiError;
 
 /// A job for a hashing thread (it counts and times itself, unless its
 /// request has gone and it does nothing).
@@ -231,9 +231,7 @@ impl Shared {
 
     fn judge(&self, lines: &Lines, key: &ClientKey) -> Result<(), ApiError> {
         if lines.closed {
-            return Err(ApiError::internal(Message(
-                "the hashing gate is closed".into(),
-            )));
+            return Err(ApiError::internal("the hashing gate is closed"));
         }
         let own = lines.clients.get(key).map_or(0, |line| line.waiting);
         let expected = self.expected_wait(lines, key, own);
@@ -412,9 +410,7 @@ impl Place {
         let first = {
             let mut lines = lock(&self.shared.lines);
             if lines.closed {
-                return Err(ApiError::internal(Message(
-                    "the hashing gate is closed".into(),
-                )));
+                return Err(ApiError::internal("the hashing gate is closed"));
             }
             let first = self.ticket.0.load(Ordering::Acquire);
             if first {
@@ -445,7 +441,7 @@ impl Place {
         } else {
             result.await
         };
-        answer.map_err(|_| ApiError::internal(Message("a hashing job was dropped".into())))
+        answer.map_err(|_| ApiError::internal("a hashing job was dropped"))
     }
 }
 
@@ -591,33 +587,10 @@ mod tests {
     async fn lines_are_served_in_turn_across_clients() {
         let gate = gate(Duration::from_millis(1), Duration::from_secs(60));
         let release = hold_the_thread(&gate).await;
-        let order = Arc::new(Mutex::new(Vec::new()));
-        let mut jobs = Vec::new();
         // a queues three, then b and c one each.
-        for who in ["a", "a", "a", "b", "c"] {
-            let ip = match who {
-                "a" => "203.0.113.1",
-                "b" => "203.0.113.2",
-                _ => "203.0.113.3",
-            };
-            let place = gate.place(key(ip)).unwrap();
-            let order = Arc::clone(&order);
-            jobs.push(tokio::spawn(async move {
-                place
-                    .run(move || order.lock().unwrap().push(who))
-                    .await
-                    .unwrap()
-            }));
-            // Each queued before the next: the arrival order is fixed.
-            while queued(&gate) < jobs.len() {
-                tokio::task::yield_now().await;
-            }
-        }
-        release.send(()).unwrap();
-        for job in jobs {
-            job.await.unwrap();
-        }
-        assert_eq!(*order.lock().unwrap(), ["a", "b", "c", "a", "a"]);
+        let (a, b, c) = ("203.0.113.1", "203.0.113.2", "203.0.113.3");
+        let order = run_order(&gate, release, &[a, a, a, b, c]).await;
+        assert_eq!(order, [a, b, c, a, a]);
     }
 
     /// Queues one job per entry of `who` (an IP each) in that order, while the

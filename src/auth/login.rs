@@ -13,7 +13,7 @@ use crate::db::sessions::{NewSession, Session};
 use crate::db::users::{self, AccountKey, Attempt, User};
 use crate::db::{self, account, audit};
 use crate::domain::{ClientKey, Email};
-use crate::error::{ApiError, Message, INCORRECT_LOGIN};
+use crate::error::{ApiError, INCORRECT_LOGIN};
 
 /// Where a request came from: its address as sessions and the audit log
 /// record it, and the key its hashing line and throttle are kept under.
@@ -287,8 +287,7 @@ async fn record_failure(
 }
 
 fn at(seconds: i64) -> Result<DateTime<Utc>, ApiError> {
-    DateTime::from_timestamp(seconds, 0)
-        .ok_or_else(|| ApiError::internal(Message("timestamp out of range".into())))
+    DateTime::from_timestamp(seconds, 0).ok_or_else(|| ApiError::internal("timestamp out of range"))
 }
 
 /// Opens a session (one row, the failures cleared, its `login_succeeded`

@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use totp_rs::{Builder, Secret, Totp};
 
 use crate::db::mfa::Proof;
-use crate::error::{ApiError, Message};
+use crate::error::ApiError;
 
 /// The issuer an authenticator app shows beside the account.
 pub const ISSUER: &str = "taskgate";
@@ -33,7 +33,7 @@ fn totp(secret: &[u8], account: &str) -> Result<Totp, ApiError> {
         .with_issuer(Some(ISSUER))
         .with_account_name(account)
         .build()
-        .map_err(|e| ApiError::internal(Message(format!("TOTP parameters refused: {e}"))))
+        .map_err(|e| ApiError::internal(format!("TOTP parameters refused: {e}")))
 }
 
 /// A fresh random secret for `email`'s enrolment.
@@ -45,7 +45,7 @@ pub fn new_secret(email: &str) -> Result<NewSecret, ApiError> {
     let totp = totp(&bytes, &account)?;
     let otpauth_uri = totp
         .to_url()
-        .map_err(|e| ApiError::internal(Message(format!("otpauth URI: {e}"))))?;
+        .map_err(|e| ApiError::internal(format!("otpauth URI: {e}")))?;
     Ok(NewSecret {
         base32: Secret::from(bytes.clone()).to_base32(),
         bytes,

@@ -1,7 +1,5 @@
 //! `DbError`: what the data layer can say went wrong, in its own terms. The
 //! HTTP layer maps it to a status (`crate::error`); the CLI prints it.
-use std::fmt;
-
 type Source = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
@@ -35,21 +33,9 @@ impl DbError {
 
     /// An `Internal` error saying `what`.
     pub fn bug(what: impl Into<String>) -> Self {
-        DbError::Internal(Box::new(Bug(what.into())))
+        DbError::Internal(what.into().into())
     }
 }
-
-/// A plain message as an error source.
-#[derive(Debug)]
-struct Bug(String);
-
-impl fmt::Display for Bug {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Bug {}
 
 impl From<r2d2::Error> for DbError {
     fn from(e: r2d2::Error) -> Self {

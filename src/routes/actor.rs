@@ -18,12 +18,19 @@ pub struct Actor {
     pub user: Profile,
     pub role: Role,
     pub session_id: Uuid,
-    pub client: Client,
+    /// Where the client is read from, when a handler asks: most never do,
+    /// and reading it walks the proxies and copies two headers.
+    request: HttpRequest,
 }
 
 impl Actor {
     pub fn id(&self) -> i64 {
         self.user.id
+    }
+
+    /// Where the caller calls from: address, user agent and client key.
+    pub fn client(&self) -> Client {
+        client(&self.request)
     }
 
     /// The caller for a password check that opens no session (a password
@@ -32,7 +39,7 @@ impl Actor {
     pub fn checking(&self) -> Client {
         Client {
             user_agent: None,
-            ..self.client.clone()
+            ..self.client()
         }
     }
 
@@ -40,7 +47,7 @@ impl Actor {
     pub fn audit(&self) -> audit::Actor {
         audit::Actor {
             user_id: Some(self.user.id),
-            ip: self.client.ip.clone(),
+            ip: self.client().ip,
         }
     }
 }
@@ -57,7 +64,7 @@ impl FromRequest for Actor {
                     user: current.user,
                     role: current.role,
                     session_id: current.session_id,
-                    client: client(req),
+                    request: req.clone(),
                 }),
         )
     }

@@ -106,7 +106,7 @@ pub async fn confirm(
     let step = mfa::check(&secret, &body.code, mfa::now())
         .ok_or_else(|| ApiError::field("code", BAD_CODE))?;
     let (codes, digests) = mfa::new_recovery_codes();
-    let ip = user.client.ip.clone();
+    let ip = user.client().ip;
     let enabled = db::run(&state.pool, move |conn| {
         db::mfa::enable_recorded(conn, id, &secret, step, &digests, ip.as_deref())
     })

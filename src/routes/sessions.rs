@@ -98,7 +98,7 @@ pub async fn delete_session(
     // Not a UUID: no such session, like any other id that is not the caller's.
     let sid = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
     let user_id = user.id();
-    let ip = user.client.ip.clone();
+    let ip = user.client().ip;
     db::run(&state.pool, move |conn| {
         sessions::end_one_recorded(conn, user_id, sid, ip.as_deref())
     })
@@ -141,7 +141,7 @@ pub async fn logout(
         }
     }
     let user_id = user.id();
-    let ip = user.client.ip.clone();
+    let ip = user.client().ip;
     db::run(&state.pool, move |conn| {
         sessions::log_out_recorded(conn, user_id, &doomed, ip.as_deref())
     })
@@ -154,7 +154,7 @@ pub async fn logout(
     responses((status = 204, description = "Every session of the caller is revoked"), ErrorResponses))]
 pub async fn logout_all(state: web::Data<AppState>, user: Actor) -> Result<HttpResponse, ApiError> {
     let user_id = user.id();
-    let ip = user.client.ip.clone();
+    let ip = user.client().ip;
     db::run(&state.pool, move |conn| {
         sessions::log_out_all_recorded(conn, user_id, ip.as_deref())
     })

@@ -14,7 +14,7 @@ use super::client::client_key;
 use crate::auth::{AppState, CurrentUser};
 use crate::config::RateLimitSettings;
 use crate::db::{self, throttle};
-use crate::error::{ApiError, Message};
+use crate::error::ApiError;
 
 /// For `middleware::from_fn`: a throttled request is answered 429 with
 /// `Retry-After` as a response (not an `Err`), so CORS and the log see it.
@@ -119,7 +119,7 @@ async fn take_from(
 ) -> Result<(), ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
-        .ok_or_else(|| ApiError::internal(Message("AppState is not registered".into())))?;
+        .ok_or_else(|| ApiError::internal("AppState is not registered"))?;
     let per_minute = per_minute(&state.settings.rate_limit);
     let wait = db::run(&state.pool, move |conn| {
         throttle::take(conn, &key, per_minute)

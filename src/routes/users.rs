@@ -126,7 +126,7 @@ pub async fn change_password(
         login::check_current_password(&state, user.id(), &body.current_password, &client).await?;
     let hash = state.hasher.hash(&place, &password).await?;
     drop(place);
-    let (user_id, ip) = (user.id(), user.client.ip.clone());
+    let (user_id, ip) = (user.id(), user.client().ip);
     db::run(&state.pool, move |conn| {
         account::change_password_recorded(conn, user_id, &hash, ip.as_deref())
     })

@@ -95,7 +95,7 @@ pub async fn create_user(
         password,
         full_name,
     } = NewAccount::parse(&body.email, body.password, body.full_name)?;
-    let hash = state.hasher.hash_for(admin.client.key, &password).await?;
+    let hash = state.hasher.hash_for(admin.client().key, &password).await?;
     let by = admin.audit();
     let user = db::run(&state.pool, move |conn| {
         let new = NewUser::new(&email, &hash, full_name.as_deref(), role);
@@ -241,7 +241,7 @@ pub async fn set_password(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let password = new_password(body.into_inner().new_password)?;
-    let hash = state.hasher.hash_for(admin.client.key, &password).await?;
+    let hash = state.hasher.hash_for(admin.client().key, &password).await?;
     let by = admin.audit();
     db::run(&state.pool, move |conn| {
         account::set_password_recorded(conn, &by, id, &hash)
@@ -272,9 +272,10 @@ pub async fn send_password_reset(
             "The account is disabled: enable it before sending a reset link".into(),
         ));
     }
+    let ip = admin.client().ip;
     let requester = Requester::Admin {
         id: admin.id(),
-        ip: admin.client.ip.as_deref(),
+        ip: ip.as_deref(),
     };
     let queued = recovery::request(&state, user.id, &user.email, requester).await?;
     Ok(HttpResponse::Accepted().json(Accepted::new(if queued {
