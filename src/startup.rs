@@ -100,6 +100,9 @@ impl Application {
         let metrics_server = metrics_listener
             .map(|listener| serve_metrics(listener, state.clone()))
             .transpose()?;
+        let document = web::Data::new(
+            routes::openapi::Document::new(routes::table()).map_err(std::io::Error::other)?,
+        );
         let origins = state.settings.cors.allowed_origins.clone();
         let mut server = HttpServer::new(move || {
             App::new()
@@ -110,6 +113,7 @@ impl Application {
                 // Outermost: every answer, refusals included, carries its id.
                 .wrap(from_fn(routes::request_log::request_log))
                 .app_data(state.clone())
+                .app_data(document.clone())
                 .app_data(routes::body::BodyTimeout(body_timeout))
                 .configure(|cfg| routes::configure_extractors(cfg, body_limit))
                 .configure(routes::configure)

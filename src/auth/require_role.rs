@@ -14,25 +14,28 @@ const ADMIN: &[Role] = &[Role::Admin];
 const ADMIN_OR_MANAGER: &[Role] = &[Role::Admin, Role::Manager];
 const ANY: &[Role] = &[Role::User, Role::Manager, Role::Admin];
 
-/// The guarded areas by path prefix, and who may use each: the guards below
-/// are mounted on these scopes (`routes::configure`), and the OpenAPI
-/// document states them as each operation's `x-roles`.
-pub const AREAS: &[(&str, &[Role])] = &[
-    ("/admin", ADMIN),
-    ("/reports", ADMIN_OR_MANAGER),
-    ("/tasks", ANY),
-];
+/// Who a guarded scope admits (`routes::table` names one per scope); each
+/// has its middleware function below.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Allowed {
+    Any,
+    AdminOrManager,
+    Admin,
+}
 
-/// Who may call the authenticated route at `path`: its area's roles, or
-/// every role outside the areas (a caller's own account and sessions).
-pub fn roles_for(path: &str) -> &'static [Role] {
-    AREAS
-        .iter()
-        .find(|(prefix, _)| {
-            path.strip_prefix(prefix)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-        })
-        .map_or(ANY, |(_, roles)| *roles)
+impl Allowed {
+    pub fn roles(self) -> &'static [Role] {
+        match self {
+            Allowed::Any => ANY,
+            Allowed::AdminOrManager => ADMIN_OR_MANAGER,
+            Allowed::Admin => ADMIN,
+        }
+    }
+
+    /// The 403's detail for everyone else.
+    pub fn refusal(self) -> String {
+        required(self.roles())
+    }
 }
 
 /// `/admin`: admins only.
@@ -97,16 +100,6 @@ fn required(roles: &[Role]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn areas_match_whole_segments() {
-        assert_eq!(roles_for("/admin"), ADMIN);
-        assert_eq!(roles_for("/admin/users/{id}"), ADMIN);
-        assert_eq!(roles_for("/reports"), ADMIN_OR_MANAGER);
-        assert_eq!(roles_for("/tasks/{id}"), ANY);
-        assert_eq!(roles_for("/administrators"), ANY);
-        assert_eq!(roles_for("/users/me"), ANY);
-    }
 
     #[test]
     fn the_detail_names_the_roles_allowed() {

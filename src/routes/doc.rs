@@ -1,32 +1,10 @@
 //! OpenAPI pieces that handlers attach to their own operations.
-use std::collections::BTreeMap;
 
 use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
-use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 
 use crate::domain::task::{DESCRIPTION_MAX, TITLE_MAX};
 use crate::domain::text::{LINE_REFUSED, TEXT_REFUSED};
 use crate::domain::FULL_NAME_MAX;
-
-/// The 401 every protected route may answer, for the OpenAPI description.
-pub struct ErrorResponses;
-
-impl utoipa::IntoResponses for ErrorResponses {
-    fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
-        let body = ContentBuilder::new()
-            .schema(Some(Ref::from_schema_name("ErrorBody")))
-            .build();
-        BTreeMap::from([(
-            "401".to_owned(),
-            RefOr::T(
-                ResponseBuilder::new()
-                    .description("Missing, invalid, expired or revoked token")
-                    .content("application/json", body)
-                    .build(),
-            ),
-        )])
-    }
-}
 
 /// `ranges` as the inside of an ECMA-262 character class (`\x00-\x1f...`),
 /// the same in its plain and `u` modes.

@@ -4,7 +4,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::actor::Actor;
-use super::doc::ErrorResponses;
 use super::json::JsonBody;
 use crate::auth::login;
 use crate::auth::mfa::{self, SecondFactor};
@@ -36,10 +35,8 @@ pub struct TotpEnrolment {
 }
 
 /// POST /users/me/mfa/totp
-#[utoipa::path(post, path = "/users/me/mfa/totp", tag = "users", security(("bearer" = [])),
-    request_body = EnrolBody,
+#[utoipa::path(post, path = "/users/me/mfa/totp", tag = "users", request_body = EnrolBody,
     responses((status = 201, description = "Pending until confirmed; asking again replaces a pending secret", body = TotpEnrolment),
-        ErrorResponses,
         (status = 409, description = "A second factor is already enabled", body = ErrorBody),
         (status = 422, description = "Wrong current password (counted like a wrong password on a password change)", body = ErrorBody)))]
 pub async fn enrol(
@@ -85,10 +82,8 @@ pub struct RecoveryCodes {
 }
 
 /// POST /users/me/mfa/totp/confirm
-#[utoipa::path(post, path = "/users/me/mfa/totp/confirm", tag = "users", security(("bearer" = [])),
-    request_body = ConfirmBody,
+#[utoipa::path(post, path = "/users/me/mfa/totp/confirm", tag = "users", request_body = ConfirmBody,
     responses((status = 200, description = "Enabled; the recovery codes, shown this once", body = RecoveryCodes),
-        ErrorResponses,
         (status = 409, description = "Nothing pending, or already enabled", body = ErrorBody),
         (status = 422, description = "Wrong code", body = ErrorBody)))]
 pub async fn confirm(
@@ -129,10 +124,8 @@ pub struct DisableBody {
 }
 
 /// DELETE /users/me/mfa
-#[utoipa::path(delete, path = "/users/me/mfa", tag = "users", security(("bearer" = [])),
-    request_body = DisableBody,
+#[utoipa::path(delete, path = "/users/me/mfa", tag = "users", request_body = DisableBody,
     responses((status = 204, description = "Removed: logins need the password alone"),
-        ErrorResponses,
         (status = 409, description = "No second factor is enabled", body = ErrorBody),
         (status = 422, description = "Wrong current password or code (both counted against the account)", body = ErrorBody)))]
 pub async fn disable(

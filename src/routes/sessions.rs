@@ -7,7 +7,6 @@ use uuid::Uuid;
 
 use super::actor::Actor;
 use super::body::{read_all, BodyLimit};
-use super::doc::ErrorResponses;
 use super::json::{parse_json, rfc3339, Object};
 use super::paging::{list_response, PageQuery};
 use super::query::QueryParams;
@@ -61,9 +60,8 @@ pub struct SessionView {
 }
 
 /// GET /users/me/sessions
-#[utoipa::path(get, path = "/users/me/sessions", tag = "sessions", security(("bearer" = [])), params(PageQuery),
-    responses((status = 200, description = "Live sessions, oldest first; X-Total-Count", body = [SessionView]), ErrorResponses,
-        (status = 422, description = "Bad paging, or an unknown parameter", body = ErrorBody)))]
+#[utoipa::path(get, path = "/users/me/sessions", tag = "sessions", params(PageQuery),
+    responses((status = 200, description = "Live sessions, oldest first; X-Total-Count", body = [SessionView]), (status = 422, description = "Bad paging, or an unknown parameter", body = ErrorBody)))]
 pub async fn list_sessions(
     state: web::Data<AppState>,
     user: Actor,
@@ -86,10 +84,8 @@ pub async fn list_sessions(
 }
 
 /// DELETE /users/me/sessions/{id}
-#[utoipa::path(delete, path = "/users/me/sessions/{id}", tag = "sessions", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Session id")),
-    responses((status = 204, description = "Ended"), ErrorResponses,
-        (status = 404, description = "Not one of the caller's live sessions", body = ErrorBody)))]
+#[utoipa::path(delete, path = "/users/me/sessions/{id}", tag = "sessions", params(("id" = Uuid, Path, description = "Session id")),
+    responses((status = 204, description = "Ended"), (status = 404, description = "Not one of the caller's live sessions", body = ErrorBody)))]
 pub async fn delete_session(
     state: web::Data<AppState>,
     user: Actor,
@@ -114,9 +110,8 @@ pub struct LogoutBody {
 }
 
 /// POST /logout
-#[utoipa::path(post, path = "/logout", tag = "sessions", security(("bearer" = [])),
-    request_body(content = Option<LogoutBody>, description = "Optional"),
-    responses((status = 204, description = "The caller's session is revoked"), ErrorResponses))]
+#[utoipa::path(post, path = "/logout", tag = "sessions", request_body(content = Option<LogoutBody>, description = "Optional"),
+    responses((status = 204, description = "The caller's session is revoked")))]
 pub async fn logout(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -150,8 +145,7 @@ pub async fn logout(
 }
 
 /// POST /logout/all
-#[utoipa::path(post, path = "/logout/all", tag = "sessions", security(("bearer" = [])),
-    responses((status = 204, description = "Every session of the caller is revoked"), ErrorResponses))]
+#[utoipa::path(post, path = "/logout/all", tag = "sessions", responses((status = 204, description = "Every session of the caller is revoked")))]
 pub async fn logout_all(state: web::Data<AppState>, user: Actor) -> Result<HttpResponse, ApiError> {
     let user_id = user.id();
     let ip = user.client().ip;

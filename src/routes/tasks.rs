@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::doc::{self, ErrorResponses};
+use super::doc;
 use super::json::{double_option, JsonBody};
 use super::paging::{list_response, Page};
 use super::query::QueryParams;
@@ -146,7 +146,7 @@ fn fingerprint(new: &NewTask) -> String {
 }
 
 /// POST /tasks
-#[utoipa::path(post, path = "/tasks", tag = "tasks", security(("bearer" = [])), request_body = TaskBody,
+#[utoipa::path(post, path = "/tasks", tag = "tasks", request_body = TaskBody,
     params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255,
         pattern = "^[\\x21-\\x7E]([\\x20-\\x7E]*[\\x21-\\x7E])?$",
         description = "Makes a retry safe: a repeat with the same key and body within 24 hours \
@@ -154,7 +154,6 @@ fn fingerprint(new: &NewTask) -> String {
     responses((status = 201, description = "Created (or, for a repeated Idempotency-Key, created before)", body = TaskView,
         headers(("Location" = String, description = "The path of the new task"),
             ("Idempotent-Replayed" = String, description = "`true` when this answers an earlier request with the same key"))),
-        ErrorResponses,
         (status = 409, description = "The caller holds limits.tasks_per_user tasks already (quota_exceeded)", body = ErrorBody),
         (status = 422, description = "Invalid fields, or an Idempotency-Key used for another body", body = ErrorBody)))]
 pub async fn create_task(
@@ -204,9 +203,8 @@ pub async fn create_task(
 }
 
 /// GET /tasks
-#[utoipa::path(get, path = "/tasks", tag = "tasks", security(("bearer" = [])), params(TaskQuery),
-    responses((status = 200, description = "The caller's tasks by id; X-Total-Count", body = [TaskView]), ErrorResponses,
-        (status = 422, description = "Bad paging or filter", body = ErrorBody)))]
+#[utoipa::path(get, path = "/tasks", tag = "tasks", params(TaskQuery),
+    responses((status = 200, description = "The caller's tasks by id; X-Total-Count", body = [TaskView]), (status = 422, description = "Bad paging or filter", body = ErrorBody)))]
 pub async fn list_tasks(
     state: web::Data<AppState>,
     user: Actor,
@@ -224,9 +222,8 @@ pub async fn list_tasks(
 }
 
 /// GET /tasks/{id}
-#[utoipa::path(get, path = "/tasks/{id}", tag = "tasks", security(("bearer" = [])), params(("id" = i64, Path)),
-    responses((status = 200, description = "The task", body = TaskView), ErrorResponses,
-        (status = 404, description = "No such task of the caller's", body = ErrorBody)))]
+#[utoipa::path(get, path = "/tasks/{id}", tag = "tasks", params(("id" = i64, Path)),
+    responses((status = 200, description = "The task", body = TaskView), (status = 404, description = "No such task of the caller's", body = ErrorBody)))]
 pub async fn get_task(
     state: web::Data<AppState>,
     user: Actor,
@@ -238,10 +235,9 @@ pub async fn get_task(
 }
 
 /// PUT /tasks/{id}
-#[utoipa::path(put, path = "/tasks/{id}", tag = "tasks", security(("bearer" = [])), params(("id" = i64, Path)),
+#[utoipa::path(put, path = "/tasks/{id}", tag = "tasks", params(("id" = i64, Path)),
     request_body = TaskBody,
-    responses((status = 200, description = "Replaced", body = TaskView), ErrorResponses,
-        (status = 404, description = "No such task of the caller's", body = ErrorBody),
+    responses((status = 200, description = "Replaced", body = TaskView), (status = 404, description = "No such task of the caller's", body = ErrorBody),
         (status = 422, description = "Invalid fields", body = ErrorBody)))]
 pub async fn replace_task(
     state: web::Data<AppState>,
@@ -254,10 +250,9 @@ pub async fn replace_task(
 }
 
 /// PATCH /tasks/{id}
-#[utoipa::path(patch, path = "/tasks/{id}", tag = "tasks", security(("bearer" = [])), params(("id" = i64, Path)),
+#[utoipa::path(patch, path = "/tasks/{id}", tag = "tasks", params(("id" = i64, Path)),
     request_body = TaskPatch,
-    responses((status = 200, description = "Updated", body = TaskView), ErrorResponses,
-        (status = 404, description = "No such task of the caller's", body = ErrorBody),
+    responses((status = 200, description = "Updated", body = TaskView), (status = 404, description = "No such task of the caller's", body = ErrorBody),
         (status = 422, description = "Invalid fields", body = ErrorBody)))]
 pub async fn update_task(
     state: web::Data<AppState>,
@@ -284,9 +279,8 @@ async fn save(
 }
 
 /// DELETE /tasks/{id}
-#[utoipa::path(delete, path = "/tasks/{id}", tag = "tasks", security(("bearer" = [])), params(("id" = i64, Path)),
-    responses((status = 204, description = "Deleted"), ErrorResponses,
-        (status = 404, description = "No such task of the caller's", body = ErrorBody)))]
+#[utoipa::path(delete, path = "/tasks/{id}", tag = "tasks", params(("id" = i64, Path)),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "No such task of the caller's", body = ErrorBody)))]
 pub async fn delete_task(
     state: web::Data<AppState>,
     user: Actor,

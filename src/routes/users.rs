@@ -4,7 +4,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::actor::Actor;
-use super::doc::{self, ErrorResponses};
+use super::doc;
 use super::json::{double_option, JsonBody};
 use super::views::UserView;
 use crate::auth::login;
@@ -59,8 +59,7 @@ pub async fn signup(
 }
 
 /// GET /users/me and GET /me (its alias)
-#[utoipa::path(get, path = "/users/me", tag = "users", security(("bearer" = [])),
-    responses((status = 200, description = "The caller", body = UserView), ErrorResponses))]
+#[utoipa::path(get, path = "/users/me", tag = "users", responses((status = 200, description = "The caller", body = UserView)))]
 pub async fn me(user: Actor) -> HttpResponse {
     HttpResponse::Ok().json(UserView::new(&user.user, user.role))
 }
@@ -75,9 +74,8 @@ pub struct UpdateMeBody {
 }
 
 /// PATCH /users/me
-#[utoipa::path(patch, path = "/users/me", tag = "users", security(("bearer" = [])), request_body = UpdateMeBody,
-    responses((status = 200, description = "Updated", body = UserView), ErrorResponses,
-        (status = 422, description = "Invalid name", body = ErrorBody)))]
+#[utoipa::path(patch, path = "/users/me", tag = "users", request_body = UpdateMeBody,
+    responses((status = 200, description = "Updated", body = UserView), (status = 422, description = "Invalid name", body = ErrorBody)))]
 pub async fn update_me(
     state: web::Data<AppState>,
     user: Actor,
@@ -109,10 +107,8 @@ pub struct ChangePasswordBody {
 }
 
 /// POST /users/me/password
-#[utoipa::path(post, path = "/users/me/password", tag = "users", security(("bearer" = [])),
-    request_body = ChangePasswordBody,
-    responses((status = 204, description = "Changed; every session of the user is revoked"), ErrorResponses,
-        (status = 422, description = "Wrong current password, or the new one breaks a rule", body = ErrorBody)))]
+#[utoipa::path(post, path = "/users/me/password", tag = "users", request_body = ChangePasswordBody,
+    responses((status = 204, description = "Changed; every session of the user is revoked"), (status = 422, description = "Wrong current password, or the new one breaks a rule", body = ErrorBody)))]
 pub async fn change_password(
     state: web::Data<AppState>,
     user: Actor,

@@ -6,16 +6,14 @@ use crate::auth::AppState;
 use crate::db::{self, sessions, users};
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::actor::Actor;
-use crate::routes::doc::ErrorResponses;
 use crate::routes::paging::{list_response, PageQuery};
 use crate::routes::query::QueryParams;
 use crate::routes::sessions::SessionInfo;
 
 /// GET /admin/users/{id}/sessions
-#[utoipa::path(get, path = "/admin/users/{id}/sessions", tag = "admin", security(("bearer" = [])),
-    params(("id" = i64, Path), PageQuery),
+#[utoipa::path(get, path = "/admin/users/{id}/sessions", tag = "admin", params(("id" = i64, Path), PageQuery),
     responses((status = 200, description = "The user's live sessions, oldest first; X-Total-Count", body = [SessionInfo]),
-        ErrorResponses, (status = 403, body = ErrorBody), (status = 404, description = "No such user", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
         (status = 422, description = "Bad paging, or an unknown parameter", body = ErrorBody)))]
 pub async fn list_user_sessions(
     state: web::Data<AppState>,
@@ -33,10 +31,8 @@ pub async fn list_user_sessions(
 }
 
 /// DELETE /admin/users/{id}/sessions/{sid}
-#[utoipa::path(delete, path = "/admin/users/{id}/sessions/{sid}", tag = "admin", security(("bearer" = [])),
-    params(("id" = i64, Path), ("sid" = Uuid, Path, description = "Session id")),
+#[utoipa::path(delete, path = "/admin/users/{id}/sessions/{sid}", tag = "admin", params(("id" = i64, Path), ("sid" = Uuid, Path, description = "Session id")),
     responses((status = 204, description = "Ended: its tokens are refused from the next request on, on every instance"),
-        ErrorResponses, (status = 403, body = ErrorBody),
         (status = 404, description = "Not a live session of that user", body = ErrorBody)))]
 pub async fn revoke_user_session(
     state: web::Data<AppState>,

@@ -13,7 +13,7 @@ use crate::db::{self, account};
 use crate::domain::{FullName, NewAccount, Role};
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::actor::Actor;
-use crate::routes::doc::{self, ErrorResponses};
+use crate::routes::doc;
 use crate::routes::json::{double_option, JsonBody};
 use crate::routes::paging::{list_response, Page};
 use crate::routes::query::QueryParams;
@@ -36,9 +36,8 @@ pub struct UserQuery {
 }
 
 /// GET /admin/users
-#[utoipa::path(get, path = "/admin/users", tag = "admin", security(("bearer" = [])), params(UserQuery),
-    responses((status = 200, description = "Users by id; X-Total-Count", body = [UserView]), ErrorResponses,
-        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[utoipa::path(get, path = "/admin/users", tag = "admin", params(UserQuery),
+    responses((status = 200, description = "Users by id; X-Total-Count", body = [UserView]), (status = 422, body = ErrorBody)))]
 pub async fn list_users(
     state: web::Data<AppState>,
     query: QueryParams<UserQuery>,
@@ -79,10 +78,10 @@ pub struct CreateUserBody {
 }
 
 /// POST /admin/users
-#[utoipa::path(post, path = "/admin/users", tag = "admin", security(("bearer" = [])), request_body = CreateUserBody,
+#[utoipa::path(post, path = "/admin/users", tag = "admin", request_body = CreateUserBody,
     responses((status = 201, body = UserView,
-        headers(("Location" = String, description = "The path of the new user"))), ErrorResponses, (status = 403, body = ErrorBody),
-        (status = 409, description = "Email already registered", body = ErrorBody), (status = 422, body = ErrorBody)))]
+        headers(("Location" = String, description = "The path of the new user"))), (status = 409, description = "Email already registered", body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, description = "This client's line of password hashes is full; see Retry-After", body = ErrorBody)))]
 pub async fn create_user(
     state: web::Data<AppState>,
     admin: Actor,
@@ -108,8 +107,8 @@ pub async fn create_user(
 }
 
 /// GET /admin/users/{id}
-#[utoipa::path(get, path = "/admin/users/{id}", tag = "admin", security(("bearer" = [])), params(("id" = i64, Path)),
-    responses((status = 200, body = UserView), ErrorResponses, (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/admin/users/{id}", tag = "admin", params(("id" = i64, Path)),
+    responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
 pub async fn get_user(
     state: web::Data<AppState>,
     id: web::Path<i64>,
@@ -131,10 +130,9 @@ pub struct UpdateUserBody {
 }
 
 /// PATCH /admin/users/{id}
-#[utoipa::path(patch, path = "/admin/users/{id}", tag = "admin", security(("bearer" = [])), params(("id" = i64, Path)),
+#[utoipa::path(patch, path = "/admin/users/{id}", tag = "admin", params(("id" = i64, Path)),
     request_body = UpdateUserBody,
-    responses((status = 200, body = UserView), ErrorResponses, (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, description = "The last active admin", body = ErrorBody),
+    responses((status = 200, body = UserView), (status = 404, body = ErrorBody), (status = 409, description = "The last active admin", body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn update_user(
     state: web::Data<AppState>,
@@ -162,9 +160,8 @@ pub async fn update_user(
 }
 
 /// DELETE /admin/users/{id}
-#[utoipa::path(delete, path = "/admin/users/{id}", tag = "admin", security(("bearer" = [])), params(("id" = i64, Path)),
-    responses((status = 204, description = "Deleted, with their tasks and sessions"), ErrorResponses,
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+#[utoipa::path(delete, path = "/admin/users/{id}", tag = "admin", params(("id" = i64, Path)),
+    responses((status = 204, description = "Deleted, with their tasks and sessions"), (status = 404, body = ErrorBody),
         (status = 409, description = "The last active admin", body = ErrorBody)))]
 pub async fn delete_user(
     state: web::Data<AppState>,
@@ -180,10 +177,8 @@ pub async fn delete_user(
 }
 
 /// POST /admin/users/{id}/revoke-sessions
-#[utoipa::path(post, path = "/admin/users/{id}/revoke-sessions", tag = "admin", security(("bearer" = [])),
-    params(("id" = i64, Path)),
-    responses((status = 204, description = "Every session of the user is revoked"), ErrorResponses,
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(post, path = "/admin/users/{id}/revoke-sessions", tag = "admin", params(("id" = i64, Path)),
+    responses((status = 204, description = "Every session of the user is revoked"), (status = 404, body = ErrorBody)))]
 pub async fn revoke_sessions(
     state: web::Data<AppState>,
     admin: Actor,
@@ -200,10 +195,8 @@ pub async fn revoke_sessions(
 /// DELETE /admin/users/{id}/mfa: removes the user's second factor (a lost
 /// phone), pending or enabled, and ends every session of theirs; audited
 /// `mfa_reset`.
-#[utoipa::path(delete, path = "/admin/users/{id}/mfa", tag = "admin", security(("bearer" = [])),
-    params(("id" = i64, Path)),
-    responses((status = 204, description = "No second factor left; every session of the user is revoked"), ErrorResponses,
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/admin/users/{id}/mfa", tag = "admin", params(("id" = i64, Path)),
+    responses((status = 204, description = "No second factor left; every session of the user is revoked"), (status = 404, body = ErrorBody)))]
 pub async fn reset_mfa(
     state: web::Data<AppState>,
     admin: Actor,
@@ -228,10 +221,8 @@ pub struct SetPasswordBody {
 /// POST /admin/users/{id}/password: sets the user's password (no mail
 /// needed): every session of theirs ends, the lockout is lifted, audited
 /// `password_set`.
-#[utoipa::path(post, path = "/admin/users/{id}/password", tag = "admin", security(("bearer" = [])),
-    params(("id" = i64, Path)), request_body = SetPasswordBody,
-    responses((status = 204, description = "Set; every session of the user is revoked"), ErrorResponses,
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+#[utoipa::path(post, path = "/admin/users/{id}/password", tag = "admin", params(("id" = i64, Path)), request_body = SetPasswordBody,
+    responses((status = 204, description = "Set; every session of the user is revoked"), (status = 404, body = ErrorBody),
         (status = 422, description = "The password breaks a rule", body = ErrorBody)))]
 pub async fn set_password(
     state: web::Data<AppState>,
@@ -252,11 +243,8 @@ pub async fn set_password(
 
 /// POST /admin/users/{id}/password-reset: emails the user the same reset
 /// link as `POST /password/forgot` would (the admin never sees it).
-#[utoipa::path(post, path = "/admin/users/{id}/password-reset", tag = "admin", security(("bearer" = [])),
-    params(("id" = i64, Path)),
+#[utoipa::path(post, path = "/admin/users/{id}/password-reset", tag = "admin", params(("id" = i64, Path)),
     responses((status = 202, description = "Queued, or (detail says so) already sent within recovery.min_interval_seconds", body = crate::routes::recovery::Accepted),
-        ErrorResponses,
-        (status = 403, body = ErrorBody),
         (status = 404, description = "No such user, or recovery is off", body = ErrorBody),
         (status = 409, description = "The account is disabled", body = ErrorBody)))]
 pub async fn send_password_reset(
