@@ -1,4 +1,5 @@
 //! The command line: serve (default), migrate, create-user, check-config, keys generate.
+use secrecy::ExposeSecret;
 use std::io::BufRead;
 use std::time::{Duration, Instant};
 
@@ -147,7 +148,7 @@ fn connect(
 ) -> Result<PgConnection, Box<dyn std::error::Error>> {
     let started = Instant::now();
     loop {
-        match PgConnection::establish(settings.database.url.expose()) {
+        match PgConnection::establish(settings.database.url.expose_secret()) {
             Ok(mut conn) => {
                 if settings.database.transaction_pooler {
                     db::for_transaction_pooler(&mut conn);
@@ -184,8 +185,8 @@ fn bootstrap_admin(settings: &Settings) -> CliResult {
         return Ok(());
     };
     let email = Email::parse(email).map_err(|e| format!("bootstrap.admin_email: {e}"))?;
-    let password = Password::parse(password.expose().to_owned())
-        .map_err(|e| format!("bootstrap.admin_password: {e}"))?;
+    let password =
+        Password::parse(password.clone()).map_err(|e| format!("bootstrap.admin_password: {e}"))?;
     let mut conn = connect(settings, Duration::ZERO)?;
     if users::active_admin_exists(&mut conn)? {
         return Ok(());
@@ -238,7 +239,7 @@ fn password_from_stdin() -> Result<Password, Box<dyn std::error::Error>> {
     std::io::Read::take(std::io::stdin().lock(), 1024).read_line(&mut line)?;
     let password = line.strip_suffix('\n').unwrap_or(&line);
     let password = password.strip_suffix('\r').unwrap_or(password).to_owned();
-    Ok(Password::parse(password).map_err(|e| format!("password (standard input): {e}"))?)
+    Ok(Password::parse(password.into()).map_err(|e| format!("password (standard input): {e}"))?)
 }
 
 /// `set-password`: the new hash, every session revoked, the lockout lifted,
@@ -311,7 +312,7 @@ fn check_config(settings: &Settings) -> CliResult {
     );
     println!(
         "  database: {}, pool of {} connection(s)",
-        crate::config::database_location(settings.database.url.expose()),
+        crate::config::database_location(settings.database.url.expose_secret()),
         settings.pool_size()
     );
     println!(

@@ -1,11 +1,11 @@
 //! Typed settings: `load` merges config files and `APP__*` variables, `validate` rejects bad values.
 use std::collections::HashMap;
-use std::fmt;
 use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use lettre::message::Mailbox;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::domain::Role;
@@ -14,26 +14,6 @@ use crate::logging::LogFormat;
 /// A built-in signing secret so that development runs without set-up.
 /// Production refuses it, as it refuses any secret shorter than 32 bytes.
 pub const DEV_FAKE_SECRET: &str = "development-only-insecure-secret-do-not-use-in-production";
-
-/// A string that never shows in logs or `Debug` output.
-#[derive(Clone, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppEnv {
@@ -129,7 +109,7 @@ pub struct ServerSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
-    pub url: Secret,
+    pub url: SecretString,
     /// Connections in the pool; unset means one more than the cores.
     pub pool_size: Option<NonZeroU32>,
     /// How many queries may wait for a connection; beyond, 503 at once.
@@ -215,11 +195,11 @@ pub struct JwtSettings {
     #[serde(default)]
     pub algorithm: JwtAlgorithm,
     /// HS256 only.
-    pub secret: Option<Secret>,
+    pub secret: Option<SecretString>,
     /// HS256 only.
-    pub previous_secrets: Vec<Secret>,
+    pub previous_secrets: Vec<SecretString>,
     /// EdDSA/ES256: the signing key, PKCS#8 PEM (or read from `private_key_file`).
-    pub private_key: Option<Secret>,
+    pub private_key: Option<SecretString>,
     pub private_key_file: Option<PathBuf>,
     /// EdDSA/ES256: public keys (PEM) of retired keys that still verify.
     #[serde(default)]
@@ -239,7 +219,7 @@ impl JwtSettings {
     pub fn signing_secret(&self) -> &str {
         self.secret
             .as_ref()
-            .map(Secret::expose)
+            .map(ExposeSecret::expose_secret)
             .unwrap_or(DEV_FAKE_SECRET)
     }
 }
@@ -354,7 +334,7 @@ pub struct CorsSettings {
 #[serde(deny_unknown_fields)]
 pub struct BootstrapSettings {
     pub admin_email: Option<String>,
-    pub admin_password: Option<Secret>,
+    pub admin_password: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -363,7 +343,7 @@ pub struct MailSettings {
     /// `smtp://host:25`, `smtp://user:pass@host:587?tls=required` (STARTTLS)
     /// or `smtps://user:pass@host:465`. Unset: production has no recovery
     /// routes; development logs the mail instead of sending it.
-    pub smtp_url: Option<Secret>,
+    pub smtp_url: Option<SecretString>,
     #[serde(deserialize_with = "mailbox")]
     pub from: Mailbox,
     /// Where a reset link points; the token is appended as `?token=`.
@@ -472,7 +452,7 @@ impl Settings {
 
     /// An empty value in a configuration file means "not set" too.
     fn drop_empty_values(&mut self) {
-        let blank = |s: &Secret| s.expose().trim().is_empty();
+        let blank = |s: &SecretString| s.expose_secret().trim().is_empty();
         if self.jwt.secret.as_ref().is_some_and(blank) {
             self.jwt.secret = None;
         }
@@ -526,7 +506,7 @@ impl Settings {
             .bootstrap
             .admin_password
             .as_ref()
-            .is_some_and(|p| p.expose().is_empty())
+            .is_some_and(|p| p.expose_secret().is_empty())
         {
             self.bootstrap.admin_password = None;
         }
@@ -546,7 +526,7 @@ impl Settings {
                 path.display()
             ))
         })?;
-        self.jwt.private_key = Some(Secret::new(pem));
+        self.jwt.private_key = Some(SecretString::from(pem));
         Ok(())
     }
 
@@ -599,13 +579,13 @@ impl Settings {
 
     fn validate_rest(&self) -> Result<(), ConfigError> {
         let fail = |msg: String| Err(ConfigError(msg));
-        if self.database.url.expose().trim().is_empty() {
+        if self.database.url.expose_secret().trim().is_empty() {
             return fail(
                 "database.url is not set: set DATABASE_URL (postgres://user:password@host:5432/db)"
                     .into(),
             );
         }
-        check_database_url(self.database.url.expose()).map_err(ConfigError)?;
+        check_database_url(self.database.url.expose_secret()).map_err(ConfigError)?;
         if self
             .server
             .metrics_port
@@ -648,7 +628,7 @@ impl Settings {
             );
         }
         if let Some(url) = &self.mail.smtp_url {
-            if let Err(e) = lettre::SmtpTransport::from_url(url.expose()) {
+            if let Err(e) = lettre::SmtpTransport::from_url(url.expose_secret()) {
                 return fail(format!(
                     "mail.smtp_url is not an smtp:// or smtps:// URL ({e}) (APP__MAIL__SMTP_URL)"
                 ));
@@ -656,13 +636,13 @@ impl Settings {
             // Opportunistic STARTTLS goes on in clear text when someone on the
             // way strips the offer: the reset links with it. Plain smtp:// stays
             // allowed, as an explicit choice (a relay beside the service).
-            let opportunistic = url::Url::parse(url.expose())
+            let opportunistic = url::Url::parse(url.expose_secret())
                 .is_ok_and(|u| smtp_tls_param(&u).as_deref() == Some("opportunistic"));
             if self.env == AppEnv::Production && opportunistic {
                 return fail("mail.smtp_url asks for ?tls=opportunistic, which sends in clear text when STARTTLS is stripped; production takes ?tls=required or smtps:// (APP__MAIL__SMTP_URL)".into());
             }
             if self.env == AppEnv::Production {
-                if let Some(host) = clear_text_credentials_to(url.expose()) {
+                if let Some(host) = clear_text_credentials_to(url.expose_secret()) {
                     return fail(format!("mail.smtp_url sends its user name and password in clear text to {host}; production takes ?tls=required or smtps:// for a relay that is not this machine (APP__MAIL__SMTP_URL)"));
                 }
                 if !is_public_https(&self.mail.link_base_url) {
@@ -766,8 +746,8 @@ const MIN_DISTINCT_SECRET_BYTES: usize = 8;
 
 /// The checks every signing secret passes, current or previous: length,
 /// some variety, and in production never the public placeholder.
-fn check_secret(secret: &Secret, what: &str, env: AppEnv) -> Result<(), ConfigError> {
-    let bytes = secret.expose().as_bytes();
+fn check_secret(secret: &SecretString, what: &str, env: AppEnv) -> Result<(), ConfigError> {
+    let bytes = secret.expose_secret().as_bytes();
     let how = "set it to a random string of at least 32 bytes, e.g. `openssl rand -base64 48`";
     if bytes.len() < 32 {
         return Err(ConfigError(format!(
@@ -780,7 +760,7 @@ fn check_secret(secret: &Secret, what: &str, env: AppEnv) -> Result<(), ConfigEr
             "{what} has only {distinct} distinct characters and cannot be random: {how}"
         )));
     }
-    if env == AppEnv::Production && secret.expose() == DEV_FAKE_SECRET {
+    if env == AppEnv::Production && secret.expose_secret() == DEV_FAKE_SECRET {
         return Err(ConfigError(format!(
             "{what} is the development placeholder: {how}"
         )));

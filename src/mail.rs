@@ -2,6 +2,7 @@
 //! senders get the same row), delivers them over SMTP with lettre, and marks
 //! each sent or due again later, backing off. A mail committed just before a
 //! crash is delivered after the restart (or by another instance).
+use secrecy::ExposeSecret;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,7 +52,7 @@ impl Mailer {
         let from = settings.from.clone();
         let delivery = match (&settings.smtp_url, &settings.ca_file) {
             (Some(url), ca_file) => {
-                Delivery::Smtp(smtp_transport(url.expose(), ca_file.as_deref())?)
+                Delivery::Smtp(smtp_transport(url.expose_secret(), ca_file.as_deref())?)
             }
             (None, Some(_)) => {
                 return Err(

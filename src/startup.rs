@@ -1,4 +1,5 @@
 //! `Application`: builds the HTTP server from `Settings`; `AppState` is what handlers share.
+use secrecy::ExposeSecret;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,7 +53,7 @@ impl Application {
     pub fn build_with_keys(settings: Settings, keys: Keys) -> std::io::Result<Application> {
         let queries = QueryCounter::default();
         let pool = db::build_pool(
-            settings.database.url.expose(),
+            settings.database.url.expose_secret(),
             db::PoolOptions {
                 size: settings.pool_size(),
                 queue_limit: settings.database.queue_limit.get(),

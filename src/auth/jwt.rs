@@ -1,5 +1,6 @@
 //! JWTs: claims, signing keys selected by `kid`, encoding, and decoding for an
 //! expected token type with a pinned algorithm.
+use secrecy::ExposeSecret;
 use std::collections::HashMap;
 
 use std::sync::Mutex;
@@ -82,7 +83,7 @@ impl Keys {
             let previous = settings
                 .previous_secrets
                 .iter()
-                .map(|s| keys::secret(s.expose()).1);
+                .map(|s| keys::secret(s.expose_secret()).1);
             (signing, std::iter::once(current).chain(previous).collect())
         };
         let jwks = JwkSet {
@@ -244,7 +245,7 @@ fn key_pairs(settings: &JwtSettings) -> Result<(SigningKey, Vec<VerifyingKey>), 
             "jwt.algorithm is {algorithm} but jwt.private_key is not set"
         ))
     })?;
-    let (signing, current) = keys::private_key(settings.algorithm, pem.expose()).map_err(|e| {
+    let (signing, current) = keys::private_key(settings.algorithm, pem.expose_secret()).map_err(|e| {
         ConfigError(format!(
             "jwt.private_key (APP__JWT__PRIVATE_KEY or APP__JWT__PRIVATE_KEY_FILE) {e}; jwt.algorithm is {algorithm}"
         ))
@@ -319,7 +320,8 @@ impl VerifiedTokens {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{JwtAlgorithm, Secret};
+    use crate::config::JwtAlgorithm;
+    use secrecy::SecretString;
     use std::num::NonZeroU64;
 
     fn settings(secret: &str, previous: &[&str]) -> JwtSettings {
@@ -328,8 +330,8 @@ mod tests {
             private_key: None,
             private_key_file: None,
             previous_public_keys: vec![],
-            secret: Some(Secret::new(secret)),
-            previous_secrets: previous.iter().map(|s| Secret::new(*s)).collect(),
+            secret: Some(SecretString::from(secret)),
+            previous_secrets: previous.iter().map(|s| SecretString::from(*s)).collect(),
             access_ttl_seconds: NonZeroU64::new(900).unwrap(),
             refresh_ttl_seconds: NonZeroU64::new(3600).unwrap(),
             refresh_reuse_grace_seconds: 10,
@@ -446,7 +448,7 @@ mod tests {
         let key = keys::generate(JwtAlgorithm::EdDSA).unwrap();
         let mut ed = settings(A, &[]);
         ed.algorithm = JwtAlgorithm::EdDSA;
-        ed.private_key = Some(Secret::new(key.private));
+        ed.private_key = Some(SecretString::from(key.private));
         let ed = Keys::new(&ed).unwrap();
         let hs = Keys::new(&settings(A, &[])).unwrap();
         let claims = hs.access_claims(1, Role::User, Uuid::new_v4(), now(), 60, i64::MAX);

@@ -2,6 +2,7 @@
 //! taken before bcrypt runs, the verification, and a new session; and the
 //! same guard around a password change's check of the current password.
 use chrono::{DateTime, Utc};
+use secrecy::SecretString;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -42,7 +43,7 @@ const BAD_CODE: &str = "Invalid or already used one-time code";
 /// its place back at once.
 pub async fn log_in(
     state: &AppState,
-    credentials: (&str, &str),
+    credentials: (&str, &SecretString),
     second: Option<SecondFactor<'_>>,
     client: &Client,
 ) -> Result<(User, Session), ApiError> {
@@ -64,7 +65,7 @@ pub async fn log_in(
 
 async fn attempt(
     state: &AppState,
-    (username, password): (&str, &str),
+    (username, password): (&str, &SecretString),
     second: Option<SecondFactor<'_>>,
     client: &Client,
 ) -> Result<(User, Session), ApiError> {
@@ -157,7 +158,7 @@ async fn attempt(
 pub async fn check_current_password(
     state: &AppState,
     id: i64,
-    candidate: &str,
+    candidate: &SecretString,
     client: &Client,
 ) -> Result<(Place, User), ApiError> {
     let place = state.hasher.place(client.key)?;

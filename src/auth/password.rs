@@ -3,6 +3,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use secrecy::{ExposeSecret, SecretSlice, SecretString};
+
 use super::gate::{Gate, Place};
 use crate::config::AuthSettings;
 use crate::domain::password::MAX_BYTES;
@@ -125,15 +127,17 @@ impl PasswordHasher {
     pub async fn verify(
         &self,
         place: &Place,
-        candidate: &str,
+        candidate: &SecretString,
         hash: Option<&str>,
     ) -> Result<bool, ApiError> {
         let known = hash.is_some();
         let hash = hash.map_or_else(|| self.dummy_hash.to_string(), str::to_owned);
+        let candidate = candidate.expose_secret().as_bytes();
         let too_long = candidate.len() > MAX_BYTES;
-        let candidate = candidate.as_bytes()[..candidate.len().min(MAX_BYTES)].to_vec();
+        // The copy the hashing thread reads is wiped when it is dropped.
+        let candidate = SecretSlice::from(candidate[..candidate.len().min(MAX_BYTES)].to_vec());
         let matched = place
-            .run(move || bcrypt::verify(candidate, &hash))
+            .run(move || bcrypt::verify(candidate.expose_secret(), &hash))
             .await?
             .map_err(ApiError::internal)?;
         Ok(known && !too_long && matched)
@@ -143,7 +147,7 @@ impl PasswordHasher {
 /// Hashes on the calling thread: for start-up and the command line.
 /// A new password from a request's `new_password` field: the signup rules,
 /// or a 422 naming that field.
-pub fn new_password(raw: String) -> Result<Password, ApiError> {
+pub fn new_password(raw: SecretString) -> Result<Password, ApiError> {
     Password::parse(raw).map_err(|e| ApiError::field("new_password", e))
 }
 
@@ -181,14 +185,17 @@ mod tests {
         let hash = hasher.hash_for(key("192.0.2.1"), &password).await.unwrap();
         let place = hasher.place(key("192.0.2.1")).unwrap();
         assert!(hasher
-            .verify(&place, password.expose(), Some(&hash))
+            .verify(&place, &password.expose().into(), Some(&hash))
             .await
             .unwrap());
         // One place runs several hashes in a row.
-        assert!(!hasher.verify(&place, "wrong", Some(&hash)).await.unwrap());
+        assert!(!hasher
+            .verify(&place, &"wrong".into(), Some(&hash))
+            .await
+            .unwrap());
         assert!(
             !hasher
-                .verify(&place, password.expose(), None)
+                .verify(&place, &password.expose().into(), None)
                 .await
                 .unwrap(),
             "no user never matches"

@@ -3,6 +3,8 @@
 //! reset that spends the link's token.
 use std::time::{Duration, Instant};
 
+use secrecy::SecretString;
+
 use super::AppState;
 use crate::db::outbox::{NewMail, RESET_TOKEN_SLOT};
 use crate::db::recovery::{self, NewReset};
@@ -105,7 +107,7 @@ pub async fn request(
 pub async fn reset(
     state: &AppState,
     token: &str,
-    new_password: String,
+    new_password: SecretString,
     ip: Option<String>,
     key: ClientKey,
 ) -> Result<(), ApiError> {

@@ -1,4 +1,6 @@
 //! `NewAccount`: what every new account needs, parsed together.
+use secrecy::SecretString;
+
 use super::FieldErrors;
 use super::{Email, FullName, Password};
 
@@ -13,7 +15,7 @@ pub struct NewAccount {
 impl NewAccount {
     pub fn parse(
         email: &str,
-        password: String,
+        password: SecretString,
         full_name: Option<String>,
     ) -> Result<NewAccount, FieldErrors> {
         match (

@@ -1,6 +1,5 @@
 //! `Password`: 8 characters to 72 bytes (bcrypt's limit), not a common password.
-use std::fmt;
-
+use secrecy::{ExposeSecret, SecretString};
 use zxcvbn::matching::patterns::MatchPattern;
 
 pub const MIN_CHARS: usize = 8;
@@ -9,17 +8,13 @@ pub const MAX_BYTES: usize = 72;
 /// Passwords ranked this high in zxcvbn's list of leaked passwords are refused.
 const COMMON_RANK: usize = 10_000;
 
-#[derive(Clone)]
-pub struct Password(String);
-
-impl fmt::Debug for Password {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Password([redacted])")
-    }
-}
+/// A new password that keeps the rules; its `Debug` never shows it.
+#[derive(Clone, Debug)]
+pub struct Password(SecretString);
 
 impl Password {
-    pub fn parse(raw: String) -> Result<Password, String> {
+    pub fn parse(secret: SecretString) -> Result<Password, String> {
+        let raw = secret.expose_secret();
         if raw.chars().count() < MIN_CHARS {
             return Err(format!("password must be at least {MIN_CHARS} characters"));
         }
@@ -29,12 +24,12 @@ impl Password {
                 raw.len()
             ));
         }
-        if is_common(&raw) {
+        if is_common(raw) {
             return Err(
                 "password is too common: it is in a list of the most used passwords".into(),
             );
         }
-        Ok(Password(raw))
+        Ok(Password(secret))
     }
 
     /// A fixed password for the dummy hash that equalises login timing.
@@ -43,7 +38,7 @@ impl Password {
     }
 
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
     }
 }
 
@@ -84,14 +79,14 @@ mod tests {
     fn length_is_counted_in_characters_below_and_bytes_above() {
         assert!(Password::parse("short".into()).is_err());
         assert!(Password::parse("zq8#Lk2!".into()).is_ok());
-        assert!(Password::parse("x".repeat(72)).is_ok());
-        assert!(Password::parse("x".repeat(73))
+        assert!(Password::parse("x".repeat(72).into()).is_ok());
+        assert!(Password::parse("x".repeat(73).into())
             .unwrap_err()
             .contains("72 bytes"));
         // 8 characters of 4 bytes each: long enough, and within 72 bytes.
-        assert!(Password::parse("😀".repeat(8)).is_ok());
+        assert!(Password::parse("😀".repeat(8).into()).is_ok());
         // 19 four-byte characters = 76 bytes: refused although only 19 characters.
-        assert!(Password::parse("😀".repeat(19)).is_err());
+        assert!(Password::parse("😀".repeat(19).into()).is_err());
     }
 
     #[test]

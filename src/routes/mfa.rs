@@ -1,5 +1,6 @@
 //! The caller's TOTP second factor: enrol, confirm, remove.
 use actix_web::{web, HttpResponse};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -19,7 +20,8 @@ const BAD_CODE: &str = "incorrect or already used code";
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnrolBody {
-    pub current_password: String,
+    #[schema(value_type = String)]
+    pub current_password: SecretString,
 }
 
 /// A pending secret: type `secret` into an authenticator app or scan
@@ -118,7 +120,8 @@ pub async fn confirm(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DisableBody {
-    pub current_password: String,
+    #[schema(value_type = String)]
+    pub current_password: SecretString,
     /// A code from the authenticator app, or an unused recovery code.
     pub code: String,
 }

@@ -1,6 +1,7 @@
 //! Account recovery: ask for a reset link by email, and spend it. Both are
 //! 404 while recovery is off (production without `mail.smtp_url`).
 use actix_web::{web, HttpResponse};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -76,8 +77,8 @@ pub struct ResetBody {
     #[schema(example = "3f1c…")]
     pub token: String,
     /// The signup rules: 8 characters to 72 bytes, not a common password.
-    #[schema(min_length = 8, max_length = 72)]
-    pub new_password: String,
+    #[schema(value_type = String, min_length = 8, max_length = 72)]
+    pub new_password: SecretString,
 }
 
 /// POST /password/reset: spends the token; every session of the user ends.

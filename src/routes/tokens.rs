@@ -1,6 +1,7 @@
 //! `POST /token` and `POST /login`: the OAuth2 password grant.
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
+use secrecy::SecretString;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -147,7 +148,8 @@ async fn password_grant(
             ]));
         }
     };
-    let (user, session) = login::log_in(state, (username, password), second, caller).await?;
+    let password = SecretString::from(password);
+    let (user, session) = login::log_in(state, (username, &password), second, caller).await?;
     let pair = grant::sign_pair(
         state,
         (user.id, user.role()?),

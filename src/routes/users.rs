@@ -1,5 +1,6 @@
 //! Signup and the caller's own account.
 use actix_web::{web, HttpResponse};
+use secrecy::SecretString;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -22,8 +23,8 @@ pub struct SignupBody {
     #[schema(format = Email, max_length = 254, example = "ada@example.com")]
     pub email: String,
     /// 8 characters to 72 bytes; not a common password.
-    #[schema(min_length = 8, max_length = 72, example = "correct horse battery")]
-    pub password: String,
+    #[schema(value_type = String, min_length = 8, max_length = 72, example = "correct horse battery")]
+    pub password: SecretString,
     #[schema(schema_with = doc::full_name)]
     pub full_name: Option<String>,
 }
@@ -100,10 +101,11 @@ pub async fn update_me(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordBody {
-    pub current_password: String,
+    #[schema(value_type = String)]
+    pub current_password: SecretString,
     /// The same rules as at signup.
-    #[schema(min_length = 8, max_length = 72)]
-    pub new_password: String,
+    #[schema(value_type = String, min_length = 8, max_length = 72)]
+    pub new_password: SecretString,
 }
 
 /// POST /users/me/password
@@ -128,4 +130,28 @@ pub async fn change_password(
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A body logged by mistake (`{:?}`) shows neither password.
+    #[test]
+    fn debug_of_a_password_body_shows_no_password() {
+        let body: ChangePasswordBody = serde_json::from_str(
+            r#"{"current_password": "old-Secret-1", "new_password": "new-Secret-2"}"#,
+        )
+        .unwrap();
+        let shown = format!("{body:?}");
+        assert!(!shown.contains("Secret-"), "{shown}");
+        let body: SignupBody =
+            serde_json::from_str(r#"{"email": "a@example.com", "password": "new-Secret-3"}"#)
+                .unwrap();
+        let shown = format!("{body:?}");
+        assert!(
+            shown.contains("a@example.com") && !shown.contains("Secret-"),
+            "{shown}"
+        );
+    }
 }

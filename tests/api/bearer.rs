@@ -213,7 +213,7 @@ async fn tokens_signed_with_a_previous_secret_still_verify_after_rotation() {
 
     // A second instance on the same database, rotated: new secret, old one kept for verification.
     let mut rotated = test_settings(&app.db().url);
-    rotated.jwt.previous_secrets = vec![taskgate::config::Secret::new(old_secret)];
+    rotated.jwt.previous_secrets = vec![secrecy::SecretString::from(old_secret)];
     let rotated = spawn_on(rotated).await;
     assert_eq!(rotated.me(&ada.access).await.status(), StatusCode::OK);
     // It signs with its new secret, under a new kid.

@@ -1,4 +1,5 @@
 //! Configuration: the layers of docs/API.md and the values production refuses.
+use secrecy::ExposeSecret;
 use std::collections::HashMap;
 
 use taskgate::config::{AppEnv, Settings};
@@ -201,7 +202,7 @@ fn variables_override_files_and_lists_are_comma_separated() {
         s.cors.allowed_origins,
         ["https://a.example", "https://b.example"]
     );
-    assert_eq!(s.database.url.expose(), "postgres://elsewhere/db");
+    assert_eq!(s.database.url.expose_secret(), "postgres://elsewhere/db");
 }
 
 #[test]

@@ -38,7 +38,7 @@ proptest! {
     fn domain_parsers_take_any_string(s in any::<String>()) {
         let _ = Email::parse(&s);
         let _ = Email::normalise(&s);
-        let _ = Password::parse(s.clone());
+        let _ = Password::parse(s.clone().into());
         let _ = TaskTitle::parse(&s);
         let _ = FullName::parse(Some(s.clone()));
         let _ = parse_due_date(Some(&s));

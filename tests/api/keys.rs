@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use taskgate::auth::keys::{self, GeneratedKey};
-use taskgate::config::{JwtAlgorithm, Secret, Settings};
+use taskgate::config::{JwtAlgorithm, Settings};
 use taskgate::domain::Role;
 
 use crate::helpers::{
@@ -30,7 +30,7 @@ fn sign_with(
     previous: &[String],
 ) {
     settings.jwt.algorithm = algorithm;
-    settings.jwt.private_key = Some(Secret::new(key.private.clone()));
+    settings.jwt.private_key = Some(secrecy::SecretString::from(key.private.clone()));
     settings.jwt.previous_public_keys = previous.to_vec();
 }
 

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use taskgate::config::Secret;
+use secrecy::SecretString;
 use taskgate::domain::Role;
 
 use crate::helpers::{spawn_app_with, TestApp};
@@ -14,7 +14,7 @@ use crate::smtp::{recipient, tls_of, SmtpServer, Tls};
 
 async fn app_mailing(url: String, ca_file: Option<PathBuf>) -> TestApp {
     spawn_app_with(|s| {
-        s.mail.smtp_url = Some(Secret::new(url));
+        s.mail.smtp_url = Some(SecretString::from(url));
         s.mail.ca_file = ca_file;
     })
     .await

@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use taskgate::config::{AppEnv, Secret, Settings};
+use taskgate::config::{AppEnv, Settings};
 use taskgate::domain::Role;
 
 use crate::helpers::{
@@ -19,7 +19,7 @@ const NEW_PASSWORD: &str = "a brand new passphrase 31";
 pub(crate) const DELIVERY: Duration = Duration::from_secs(15);
 
 fn mail_to(settings: &mut Settings, smtp: &SmtpServer) {
-    settings.mail.smtp_url = Some(Secret::new(smtp.url()));
+    settings.mail.smtp_url = Some(secrecy::SecretString::from(smtp.url()));
     settings.mail.link_base_url = "https://tasks.example.com/password/reset".into();
 }
 

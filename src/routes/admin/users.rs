@@ -1,6 +1,7 @@
 //! `/admin/users`: list, create, read, change, delete, revoke sessions, send a reset link.
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
+use secrecy::SecretString;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -69,8 +70,8 @@ pub async fn list_users(
 pub struct CreateUserBody {
     #[schema(format = Email, max_length = 254)]
     pub email: String,
-    #[schema(min_length = 8, max_length = 72)]
-    pub password: String,
+    #[schema(value_type = String, min_length = 8, max_length = 72)]
+    pub password: SecretString,
     #[schema(schema_with = doc::full_name)]
     pub full_name: Option<String>,
     /// Default `user`.
@@ -214,8 +215,8 @@ pub async fn reset_mfa(
 #[serde(deny_unknown_fields)]
 pub struct SetPasswordBody {
     /// The same rules as at signup.
-    #[schema(min_length = 8, max_length = 72)]
-    pub new_password: String,
+    #[schema(value_type = String, min_length = 8, max_length = 72)]
+    pub new_password: SecretString,
 }
 
 /// POST /admin/users/{id}/password: sets the user's password (no mail
