@@ -101,9 +101,7 @@ impl Application {
         let metrics_server = metrics_listener
             .map(|listener| serve_metrics(listener, state.clone()))
             .transpose()?;
-        let document = web::Data::new(
-            routes::openapi::Document::new(routes::table()).map_err(std::io::Error::other)?,
-        );
+        let document = web::Data::new(routes::openapi::Document::new(routes::table));
         let origins = state.settings.cors.allowed_origins.clone();
         let mut server = HttpServer::new(move || {
             App::new()

@@ -26,31 +26,35 @@ macro_rules! endpoint {
         #[openapi(paths($($handler)::+))]
         struct Described;
         $crate::routes::endpoint::Endpoint::new(
-            <Described as ::utoipa::OpenApi>::openapi(),
+            <Described as ::utoipa::OpenApi>::openapi,
             ::actix_web::web::to($($handler)::+),
         )
     }};
 }
 pub(crate) use endpoint;
 
-/// One operation: where it is served, its handler and its description.
+/// One operation: where it is served, its handler and how to describe it.
 pub struct Endpoint {
     path: String,
     method: Method,
     route: Route,
-    doc: OpenApi,
+    /// The handler's own description, made only when the document is: each
+    /// worker mounts the table, and the descriptions weigh megabytes.
+    describe: fn() -> OpenApi,
+    /// For an alias: the path and operation id it is documented under.
+    alias: Option<(String, &'static str)>,
 }
 
 impl Endpoint {
-    /// `doc` describes one operation, the handler's. Anything else is a
+    /// `describe` gives one operation, the handler's. Anything else is a
     /// wiring mistake that stops the service at start-up.
-    pub fn new(doc: OpenApi, route: Route) -> Endpoint {
-        let mut paths = doc.paths.paths.iter();
-        let (path, item) = match (paths.next(), paths.next()) {
+    pub fn new(describe: fn() -> OpenApi, route: Route) -> Endpoint {
+        let doc = describe();
+        let mut paths = doc.paths.paths.into_iter();
+        let (path, mut item) = match (paths.next(), paths.next()) {
             (Some(only), None) => only,
             _ => panic!("an endpoint's description must hold exactly one path"),
         };
-        let mut item = item.clone();
         let mut methods = Vec::new();
         for method in [
             Method::GET,
@@ -67,25 +71,35 @@ impl Endpoint {
             panic!("{path}: an endpoint has exactly one method");
         };
         Endpoint {
-            path: path.clone(),
             method: method.clone(),
+            path,
             route,
-            doc,
+            describe,
+            alias: None,
         }
     }
 
     /// The same handler at a second path (`/login` for `/token`), documented
     /// as a copy under its own operation id, so the two cannot drift.
-    pub fn alias(mut self, path: &str, operation_id: &str) -> Endpoint {
-        let paths = &mut self.doc.paths.paths;
-        if let Some(mut item) = paths.remove(&self.path) {
-            if let Some(Some(op)) = slot(&mut item, &self.method) {
-                op.operation_id = Some(operation_id.to_owned());
-            }
-            paths.insert(path.to_owned(), item);
-        }
+    pub fn alias(mut self, path: &str, operation_id: &'static str) -> Endpoint {
+        self.alias = Some((path.to_owned(), operation_id));
         self.path = path.to_owned();
         self
+    }
+
+    /// The handler's description, at the endpoint's own path.
+    fn describe(&self) -> OpenApi {
+        let mut doc = (self.describe)();
+        if let Some((path, operation_id)) = &self.alias {
+            let paths = &mut doc.paths.paths;
+            if let Some((_, mut item)) = std::mem::take(paths).into_iter().next() {
+                if let Some(Some(op)) = slot(&mut item, &self.method) {
+                    op.operation_id = Some((*operation_id).to_owned());
+                }
+                paths.insert(path.clone(), item);
+            }
+        }
+        doc
     }
 }
 
@@ -218,11 +232,11 @@ pub fn described(table: Vec<Area>) -> impl Iterator<Item = (Policy, OpenApi)> {
         area.groups.into_iter().flat_map(move |group| {
             group.endpoints.into_iter().map(move |endpoint| {
                 let policy = Policy {
-                    method: endpoint.method,
+                    method: endpoint.method.clone(),
                     access: area.access,
                     guards: group.guards,
                 };
-                (policy, endpoint.doc)
+                (policy, endpoint.describe())
             })
         })
     })

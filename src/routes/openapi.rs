@@ -1,4 +1,6 @@
 //! The OpenAPI 3 description, generated from the handlers' annotations.
+use std::sync::OnceLock;
+
 use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
 use utoipa::openapi::header::Header;
@@ -12,7 +14,7 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::auth::require_role::Allowed;
-use crate::error::ErrorBody;
+use crate::error::{ApiError, ErrorBody};
 use crate::routes::endpoint::{self, Access, Area, Policy};
 
 /// What the document says besides its operations.
@@ -49,12 +51,29 @@ pub fn describe(table: Vec<Area>) -> utoipa::openapi::OpenApi {
     doc
 }
 
-/// The document as served, made once at start-up.
-pub struct Document(String);
+/// The document as served: made from the table at the first request for it
+/// (tens of milliseconds and a few megabytes while it is made), then kept.
+pub struct Document {
+    table: fn() -> Vec<Area>,
+    json: OnceLock<Result<web::Bytes, String>>,
+}
 
 impl Document {
-    pub fn new(table: Vec<Area>) -> serde_json::Result<Document> {
-        serde_json::to_string(&describe(table)).map(Document)
+    pub fn new(table: fn() -> Vec<Area>) -> Document {
+        Document {
+            table,
+            json: OnceLock::new(),
+        }
+    }
+
+    fn json(&self) -> Result<web::Bytes, ApiError> {
+        let made = self.json.get_or_init(|| {
+            serde_json::to_vec(&describe((self.table)()))
+                .map(web::Bytes::from)
+                .map_err(|e| e.to_string())
+        });
+        made.clone()
+            .map_err(|e| ApiError::internal(format!("the OpenAPI document: {e}")))
     }
 }
 
@@ -245,8 +264,8 @@ impl Modify for ResponseHeaders {
 /// GET /openapi.json
 #[utoipa::path(get, path = "/openapi.json", tag = "operations", operation_id = "get_openapi",
     responses((status = 200, description = "This OpenAPI 3 description", content_type = "application/json")))]
-pub async fn serve(document: web::Data<Document>) -> HttpResponse {
-    HttpResponse::Ok()
+pub async fn serve(document: web::Data<Document>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok()
         .content_type("application/json")
-        .body(document.0.clone())
+        .body(document.json()?))
 }
