@@ -4,6 +4,7 @@
 //! documents the same one, so a route, its guards and its description are
 //! declared once.
 use std::collections::HashSet;
+use std::sync::OnceLock;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
@@ -25,7 +26,10 @@ macro_rules! endpoint {
         #[derive(::utoipa::OpenApi)]
         #[openapi(paths($($handler)::+))]
         struct Described;
+        static PLACE: ::std::sync::OnceLock<$crate::routes::endpoint::Place> =
+            ::std::sync::OnceLock::new();
         $crate::routes::endpoint::Endpoint::new(
+            &PLACE,
             <Described as ::utoipa::OpenApi>::openapi,
             ::actix_web::web::to($($handler)::+),
         )
@@ -41,15 +45,21 @@ pub struct Endpoint {
     /// The handler's own description, made only when the document is: each
     /// worker mounts the table, and the descriptions weigh megabytes.
     describe: fn() -> OpenApi,
-    /// For an alias: the path and operation id it is documented under.
-    alias: Option<(String, &'static str)>,
+    /// For an alias (served at `path`): the operation id it is documented under.
+    alias: Option<&'static str>,
 }
 
-impl Endpoint {
-    /// `describe` gives one operation, the handler's. Anything else is a
+/// Where a handler is served, read from its description once per process
+/// (every worker mounts the table).
+pub struct Place {
+    path: String,
+    method: Method,
+}
+
+impl Place {
+    /// `doc` describes one operation, the handler's. Anything else is a
     /// wiring mistake that stops the service at start-up.
-    pub fn new(describe: fn() -> OpenApi, route: Route) -> Endpoint {
-        let doc = describe();
+    fn of(doc: OpenApi) -> Place {
         let mut paths = doc.paths.paths.into_iter();
         let (path, mut item) = match (paths.next(), paths.next()) {
             (Some(only), None) => only,
@@ -70,9 +80,19 @@ impl Endpoint {
         let [method] = methods.as_slice() else {
             panic!("{path}: an endpoint has exactly one method");
         };
-        Endpoint {
+        Place {
             method: method.clone(),
             path,
+        }
+    }
+}
+
+impl Endpoint {
+    pub fn new(place: &OnceLock<Place>, describe: fn() -> OpenApi, route: Route) -> Endpoint {
+        let place = place.get_or_init(|| Place::of(describe()));
+        Endpoint {
+            path: place.path.clone(),
+            method: place.method.clone(),
             route,
             describe,
             alias: None,
@@ -82,7 +102,7 @@ impl Endpoint {
     /// The same handler at a second path (`/login` for `/token`), documented
     /// as a copy under its own operation id, so the two cannot drift.
     pub fn alias(mut self, path: &str, operation_id: &'static str) -> Endpoint {
-        self.alias = Some((path.to_owned(), operation_id));
+        self.alias = Some(operation_id);
         self.path = path.to_owned();
         self
     }
@@ -90,13 +110,13 @@ impl Endpoint {
     /// The handler's description, at the endpoint's own path.
     fn describe(&self) -> OpenApi {
         let mut doc = (self.describe)();
-        if let Some((path, operation_id)) = &self.alias {
+        if let Some(operation_id) = self.alias {
             let paths = &mut doc.paths.paths;
             if let Some((_, mut item)) = std::mem::take(paths).into_iter().next() {
                 if let Some(Some(op)) = slot(&mut item, &self.method) {
-                    op.operation_id = Some((*operation_id).to_owned());
+                    op.operation_id = Some(operation_id.to_owned());
                 }
-                paths.insert(path.clone(), item);
+                paths.insert(self.path.clone(), item);
             }
         }
         doc

@@ -1,7 +1,6 @@
 //! The OpenAPI 3 description, generated from the handlers' annotations.
 use std::sync::OnceLock;
 
-use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
 use utoipa::openapi::header::Header;
 use utoipa::openapi::path::{Operation, PathItem};
@@ -16,6 +15,7 @@ use utoipa::{Modify, OpenApi};
 use crate::auth::require_role::Allowed;
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::endpoint::{self, Access, Area, Policy};
+use crate::routes::throttle;
 
 /// What the document says besides its operations.
 #[derive(OpenApi)]
@@ -109,14 +109,13 @@ fn state_policy(op: &mut Operation, policy: &Policy) {
             "Throttled, the account is locked, or (routes that hash a password) this client's line of hashes is full; see Retry-After",
         );
     }
-    let writes = ![Method::GET, Method::HEAD].contains(&policy.method);
     if matches!(
         policy.access,
         Access::Scope {
             limits_writes: true,
             ..
         }
-    ) && writes
+    ) && throttle::is_write(&policy.method)
     {
         add_error(
             op,

@@ -79,13 +79,18 @@ pub async fn throttle_writes(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    if matches!(*req.method(), Method::GET | Method::HEAD) {
+    if !is_write(req.method()) {
         return Ok(next.call(req).await?.map_into_left_body());
     }
     match take_write(&req).await {
         Ok(()) => Ok(next.call(req).await?.map_into_left_body()),
         Err(e) => Ok(req.into_response(e.error_response()).map_into_right_body()),
     }
+}
+
+/// What `throttle_writes` counts: anything but GET and HEAD.
+pub fn is_write(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD)
 }
 
 async fn take_write(req: &ServiceRequest) -> Result<(), ApiError> {
