@@ -240,11 +240,15 @@ async fn idle_sockets_of_one_client_hold_no_place_in_line() {
     );
 }
 
+/// Another client's login beside a flood: its status, and how many hashes
+/// the service ran from its sending to its answer (its own included).
+type Beside = (StatusCode, u64);
+
 /// One client floods `/token` from 32 connections for `seconds`, ignoring
 /// `Retry-After`, while 8 others each log in about once a second (the next
 /// login when the last is answered, at most one a second, as a person
 /// does); returns the others' answers.
-async fn flood_beside_others(app: &TestApp, seconds: u64) -> Vec<Answer> {
+async fn flood_beside_others(app: &TestApp, seconds: u64) -> Vec<Beside> {
     let flooder = "flooder@example.com";
     assert_eq!(
         app.signup(flooder, PASSWORD).await.status(),
@@ -279,10 +283,12 @@ async fn flood_beside_others(app: &TestApp, seconds: u64) -> Vec<Answer> {
         .map(|(i, email)| {
             let (app_client, url) = (app.client.clone(), format!("{}/token", app.address));
             let (ip, email) = (format!("203.0.113.{}", i + 1), email.clone());
+            let hasher = app.hasher.clone();
             tokio::spawn(async move {
                 let mut answers = Vec::new();
                 while Instant::now() + Duration::from_millis(500) < end {
                     let started = Instant::now();
+                    let before = hasher.hashes_run();
                     let resp = app_client
                         .post(&url)
                         .header("x-forwarded-for", &ip)
@@ -290,11 +296,7 @@ async fn flood_beside_others(app: &TestApp, seconds: u64) -> Vec<Answer> {
                         .send()
                         .await
                         .unwrap();
-                    let retry = resp
-                        .headers()
-                        .get("retry-after")
-                        .map(|v| v.to_str().unwrap().parse().unwrap());
-                    answers.push((resp.status(), started.elapsed(), retry));
+                    answers.push((resp.status(), hasher.hashes_run() - before));
                     tokio::time::sleep_until((started + Duration::from_secs(1)).into()).await;
                 }
                 answers
@@ -311,28 +313,40 @@ async fn flood_beside_others(app: &TestApp, seconds: u64) -> Vec<Answer> {
     answers
 }
 
-fn assert_served(answers: &[Answer]) {
-    let ok = answers
-        .iter()
-        .filter(|(s, ..)| *s == StatusCode::OK)
-        .count();
+/// Hashing threads of the flood tests.
+const FLOOD_THREADS: usize = 2;
+
+/// At least 90% of the others logged in, and 90% of them waited at most
+/// about one round of the lines: the 9 clients' turns, plus what was already
+/// running when each arrived and what finished around its own database
+/// work. Counted in hashes, not seconds, so a machine slowed by the tests
+/// beside this one does not move it; served first come first served, a
+/// login would wait behind the flood's 32 places.
+fn assert_served(answers: &[Beside]) {
+    let ok = answers.iter().filter(|(s, _)| *s == StatusCode::OK).count();
     assert!(
         ok * 10 >= answers.len() * 9,
         "{ok} of {} others logged in: {answers:?}",
         answers.len()
     );
-    let mut took: Vec<_> = answers.iter().map(|(_, t, _)| *t).collect();
-    took.sort();
-    let p90 = took[(took.len() * 9).div_ceil(10) - 1];
-    assert!(p90 < Duration::from_secs(2), "p90 {p90:?}");
+    let mut waited: Vec<_> = answers.iter().map(|(_, hashes)| *hashes).collect();
+    waited.sort();
+    let p90 = waited[(waited.len() * 9).div_ceil(10) - 1];
+    let one_round = 9 + 4 * FLOOD_THREADS as u64;
+    assert!(
+        p90 <= one_round,
+        "p90 of hashes run while a login waited: {p90} (at most {one_round}): {waited:?}"
+    );
 }
 
 /// A 32-connection flood beside 8 others, at cost 10, with the throttle at
-/// `per_minute`: at least 90% of the others' logins are 200, p90 under 2 s.
+/// `per_minute`: at least 90% of the others' logins are 200, and they wait
+/// for their turn, not for the flood.
 async fn others_are_served_beside_a_flood(per_minute: u32) {
     let app = spawn_app_with(|s| {
         behind_a_proxy(s);
         s.auth.bcrypt_cost = 10;
+        s.auth.hash_concurrency = NonZero::new(FLOOD_THREADS);
         s.rate_limit.auth_per_minute = NonZero::new(per_minute).unwrap();
     })
     .await;
