@@ -4,7 +4,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 
 use actix_cors::Cors;
 use actix_web::dev::Server;
@@ -31,6 +31,8 @@ pub struct Application {
     mailer: Option<Arc<Mailer>>,
     mail_waiting: Arc<Notify>,
     retention_days: u32,
+    /// True once the start-up pass of pruning has finished.
+    pruned: watch::Sender<bool>,
 }
 
 /// How often old rows are pruned (sessions, idempotency keys, audit events,
@@ -137,6 +139,7 @@ impl Application {
             mailer,
             mail_waiting,
             retention_days,
+            pruned: watch::Sender::new(false),
         })
     }
 
@@ -159,18 +162,22 @@ impl Application {
         self.hasher.clone()
     }
 
+    /// Turns true once the start-up pass of pruning has finished, whether or
+    /// not the database answered it: tests wait for it so that no pruning
+    /// statement lands among the ones they count.
+    pub fn first_prune(&self) -> watch::Receiver<bool> {
+        self.pruned.subscribe()
+    }
+
     /// Stops the server from elsewhere (tests, signal handlers).
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
 
     /// Serves until SIGINT/SIGTERM, then finishes in-flight requests.
-    /// Meanwhile prunes dead sessions and idempotency keys past their day
-    /// (now, then every hour) and full throttle windows (every minute).
+    /// Meanwhile prunes (see `prune`).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let retention_days = self.retention_days;
-        let pruner = tokio::spawn(prune_hourly(self.pool.clone(), retention_days));
-        let throttle_pruner = tokio::spawn(prune_throttle(self.pool.clone()));
+        let pruner = tokio::spawn(prune(self.pool.clone(), self.retention_days, self.pruned));
         let sender = self
             .mailer
             .map(|mailer| tokio::spawn(mail::deliver_outbox(self.pool, mailer, self.mail_waiting)));
@@ -184,7 +191,6 @@ impl Application {
             let _ = running.await;
         }
         pruner.abort();
-        throttle_pruner.abort();
         if let Some(sender) = sender {
             sender.abort();
         }
@@ -265,22 +271,37 @@ fn cors(origins: &[String]) -> Cors {
     cors
 }
 
+/// Prunes now, then each kind on its schedule (`prune_old_rows` hourly,
+/// `prune_throttle` every minute), and says when the first pass is done.
+/// One task: a long hourly pass delays the minute's, it never overlaps it.
+async fn prune(pool: DbPool, retention_days: u32, first_pass: watch::Sender<bool>) {
+    prune_old_rows(&pool, retention_days).await;
+    prune_throttle(&pool).await;
+    first_pass.send_replace(true);
+    let now = tokio::time::Instant::now();
+    let mut hourly = tokio::time::interval_at(now + PRUNE_EVERY, PRUNE_EVERY);
+    let mut minutely = tokio::time::interval_at(now + PRUNE_THROTTLE_EVERY, PRUNE_THROTTLE_EVERY);
+    hourly.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    minutely.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = hourly.tick() => prune_old_rows(&pool, retention_days).await,
+            _ = minutely.tick() => prune_throttle(&pool).await,
+        }
+    }
+}
+
 /// Deletes expired and long-revoked sessions, idempotency keys past their
 /// 24 hours, audit events past `audit.retention_days` and mail sent or given
-/// up on a week ago, in small batches off the request path (now, then
-/// hourly), so that no table grows forever.
-async fn prune_hourly(pool: DbPool, retention_days: u32) {
-    let mut tick = tokio::time::interval(PRUNE_EVERY);
-    loop {
-        tick.tick().await;
-        prune_in_batches(&pool, "dead session", db::sessions::prune).await;
-        prune_in_batches(&pool, "spent idempotency key", db::idempotency::prune).await;
-        let audit = move |conn: &mut diesel::PgConnection, batch| {
-            db::audit::prune(conn, retention_days, batch)
-        };
-        prune_in_batches(&pool, "old audit event", audit).await;
-        prune_in_batches(&pool, "old mail", db::outbox::prune).await;
-    }
+/// up on a week ago, in small batches off the request path, so that no
+/// table grows forever.
+async fn prune_old_rows(pool: &DbPool, retention_days: u32) {
+    prune_in_batches(pool, "dead session", db::sessions::prune).await;
+    prune_in_batches(pool, "spent idempotency key", db::idempotency::prune).await;
+    let audit =
+        move |conn: &mut diesel::PgConnection, batch| db::audit::prune(conn, retention_days, batch);
+    prune_in_batches(pool, "old audit event", audit).await;
+    prune_in_batches(pool, "old mail", db::outbox::prune).await;
 }
 
 /// Runs `prune` (which deletes at most a batch) until a batch comes back short.
@@ -308,12 +329,8 @@ async fn prune_in_batches(
 
 /// Deletes throttle windows that are full again, so that the table holds
 /// only the clients of about the last minute.
-async fn prune_throttle(pool: DbPool) {
-    let mut tick = tokio::time::interval(PRUNE_THROTTLE_EVERY);
-    loop {
-        tick.tick().await;
-        if let Err(e) = db::run(&pool, db::throttle::prune).await {
-            log::warn!("throttle pruning skipped: {e}");
-        }
+async fn prune_throttle(pool: &DbPool) {
+    if let Err(e) = db::run(pool, db::throttle::prune).await {
+        log::warn!("throttle pruning skipped: {e}");
     }
 }

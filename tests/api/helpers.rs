@@ -5,6 +5,7 @@ use std::hash::{Hash, Hasher};
 use std::num::NonZero;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
@@ -262,6 +263,8 @@ pub struct TestApp {
     pub hasher: taskgate::auth::password::PasswordHasher,
     /// `http://127.0.0.1:<server.metrics_port>` when it listens for metrics.
     pub metrics_address: Option<String>,
+    /// Turns true when the app's start-up pruning pass has finished.
+    first_prune: tokio::sync::watch::Receiver<bool>,
 }
 
 /// The real application on a fresh, migrated database.
@@ -275,6 +278,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     customize(&mut settings);
     let mut app = spawn_on(settings).await;
     app.db = Some(db);
+    app.first_prune_done().await;
     app
 }
 
@@ -295,12 +299,13 @@ pub async fn spawn_on(settings: Settings) -> TestApp {
                     app.handle(),
                     app.query_counter(),
                     app.hasher(),
+                    app.first_prune(),
                 ))
                 .expect("test waits for the port");
             let _ = app.run_until_stopped().await;
         })
     });
-    let (port, metrics_port, handle, queries, hasher) =
+    let (port, metrics_port, handle, queries, hasher, first_prune) =
         ready_rx.recv().expect("application started");
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
@@ -316,6 +321,7 @@ pub async fn spawn_on(settings: Settings) -> TestApp {
         server: Some((handle, thread)),
         queries,
         hasher,
+        first_prune,
         metrics_address: metrics_port.map(|port| format!("http://127.0.0.1:{port}")),
     }
 }
@@ -347,6 +353,18 @@ impl TestApp {
             .send()
             .await
             .expect("request sent")
+    }
+
+    /// Waits for the start-up pruning pass (a handful of statements, one at
+    /// a time), so that a test counting statements or filling the database
+    /// queue starts from an idle app. Apps on a fresh database wait for it in
+    /// `spawn_app_with`.
+    pub async fn first_prune_done(&self) {
+        let mut pruned = self.first_prune.clone();
+        tokio::time::timeout(Duration::from_secs(30), pruned.wait_for(|done| *done))
+            .await
+            .expect("the start-up pruning pass finishes within 30 s")
+            .expect("the app is running");
     }
 
     pub fn db(&self) -> &TestDatabase {
