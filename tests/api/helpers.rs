@@ -670,6 +670,20 @@ impl TestApp {
         .get_result(&mut self.db().connect())
         .expect("count query")
     }
+
+    /// `count(sql)` once it is `expected`, or whatever it is after 5 s: for
+    /// what the service writes just after a client has seen its effect (a
+    /// mail is marked sent after the SMTP server has it).
+    pub async fn count_soon(&self, sql: &str, expected: i64) -> i64 {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let count = self.count(sql);
+            if count == expected || std::time::Instant::now() > deadline {
+                return count;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 fn serde_urlencoded_pairs(fields: &[(&str, &str)]) -> String {

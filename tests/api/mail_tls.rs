@@ -56,7 +56,11 @@ async fn reset_mail_goes_over_starttls_and_smtps_to_a_server_of_a_private_ca() {
             tls_of(&messages[0])
         );
         assert_eq!(
-            app.count("SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL AND body IS NULL"),
+            app.count_soon(
+                "SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL AND body IS NULL",
+                1
+            )
+            .await,
             1,
             "{tls:?}"
         );
