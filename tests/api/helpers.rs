@@ -671,11 +671,12 @@ impl TestApp {
         .expect("count query")
     }
 
-    /// `count(sql)` once it is `expected`, or whatever it is after 5 s: for
-    /// what the service writes just after a client has seen its effect (a
-    /// mail is marked sent after the SMTP server has it).
+    /// `count(sql)` once it is `expected`, or whatever it is after 10 s: for
+    /// what the service writes in the background (the mail sender's marks
+    /// and retries), or just after a client has seen its effect (a mail is
+    /// marked sent after the SMTP server has it).
     pub async fn count_soon(&self, sql: &str, expected: i64) -> i64 {
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
             let count = self.count(sql);
             if count == expected || std::time::Instant::now() > deadline {

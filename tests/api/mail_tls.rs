@@ -3,7 +3,6 @@
 //! nothing is ever sent to a server no trusted CA vouches for, nor in the
 //! clear when the URL asks for TLS.
 use std::path::PathBuf;
-use std::time::Duration;
 
 use secrecy::SecretString;
 use taskgate::domain::Role;
@@ -25,14 +24,11 @@ async fn app_mailing(url: String, ca_file: Option<PathBuf>) -> TestApp {
 async fn forgot_and_see_it_fail(app: &TestApp) {
     let ada = app.signup_and_login(Role::User).await;
     accepted(app.forgot(&ada.email).await).await;
-    for _ in 0..100 {
-        if app.count("SELECT count(*) FROM outbox WHERE attempts >= 1 AND last_error IS NOT NULL")
-            == 1
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    app.count_soon(
+        "SELECT count(*) FROM outbox WHERE attempts >= 1 AND last_error IS NOT NULL",
+        1,
+    )
+    .await;
     assert_eq!(
         app.count("SELECT count(*) FROM outbox WHERE sent_at IS NULL AND attempts >= 1 AND last_error IS NOT NULL"),
         1,

@@ -290,12 +290,8 @@ async fn a_reset_outlived_while_its_mail_waits_is_not_mailed() {
         .await;
     assert_eq!(changed.status(), StatusCode::NO_CONTENT);
     smtp.start_again();
-    for _ in 0..200 {
-        if app.count("SELECT count(*) FROM outbox WHERE failed_at IS NOT NULL") == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    app.count_soon("SELECT count(*) FROM outbox WHERE failed_at IS NOT NULL", 1)
+        .await;
     assert_eq!(
         app.count(
             "SELECT count(*) FROM outbox WHERE failed_at IS NOT NULL AND sent_at IS NULL
@@ -329,14 +325,11 @@ async fn a_mail_committed_before_a_crash_is_delivered_once_after_the_restart() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     // Killed once its first attempt has failed and let go of the mail.
-    for _ in 0..100 {
-        if app.count("SELECT count(*) FROM outbox WHERE attempts >= 1 AND claimed_until IS NULL")
-            == 1
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    app.count_soon(
+        "SELECT count(*) FROM outbox WHERE attempts >= 1 AND claimed_until IS NULL",
+        1,
+    )
+    .await;
     signal(&first.child, "-KILL");
     drop(first);
     assert_eq!(
@@ -422,13 +415,13 @@ async fn without_smtp_production_has_no_recovery_routes_and_development_logs_the
     let ada = development.signup_and_login(Role::User).await;
     accepted(development.forgot(&ada.email).await).await;
     // Logged instead of sent: marked sent, and nothing is left to retry.
-    for _ in 0..50 {
-        if development.count("SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL") == 1 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the development mail was not logged");
+    assert_eq!(
+        development
+            .count_soon("SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL", 1)
+            .await,
+        1,
+        "the development mail was not logged"
+    );
 }
 
 #[tokio::test]
